@@ -1,0 +1,133 @@
+//! `hounsfield`: medical 3D imaging from the shell.
+//!
+//! Exit codes: 0 success, 1 an error the user can act on (one line on standard error), 2 a usage
+//! error (clap's message).
+#![allow(clippy::print_stdout)]
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use hounsfield_cli::demo;
+
+#[derive(Parser)]
+#[command(
+    name = "hounsfield",
+    version,
+    about = "Medical 3D imaging from the shell: DICOM and NIfTI, filtering, CT reconstruction, \
+             segmentation, meshing and rendering",
+    propagate_version = true
+)]
+struct Cli {
+    /// Print machine-readable JSON on standard output instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Never draw progress bars (they are already hidden when standard error is not a terminal).
+    #[arg(long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a DICOM file or directory, or a NIfTI file (not available yet).
+    Info(Pending),
+    /// Convert DICOM series and NIfTI files to NIfTI (not available yet).
+    Convert(Pending),
+    /// Write a DICOM copy with the PS3.15 Basic Profile applied (not available yet).
+    Anonymize(Pending),
+    /// Filter, resample, threshold or label a volume (not available yet).
+    Filter(Pending),
+    /// CT phantoms, projection and reconstruction (not available yet).
+    Ct(Pending),
+    /// Train and run segmentation networks (not available yet).
+    Segment(Pending),
+    /// Extract and process surface meshes (not available yet).
+    Mesh(Pending),
+    /// Render volumes and meshes to PNG (not available yet).
+    Render(Pending),
+    /// Run the end-to-end demo and report what each stage measured.
+    Demo,
+}
+
+/// Arguments of a subcommand whose implementation has not landed: accepted, then refused with a
+/// clear message, so scripts written against the planned interface fail loudly, not silently.
+#[derive(Args)]
+struct Pending {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<OsString>,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string().replace('\n', " ");
+        eprintln!("hounsfield: internal error (please report): {msg}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hounsfield: error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let pending = |name: &str| -> Result<()> {
+        bail!(
+            "`hounsfield {name}` is not available in this build yet: its implementation has not landed"
+        )
+    };
+    match cli.command {
+        Command::Info(_) => pending("info"),
+        Command::Convert(_) => pending("convert"),
+        Command::Anonymize(_) => pending("anonymize"),
+        Command::Filter(_) => pending("filter"),
+        Command::Ct(_) => pending("ct"),
+        Command::Segment(_) => pending("segment"),
+        Command::Mesh(_) => pending("mesh"),
+        Command::Render(_) => pending("render"),
+        Command::Demo => run_demo(cli.json),
+    }
+}
+
+fn run_demo(json: bool) -> Result<()> {
+    let stages = demo::stages();
+    let ready = stages.iter().filter(|s| s.available).count();
+    if json {
+        let report = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "stages": stages,
+            "results": serde_json::Map::new(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "Hounsfield {} demo: phantom -> CT -> filtering -> segmentation -> mesh -> pictures",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!();
+    for s in &stages {
+        let state = if s.available { "ready" } else { "not built yet" };
+        println!("  {:<10} {:<18} {:<62} {state}", s.name, s.crate_name, s.description);
+    }
+    println!();
+    println!(
+        "{ready} of {} stages are built; nothing was computed, so there are no results to report.",
+        stages.len()
+    );
+    Ok(())
+}

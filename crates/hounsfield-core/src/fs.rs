@@ -1,0 +1,68 @@
+//! File helpers shared by every crate that writes files.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::error::Error;
+
+/// Writes `path` atomically: `write` fills a temporary file in the same directory, which is
+/// flushed, synced and renamed over `path` only if `write` succeeds. A failure leaves any existing
+/// file untouched and no temporary behind.
+pub fn write_atomic<E, F>(path: &Path, write: F) -> Result<(), E>
+where
+    E: From<Error>,
+    F: FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, e))?;
+    let mut writer = BufWriter::new(tmp.reopen().map_err(|e| Error::io(path, e))?);
+    write(&mut writer)?;
+    let file = writer.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    drop(file);
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic`]).
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomic(path, |w| w.write_all(bytes).map_err(|e| Error::io(path, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_keeps_old_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        write_bytes_atomic(&path, b"first").unwrap();
+        let failed: Result<(), Error> = write_atomic(&path, |w| {
+            w.write_all(b"partial").map_err(|e| Error::io(&path, e))?;
+            Err(Error::param("test", "fails on purpose"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1, "a temporary file was left behind");
+        write_bytes_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_the_path() {
+        let err =
+            write_bytes_atomic(Path::new("/nonexistent-dir-hounsfield/x.bin"), b"x").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir-hounsfield/x.bin"), "{err}");
+    }
+}

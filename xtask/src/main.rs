@@ -1,0 +1,86 @@
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: format check, clippy with warnings as errors, every test (doc tests included) and the
+//!   layer rule. This is the README's test command and what `.ci/run` runs.
+//! - `testdata`: fetches the pinned pydicom, pydicom-data, nibabel and dcm2niix wheels from PyPI
+//!   into `target/testdata`, checks their SHA-256 and unpacks them (idempotent).
+//! - `peers`: a Python venv in `target/peers` with the peer tools the benchmark scripts time.
+//! - `bench`: the criterion benches, then the peer scripts on the same inputs.
+//! - `demo`: the end-to-end demo in release mode.
+//! - `layers`: the layer rule alone.
+#![allow(clippy::print_stdout)]
+
+mod layers;
+mod peers;
+mod testdata;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("testdata") => testdata::fetch(&root)
+            .map(|dir| println!("test data ready: HOUNSFIELD_TESTDATA={}", dir.display())),
+        Some("peers") => {
+            peers::venv(&root).map(|py| println!("peer tools ready: {}", py.display()))
+        }
+        Some("bench") => bench(&root, &args[1..]),
+        Some("demo") => {
+            run("cargo", &["run", "--release", "--package", "hounsfield-cli", "--", "demo"])
+        }
+        Some("layers") => layers::check(),
+        _ => {
+            println!(
+                "usage: cargo xtask <ci | testdata | peers | bench [--peers] | demo | layers>"
+            );
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command with inherited stdio; fails with its exit status.
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    println!("$ {program} {}", args.join(" "));
+    let status =
+        Command::new(program).args(args).status().with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    run("cargo", &["fmt", "--all", "--", "--check"])?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    layers::check()?;
+    // --all-targets builds and runs lib, bin, integration tests, examples and benches (criterion
+    // runs each bench once in test mode); doc tests need their own invocation.
+    run("cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
+    run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    println!("xtask ci: all checks passed");
+    Ok(())
+}
+
+fn bench(root: &Path, args: &[String]) -> Result<()> {
+    run("cargo", &["bench", "--package", "hounsfield-benches"])?;
+    if args.iter().any(|a| a == "--peers") {
+        let python = peers::venv(root)?;
+        let script = root.join("benches/peers/run_all.py");
+        let py = python.to_string_lossy().into_owned();
+        run(&py, &[&script.to_string_lossy()])?;
+    }
+    Ok(())
+}
