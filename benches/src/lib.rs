@@ -32,3 +32,19 @@ fn grid(n: usize, f: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use hounsfield_core::metrics::{SsimOptions, ssim};
+
+    /// The bench input is the one `peers/inputs.py` builds: scikit-image's SSIM of it, printed by
+    /// `OMP_NUM_THREADS=1 target/peers/bin/python benches/peers/ssim_skimage.py`, is reproduced
+    /// to 1e-6 relative, so both sides time the same computation.
+    #[test]
+    fn bench_input_matches_the_peer_script() {
+        let (a, b) = super::ssim_pair(128);
+        let s = ssim(&a, &b, &SsimOptions::new(4.0)).expect("valid input");
+        let skimage = 0.834_909_761_661_689_7;
+        assert!((s - skimage).abs() / skimage < 1e-6, "{s} vs scikit-image {skimage}");
+    }
+}

@@ -23,6 +23,16 @@ pub fn check() -> Result<()> {
         bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let meta: Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    let (libraries, problems) = problems(&meta)?;
+    if !problems.is_empty() {
+        bail!("layer rule broken:\n  {}", problems.join("\n  "));
+    }
+    println!("layer rule holds for {libraries} library crates");
+    Ok(())
+}
+
+/// The number of library crates checked and every breach of the rule in `cargo metadata` output.
+fn problems(meta: &Value) -> Result<(usize, Vec<String>)> {
     let mut problems = Vec::new();
     let members: BTreeSet<&str> = meta["workspace_members"]
         .as_array()
@@ -59,12 +69,8 @@ pub fn check() -> Result<()> {
             }
         }
     }
-    problems.extend(heavy_dependencies(&meta, &packages)?);
-    if !problems.is_empty() {
-        bail!("layer rule broken:\n  {}", problems.join("\n  "));
-    }
-    println!("layer rule holds for {} library crates", libraries.len());
-    Ok(())
+    problems.extend(heavy_dependencies(meta, &packages)?);
+    Ok((libraries.len(), problems))
 }
 
 /// Transitive non-dev dependencies of the light crates that match a heavy prefix.
@@ -106,4 +112,80 @@ fn heavy_dependencies(meta: &Value, packages: &[&Value]) -> Result<Vec<String>> 
         }
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Synthetic `cargo metadata`: `deps` lists (from, to, kind, optional).
+    fn meta(deps: &[(&str, &str, Option<&str>, bool)]) -> Value {
+        let names = [
+            "hounsfield-core",
+            "hounsfield-mesh",
+            "hounsfield-io",
+            "hounsfield-cuda",
+            "hounsfield-cli",
+            "candle-core",
+        ];
+        let packages: Vec<Value> = names
+            .iter()
+            .map(|n| {
+                let d: Vec<Value> = deps
+                    .iter()
+                    .filter(|(from, ..)| from == n)
+                    .map(|(_, to, kind, optional)| json!({"name": to, "kind": kind, "optional": optional}))
+                    .collect();
+                json!({"name": n, "id": format!("{n}-id"), "dependencies": d})
+            })
+            .collect();
+        let nodes: Vec<Value> = names
+            .iter()
+            .map(|n| {
+                let d: Vec<Value> = deps
+                    .iter()
+                    .filter(|(from, ..)| from == n)
+                    .map(|(_, to, kind, _)| json!({"pkg": format!("{to}-id"), "dep_kinds": [{"kind": kind}]}))
+                    .collect();
+                json!({"id": format!("{n}-id"), "deps": d})
+            })
+            .collect();
+        let members: Vec<Value> = names[..5].iter().map(|n| json!(format!("{n}-id"))).collect();
+        json!({"workspace_members": members, "packages": packages, "resolve": {"nodes": nodes}})
+    }
+
+    #[test]
+    fn the_allowed_shape_passes() {
+        let m = meta(&[
+            ("hounsfield-mesh", "hounsfield-core", None, false),
+            ("hounsfield-io", "hounsfield-core", None, false),
+            ("hounsfield-io", "hounsfield-cuda", None, true),
+            ("hounsfield-mesh", "hounsfield-io", Some("dev"), false),
+            ("hounsfield-cli", "hounsfield-io", None, false),
+        ]);
+        let (n, found) = problems(&m).unwrap();
+        assert_eq!(n, 4);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn sibling_and_heavy_dependencies_are_reported() {
+        let m = meta(&[
+            ("hounsfield-mesh", "hounsfield-io", None, false),
+            ("hounsfield-io", "hounsfield-cuda", None, false),
+            ("hounsfield-io", "candle-core", None, false),
+        ]);
+        let (_, found) = problems(&m).unwrap();
+        assert!(
+            found.contains(&"hounsfield-mesh depends on sibling library hounsfield-io".to_owned()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"hounsfield-io depends on sibling library hounsfield-cuda".to_owned()),
+            "{found:?}"
+        );
+        // mesh -> io -> candle-core: transitive.
+        assert!(found.contains(&"hounsfield-mesh pulls in candle-core".to_owned()), "{found:?}");
+    }
 }
