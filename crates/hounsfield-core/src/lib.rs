@@ -6,6 +6,7 @@
 //!   [`Geometry`] placing them in DICOM/ITK patient coordinates (LPS, millimetres).
 //! - [`Geometry`]: spacing, origin and direction; index <-> physical mapping, the NIfTI RAS
 //!   affine, orientation codes ([`Orientation`]).
+//! - [`DynVolume`]: a volume whose element type is chosen at run time (what a reader returns).
 //! - [`Element`] and [`CastOptions`]: the voxel types (u8 ... f64) and explicit conversions.
 //! - [`LinearOperator`]: `A` and `A^T` on `f32` arrays, with [`check_adjoint`] for tests.
 //! - [`metrics`]: PSNR, SSIM, RMSE, MAE, Dice, Jaccard, HD95, defined as scikit-image, scipy and
@@ -36,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod distance;
+pub mod dynvolume;
 pub mod element;
 pub mod error;
 pub mod fs;
@@ -47,6 +49,7 @@ pub mod orientation;
 pub mod rng;
 pub mod volume;
 
+pub use dynvolume::DynVolume;
 pub use element::{CastOptions, DType, Element, Overflow, Rounding};
 pub use error::{Error, Result};
 pub use geometry::Geometry;

@@ -1,8 +1,32 @@
 //! # hounsfield-io
 //!
-//! DICOM files and series (every common transfer syntax, multi-frame, exact geometry) and
-//! NIfTI-1/2 reading and writing, with DICOM -> NIfTI conversion checked against dcm2niix.
+//! Medical image files in and out of [`hounsfield_core::Volume`]s with exact geometry.
 //!
-//! **Status: not implemented yet.** This crate exists so the workspace layout and the layer rule
-//! are in place; it exports nothing. Readers and writers arrive with the medical I/O work.
+//! - [`nifti`]: NIfTI-1 and NIfTI-2 reading (`.nii`, `.nii.gz`, `.hdr`/`.img`, both byte orders,
+//!   every datatype but 1-bit, 128-bit float and 256-bit complex) and writing (`.nii`, `.nii.gz`,
+//!   atomic). Values and affines are checked against nibabel.
+//! - DICOM: not implemented yet.
+//!
+//! ```
+//! use hounsfield_core::{DynVolume, Geometry, Volume};
+//! use hounsfield_io::nifti::{read_nifti, write_nifti, NiftiImage};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("ct.nii.gz");
+//! let geometry = Geometry::axis_aligned([0.7, 0.7, 2.5], [-120.0, -90.0, 40.0])?;
+//! let ct = Volume::from_vec([2, 3, 4], (0..24).map(|v| v as i16 * 10 - 1000).collect(), geometry)?;
+//! write_nifti(&path, &NiftiImage::from_volume(ct.clone()))?;
+//!
+//! let back = read_nifti(&path)?;
+//! let Some(DynVolume::I16(values)) = back.single() else { panic!("int16 in, int16 out") };
+//! assert_eq!(values.data(), ct.data());
+//! assert!(back.geometry().approx_eq(ct.geometry(), 1e-4)); // NIfTI-1 stores f32 transforms
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
+
+pub mod error;
+pub mod nifti;
+mod source;
+
+pub use error::{Error, Result};
