@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: format check, clippy with warnings as errors, every test (doc tests included) and the
-//!   layer rule. This is the README's test command and what `.ci/run` runs.
+//! - `ci`: format check, clippy with warnings as errors, the layer rule, then every test (doc
+//!   tests included) with `HOUNSFIELD_TESTDATA` and `HOUNSFIELD_PYTHON` set after fetching the
+//!   test data and the peers venv. This is the README's test command and what `.ci/run` runs.
 //! - `testdata`: fetches the pinned pydicom, pydicom-data, nibabel and dcm2niix wheels from PyPI
 //!   into `target/testdata`, checks their SHA-256 and unpacks them (idempotent).
 //! - `peers`: a Python venv in `target/peers` with the peer tools the benchmark scripts time.
@@ -34,7 +35,7 @@ fn xtask() -> Result<()> {
     let root = workspace_root();
     std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
     match args.first().map(String::as_str) {
-        Some("ci") => ci(),
+        Some("ci") => ci(&root),
         Some("testdata") => testdata::fetch(&root)
             .map(|dir| println!("test data ready: HOUNSFIELD_TESTDATA={}", dir.display())),
         Some("peers") => {
@@ -63,23 +64,36 @@ fn workspace_root() -> PathBuf {
 
 /// Runs a command with inherited stdio; fails with its exit status.
 fn run(program: &str, args: &[&str]) -> Result<()> {
+    run_with_env(program, args, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_with_env(program: &str, args: &[&str], envs: &[(&str, &Path)]) -> Result<()> {
     println!("$ {program} {}", args.join(" "));
-    let status =
-        Command::new(program).args(args).status().with_context(|| format!("starting {program}"))?;
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
+        .status()
+        .with_context(|| format!("starting {program}"))?;
     if !status.success() {
         bail!("`{program} {}` failed with {status}", args.join(" "));
     }
     Ok(())
 }
 
-fn ci() -> Result<()> {
+fn ci(root: &Path) -> Result<()> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     layers::check()?;
+    // Real files and the peer tools, so no test is skipped for want of them.
+    let testdata = testdata::fetch(root)?;
+    let python = peers::venv(root)?;
+    let envs =
+        [("HOUNSFIELD_TESTDATA", testdata.as_path()), ("HOUNSFIELD_PYTHON", python.as_path())];
     // --all-targets builds and runs lib, bin, integration tests, examples and benches (criterion
     // runs each bench once in test mode); doc tests need their own invocation.
-    run("cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
-    run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    run_with_env("cargo", &["test", "--workspace", "--all-targets", "--locked"], &envs)?;
+    run_with_env("cargo", &["test", "--workspace", "--doc", "--locked"], &envs)?;
     println!("xtask ci: all checks passed");
     Ok(())
 }
