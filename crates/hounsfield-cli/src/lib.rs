@@ -1,7 +1,7 @@
 //! # hounsfield-cli
 //!
-//! The library half of the `hounsfield` binary: the pieces its subcommands share (progress bars,
-//! the demo's stage plan). The binary itself is `src/main.rs`; run `hounsfield --help`.
+//! The library half of the `hounsfield` binary: what its subcommands compute (as serialisable
+//! reports the binary prints as text or JSON), progress bars, and the demo's stage plan. The binary itself is `src/main.rs`; run `hounsfield --help`.
 //!
 //! ```
 //! // Progress bars are hidden when asked, and whenever standard error is not a terminal.
@@ -12,3 +12,4 @@
 
 pub mod demo;
 pub mod progress;
+pub mod volume_info;

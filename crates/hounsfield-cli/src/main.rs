@@ -5,12 +5,15 @@
 #![allow(clippy::print_stdout)]
 
 use std::ffi::OsString;
+use std::fmt::Display;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use hounsfield_cli::demo;
+use hounsfield_cli::{demo, progress, volume_info};
+use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
@@ -35,10 +38,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Describe a DICOM file or directory, or a NIfTI file (not available yet).
-    Info(Pending),
-    /// Convert DICOM series and NIfTI files to NIfTI (not available yet).
-    Convert(Pending),
+    /// Describe an image file: size, type, spacing, orientation, value range (NIfTI for now).
+    Info {
+        /// The file (.nii, .nii.gz, .hdr/.img).
+        input: PathBuf,
+    },
+    /// Convert an image to NIfTI (.nii or .nii.gz), atomically (NIfTI input for now).
+    Convert {
+        /// The file to read.
+        input: PathBuf,
+        /// The file to write, ending in .nii or .nii.gz.
+        output: PathBuf,
+    },
     /// Write a DICOM copy with the PS3.15 Basic Profile applied (not available yet).
     Anonymize(Pending),
     /// Filter, resample, threshold or label a volume (not available yet).
@@ -78,10 +89,26 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hounsfield: error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("hounsfield: error: {}", one_line(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, skipping causes the message already quotes (library
+/// errors include their source in their own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -91,8 +118,18 @@ fn run(cli: Cli) -> Result<()> {
         )
     };
     match cli.command {
-        Command::Info(_) => pending("info"),
-        Command::Convert(_) => pending("convert"),
+        Command::Info { input } => {
+            let spinner = progress::spinner(&format!("reading {}", input.display()), !cli.quiet);
+            let info = volume_info::info(&input);
+            spinner.finish_and_clear();
+            print(&info?, cli.json)
+        }
+        Command::Convert { input, output } => {
+            let spinner = progress::spinner(&format!("converting {}", input.display()), !cli.quiet);
+            let done = volume_info::convert(&input, &output);
+            spinner.finish_and_clear();
+            print(&done?, cli.json)
+        }
         Command::Anonymize(_) => pending("anonymize"),
         Command::Filter(_) => pending("filter"),
         Command::Ct(_) => pending("ct"),
@@ -101,6 +138,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Render(_) => pending("render"),
         Command::Demo => run_demo(cli.json),
     }
+}
+
+/// Prints a report as pretty JSON or as its text form.
+fn print<T: Serialize + Display>(report: &T, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }
 
 fn run_demo(json: bool) -> Result<()> {

@@ -20,6 +20,18 @@ pub fn bar(len: u64, message: &str, visible: bool) -> ProgressBar {
     bar
 }
 
+/// A spinner for work of unknown length (reading a gzipped file). Hidden as [`bar`] is.
+pub fn spinner(message: &str, visible: bool) -> ProgressBar {
+    if !visible || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let s = ProgressBar::new_spinner().with_style(style).with_message(message.to_owned());
+    s.enable_steady_tick(Duration::from_millis(120));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,3 +53,68 @@ fn demo_json_lists_stages_and_reports_no_uncomputed_results() {
     assert_eq!(stages[0]["name"], "phantom");
     assert_eq!(v["results"].as_object().map(|m| m.len()), Some(0));
 }
+
+fn corpus(name: &str) -> String {
+    format!("{}/../hounsfield-io/tests/reference/nifti/corpus/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn info_json_describes_a_nifti_file() {
+    let out = hounsfield(&["info", &corpus("fourd_f4.nii.gz"), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["size_xyz"], serde_json::json!([5, 4, 3]));
+    assert_eq!(v["frames"], 6);
+    assert_eq!(v["dtype"], "f32");
+    assert_eq!(v["gzip"], true);
+    // nibabel's aff2axcodes of this file's affine.
+    assert_eq!(v["orientation"], "LAS");
+    let scaled = hounsfield(&["info", &corpus("scaled_i2.nii"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&scaled.stdout).unwrap();
+    assert_eq!(v["scaling"], serde_json::json!([2.5, -3.0]));
+}
+
+#[test]
+fn convert_writes_a_file_that_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("pair.nii.gz");
+    let out = hounsfield(&["convert", &corpus("pair_i2.hdr"), out_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pair.nii.gz"));
+    let original = hounsfield_io::nifti::read_nifti(corpus("pair_i2.hdr")).unwrap();
+    let converted = hounsfield_io::nifti::read_nifti(&out_path).unwrap();
+    assert_eq!(original.volumes()[0].to_f64().data(), converted.volumes()[0].to_f64().data());
+    assert!(original.geometry().approx_eq(converted.geometry(), 1e-4));
+}
+
+#[test]
+fn user_errors_are_one_line_with_exit_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_out = dir.path().join("x.png");
+    let manifest = format!("{}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+    let dicom = format!(
+        "{}/../../../shared/data/dicom2nifti/anatomical/001/IM-0001-0112-0001.dcm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let u1 = corpus("dtype_u1.nii");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["info", "/nonexistent/scan.nii"], "No such file"),
+        (vec!["info", &manifest], "not a NIfTI file"),
+        (vec!["convert", &u1, bad_out.to_str().unwrap()], ".nii or .nii.gz"),
+        (vec!["info", &dicom], "DICOM"),
+    ];
+    for (args, words) in cases {
+        if args.iter().any(|a| a.ends_with(".dcm")) && !std::path::Path::new(&dicom).exists() {
+            continue; // ../shared is absent
+        }
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "a failed convert left a file"
+    );
+}

@@ -91,6 +91,11 @@ pub fn assert_matches_nibabel(name: &str, image: &NiftiImage, want: &Value, affi
             );
         }
     }
+    assert_eq!(
+        image.geometry().orientation_code(),
+        want["axcodes"].as_str().unwrap(),
+        "{name}: orientation"
+    );
     let (slope, inter) = image.scaling().unwrap_or((1.0, 0.0));
     assert_eq!(
         (slope, inter),

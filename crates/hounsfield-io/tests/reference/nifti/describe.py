@@ -45,6 +45,7 @@ def describe(path):
         "shape": [int(s) for s in img.shape],
         "dtype": str(img.get_data_dtype()),
         "affine": img.affine.tolist(),
+        "axcodes": "".join(nib.aff2axcodes(img.affine)),
         "slope": slope,
         "inter": inter,
         "volumes": [hashlib.sha256(v.ravel(order="F").astype("<f8").tobytes()).hexdigest() for v in vols],
