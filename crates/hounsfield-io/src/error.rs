@@ -62,6 +62,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The slices of a DICOM series do not form a regular volume (and no option asked to handle
+    /// what was found).
+    #[error("{}: {problem}", path.display())]
+    Series {
+        /// The directory or first file of the series.
+        path: PathBuf,
+        /// What was found.
+        problem: SeriesProblem,
+    },
+
     /// An error from hounsfield-core (invalid geometry, size limit...) about a file.
     #[error("{}: {source}", path.display())]
     Core {
@@ -70,6 +80,50 @@ pub enum Error {
         /// The underlying error.
         source: hounsfield_core::Error,
     },
+}
+
+/// Why a DICOM series is not a regular volume.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeriesProblem {
+    /// Several slices lie at the same position along the slice normal.
+    #[error(
+        "{count} slices share position {position_mm:.3} mm along the slice normal (duplicates; `drop_duplicates` keeps one per position)"
+    )]
+    DuplicatePositions {
+        /// How many slices share one position.
+        count: usize,
+        /// The position along the normal, mm.
+        position_mm: f64,
+    },
+    /// Every slice lies at the same position: a set of images, not a volume.
+    #[error("all {0} slices lie at the same position: not a volume")]
+    NotAVolume(usize),
+    /// The distance between neighbouring slices changes (missing slices, variable thickness).
+    #[error(
+        "uneven slice spacing: {first_mm:.4} mm between the first slices but {found_mm:.4} mm between slices {index} and {next} (missing slices?)"
+    )]
+    UnevenSpacing {
+        /// The first spacing, mm.
+        first_mm: f64,
+        /// The deviating spacing, mm.
+        found_mm: f64,
+        /// Index of the slice before the deviating gap (sorted order).
+        index: usize,
+        /// Index of the slice after it.
+        next: usize,
+    },
+    /// Slices step in a direction that is not the slice normal.
+    #[error(
+        "gantry tilt: slices step {degrees:.2} degrees away from the slice normal (`tilt: KeepShear` keeps the sheared grid)"
+    )]
+    GantryTilt {
+        /// Angle between the slice step and the normal.
+        degrees: f64,
+    },
+    /// Slices disagree on orientation, size or pixel layout.
+    #[error("slices disagree: {0}")]
+    Inconsistent(String),
 }
 
 /// Result with [`Error`] as the default error type.

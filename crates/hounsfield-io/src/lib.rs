@@ -25,8 +25,9 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod dicom;
 pub mod error;
 pub mod nifti;
 mod source;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, SeriesProblem};

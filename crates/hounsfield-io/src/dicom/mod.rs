@@ -1,0 +1,23 @@
+//! DICOM: single files and series to volumes with exact geometry.
+//!
+//! - [`scan_dicom_dir`] reads headers only and groups files into series as dcm2niix does
+//!   (SeriesInstanceUID, orientation, image size, echo, image type; not AcquisitionNumber).
+//! - [`read_dicom_series`] sorts slices by their position projected on the slice normal
+//!   (InstanceNumber only without positions), refuses duplicate positions, uneven spacing and
+//!   gantry tilt with typed errors ([`SeriesProblem`](crate::SeriesProblem)) unless
+//!   [`SeriesOptions`] says how to handle them, and decodes files in parallel.
+//! - Pixel values are returned after the modality LUT (RescaleSlope/Intercept per slice).
+//!
+//! Geometry follows DICOM: ImagePositionPatient is the centre of the first voxel, the row
+//! cosine is the direction of increasing column index (x), PixelSpacing is (row spacing,
+//! column spacing) = (y, x).
+
+mod header;
+mod pixels;
+mod series;
+
+pub use header::{DicomHeader, read_header};
+pub use series::{
+    DicomScan, DicomSeries, DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series,
+    scan_dicom_dir,
+};

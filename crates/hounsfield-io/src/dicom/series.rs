@@ -1,0 +1,439 @@
+//! From a directory of DICOM files to volumes: scan headers, group into series, sort slices along
+//! the normal, check that they form a regular grid, decode in parallel.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use dicom_object::open_file;
+use hounsfield_core::volume::checked_len;
+use hounsfield_core::{CastOptions, DynVolume, Element, Geometry, Volume};
+use rayon::prelude::*;
+
+use super::header::{DicomHeader, open_error, read_header};
+use super::pixels::stored_frames;
+use crate::error::{Error, Result, SeriesProblem};
+
+/// Slices closer than this along the normal are at the same position (mm).
+const SAME_POSITION_MM: f64 = 1e-3;
+/// Slice spacing may vary by this much (mm) plus [`SPACING_RTOL`] before it is uneven.
+const SPACING_ATOL_MM: f64 = 0.02;
+/// Relative slice spacing tolerance.
+const SPACING_RTOL: f64 = 0.01;
+/// A slice step this far from the normal (sine of the angle) is gantry tilt: ~0.06 degrees.
+const TILT_SINE: f64 = 1e-3;
+
+/// One series as dcm2niix groups them: same SeriesInstanceUID, orientation, image size, echo and
+/// image type (AcquisitionNumber does not split).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DicomSeries {
+    /// SeriesInstanceUID.
+    pub uid: String,
+    /// SeriesNumber, if present.
+    pub number: Option<i64>,
+    /// SeriesDescription.
+    pub description: String,
+    /// Modality.
+    pub modality: String,
+    /// The headers of its files, in directory order.
+    pub files: Vec<DicomHeader>,
+}
+
+impl DicomSeries {
+    /// Number of 2D images (frames summed over files).
+    pub fn slices(&self) -> usize {
+        self.files.iter().map(|h| h.frames).sum()
+    }
+}
+
+/// What a directory scan found.
+#[derive(Clone, Debug, Default)]
+pub struct DicomScan {
+    /// The series, ordered by SeriesNumber then UID.
+    pub series: Vec<DicomSeries>,
+    /// Files that are not DICOM or whose header could not be read, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// How to handle series that are not a regular grid. The defaults refuse each problem with a
+/// typed error ([`SeriesProblem`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeriesOptions {
+    /// Keep one slice (the lowest InstanceNumber) where several share a position.
+    pub drop_duplicates: bool,
+    /// Gantry-tilted stacks: keep the sheared grid as acquired (the direction's slice column is
+    /// the tilted step; NIfTI gets an sform and no qform) instead of refusing.
+    pub keep_tilt_shear: bool,
+}
+
+impl SeriesOptions {
+    /// Keep one slice per position.
+    pub fn with_drop_duplicates(mut self, on: bool) -> Self {
+        self.drop_duplicates = on;
+        self
+    }
+
+    /// Keep gantry-tilted stacks as sheared grids.
+    pub fn with_keep_tilt_shear(mut self, on: bool) -> Self {
+        self.keep_tilt_shear = on;
+        self
+    }
+}
+
+/// A volume read from DICOM: one volume per sample (1, or 3 for RGB), with the modality LUT
+/// (RescaleSlope/Intercept, per slice) applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DicomVolume {
+    /// One volume per sample: `[v]` for grey images, `[r, g, b]` for colour.
+    pub volumes: Vec<DynVolume>,
+    /// SeriesInstanceUID.
+    pub series_uid: String,
+    /// Modality.
+    pub modality: String,
+}
+
+/// Reads the headers of every file under `dir` (recursively, in parallel) and groups them.
+pub fn scan_dicom_dir(dir: impl AsRef<Path>) -> Result<DicomScan> {
+    let dir = dir.as_ref();
+    let mut paths = Vec::new();
+    collect_files(dir, &mut paths)?;
+    paths.sort();
+    let headers: Vec<(PathBuf, Result<DicomHeader>)> = paths
+        .into_par_iter()
+        .map(|p| {
+            let h = read_header(&p);
+            (p, h)
+        })
+        .collect();
+    let mut groups: BTreeMap<(i64, String, String), DicomSeries> = BTreeMap::new();
+    let mut scan = DicomScan::default();
+    for (path, header) in headers {
+        match header {
+            Ok(h) => {
+                let key =
+                    (h.series_number.unwrap_or(i64::MAX), h.series_uid.clone(), group_key(&h));
+                groups
+                    .entry(key)
+                    .or_insert_with(|| DicomSeries {
+                        uid: h.series_uid.clone(),
+                        number: h.series_number,
+                        description: h.series_description.clone(),
+                        modality: h.modality.clone(),
+                        files: Vec::new(),
+                    })
+                    .files
+                    .push(h);
+            }
+            Err(e) => scan.skipped.push((path, e.to_string())),
+        }
+    }
+    scan.series = groups.into_values().collect();
+    Ok(scan)
+}
+
+/// What splits a SeriesInstanceUID into several series.
+fn group_key(h: &DicomHeader) -> String {
+    let o =
+        h.orientation.map(|o| o.map(|v| format!("{:.4}", v + 0.0)).join(",")).unwrap_or_default();
+    format!(
+        "{o}|{}x{}|{}|echo {:?}|{}|{}",
+        h.rows, h.columns, h.samples_per_pixel, h.echo_number, h.image_type, h.bits_allocated
+    )
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one DICOM file as a volume: a single image is a one-slice volume; a classic multi-frame
+/// file stacks its frames along the normal at SpacingBetweenSlices (or SliceThickness).
+pub fn read_dicom_file(path: impl AsRef<Path>) -> Result<DicomVolume> {
+    let h = read_header(path.as_ref())?;
+    let series = DicomSeries {
+        uid: h.series_uid.clone(),
+        number: h.series_number,
+        description: h.series_description.clone(),
+        modality: h.modality.clone(),
+        files: vec![h],
+    };
+    read_dicom_series(&series, &SeriesOptions::default())
+}
+
+/// One 2D image of a series: which file, which frame, where.
+#[derive(Clone, Debug)]
+struct Slice {
+    file: usize,
+    frame: usize,
+    position: [f64; 3],
+    along_normal: f64,
+    instance: i64,
+}
+
+/// Assembles a series into a volume.
+pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Result<DicomVolume> {
+    let first = series.files.first().ok_or_else(|| Error::Series {
+        path: PathBuf::new(),
+        problem: SeriesProblem::Inconsistent("the series has no files".into()),
+    })?;
+    let path = first.path.clone();
+    let problem = |p| Error::Series { path: path.clone(), problem: p };
+    for h in &series.files {
+        let same = h.rows == first.rows
+            && h.columns == first.columns
+            && h.samples_per_pixel == first.samples_per_pixel
+            && h.bits_allocated == first.bits_allocated;
+        if !same {
+            return Err(problem(SeriesProblem::Inconsistent(format!(
+                "{} is {}x{}x{} at {} bits, {} is {}x{}x{} at {} bits",
+                h.path.display(),
+                h.rows,
+                h.columns,
+                h.samples_per_pixel,
+                h.bits_allocated,
+                first.path.display(),
+                first.rows,
+                first.columns,
+                first.samples_per_pixel,
+                first.bits_allocated
+            ))));
+        }
+    }
+    let [row, col, normal] =
+        first.axes().unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    let frame_step = first.spacing_between_slices.or(first.slice_thickness).unwrap_or(1.0);
+    let mut slices: Vec<Slice> = Vec::new();
+    for (file, h) in series.files.iter().enumerate() {
+        let origin = h.position.unwrap_or([0.0; 3]);
+        for frame in 0..h.frames {
+            let p = [0, 1, 2].map(|k| origin[k] + frame as f64 * frame_step * normal[k]);
+            let along = dot(p, normal);
+            slices.push(Slice {
+                file,
+                frame,
+                position: p,
+                along_normal: along,
+                instance: h.instance_number.unwrap_or(0),
+            });
+        }
+    }
+    let have_positions = series.files.iter().all(|h| h.position.is_some());
+    if have_positions {
+        slices.sort_by(|a, b| {
+            a.along_normal.total_cmp(&b.along_normal).then(a.instance.cmp(&b.instance))
+        });
+    } else {
+        // No ImagePositionPatient: InstanceNumber is all there is.
+        slices.sort_by_key(|s| (s.instance, s.file, s.frame));
+    }
+    slices = check_duplicates(slices, options, &problem)?;
+    let (slice_dir, dz) = slice_step(&slices, normal, frame_step, options, &problem)?;
+    let spacing = first.pixel_spacing.unwrap_or([1.0, 1.0]);
+    let direction = [
+        [row[0], col[0], slice_dir[0]],
+        [row[1], col[1], slice_dir[1]],
+        [row[2], col[2], slice_dir[2]],
+    ];
+    let geometry = Geometry::new([spacing[1], spacing[0], dz], slices[0].position, direction)
+        .map_err(|source| Error::Core { path: path.clone(), source })?;
+    let volumes = decode(series, &slices, &geometry)?;
+    Ok(DicomVolume { volumes, series_uid: series.uid.clone(), modality: series.modality.clone() })
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn check_duplicates(
+    slices: Vec<Slice>,
+    options: &SeriesOptions,
+    problem: &dyn Fn(SeriesProblem) -> Error,
+) -> Result<Vec<Slice>> {
+    let total = slices.len();
+    if let (Some(a), Some(b)) = (slices.first(), slices.last())
+        && total > 1
+        && (b.along_normal - a.along_normal).abs() < SAME_POSITION_MM
+    {
+        return Err(problem(SeriesProblem::NotAVolume(total)));
+    }
+    let mut kept: Vec<Slice> = Vec::with_capacity(total);
+    let mut run = 1;
+    for s in slices {
+        match kept.last() {
+            Some(last) if (s.along_normal - last.along_normal).abs() < SAME_POSITION_MM => {
+                run += 1;
+                if !options.drop_duplicates {
+                    return Err(problem(SeriesProblem::DuplicatePositions {
+                        count: run,
+                        position_mm: s.along_normal,
+                    }));
+                }
+            }
+            _ => {
+                run = 1;
+                kept.push(s);
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// The unit slice direction and spacing, after checking even spacing and tilt.
+fn slice_step(
+    slices: &[Slice],
+    normal: [f64; 3],
+    single_step: f64,
+    options: &SeriesOptions,
+    problem: &dyn Fn(SeriesProblem) -> Error,
+) -> Result<([f64; 3], f64)> {
+    if slices.len() < 2 {
+        return Ok((normal, single_step));
+    }
+    let gaps: Vec<f64> = slices.windows(2).map(|w| w[1].along_normal - w[0].along_normal).collect();
+    for (i, g) in gaps.iter().enumerate() {
+        if (g - gaps[0]).abs() > SPACING_ATOL_MM + SPACING_RTOL * gaps[0].abs() {
+            return Err(problem(SeriesProblem::UnevenSpacing {
+                first_mm: gaps[0],
+                found_mm: *g,
+                index: i,
+                next: i + 1,
+            }));
+        }
+    }
+    let (a, b) = (slices[0].position, slices[slices.len() - 1].position);
+    let n = (slices.len() - 1) as f64;
+    let step = [(b[0] - a[0]) / n, (b[1] - a[1]) / n, (b[2] - a[2]) / n];
+    let len = dot(step, step).sqrt();
+    let along = dot(step, normal);
+    let lateral =
+        [step[0] - along * normal[0], step[1] - along * normal[1], step[2] - along * normal[2]];
+    let sine = dot(lateral, lateral).sqrt() / len;
+    if sine > TILT_SINE {
+        if !options.keep_tilt_shear {
+            return Err(problem(SeriesProblem::GantryTilt { degrees: sine.asin().to_degrees() }));
+        }
+        return Ok((step.map(|v| v / len), len));
+    }
+    Ok((normal, along))
+}
+
+/// Decodes every slice in parallel into preallocated volumes (one per sample), applying each
+/// file's modality LUT. Integer output when every slope is 1 and every intercept whole, in the
+/// smallest type holding every value the stored bits allow; f32 otherwise.
+fn decode(series: &DicomSeries, slices: &[Slice], geometry: &Geometry) -> Result<Vec<DynVolume>> {
+    let first = &series.files[0];
+    let integral =
+        series.files.iter().all(|h| h.rescale_slope == 1.0 && h.rescale_intercept.fract() == 0.0);
+    let (lo, hi) = if first.signed {
+        (
+            -(2f64.powi(i32::from(first.bits_stored) - 1)),
+            2f64.powi(i32::from(first.bits_stored) - 1) - 1.0,
+        )
+    } else {
+        (0.0, 2f64.powi(i32::from(first.bits_stored)) - 1.0)
+    };
+    let icpt = series.files.iter().map(|h| h.rescale_intercept);
+    let (min, max) = (
+        lo + icpt.clone().fold(f64::INFINITY, f64::min),
+        hi + icpt.fold(f64::NEG_INFINITY, f64::max),
+    );
+    let fits = |a: f64, b: f64| min >= a && max <= b;
+    let shape = [slices.len(), first.rows, first.columns];
+    macro_rules! run {
+        ($t:ty) => {
+            decode_as::<$t>(series, slices, geometry, shape)
+        };
+    }
+    if !integral {
+        run!(f32)
+    } else if fits(0.0, 255.0) {
+        run!(u8)
+    } else if fits(-128.0, 127.0) {
+        run!(i8)
+    } else if fits(0.0, 65535.0) {
+        run!(u16)
+    } else if fits(-32768.0, 32767.0) {
+        run!(i16)
+    } else {
+        run!(i32)
+    }
+}
+
+/// A decoded slice: its index in sorted order and one value plane per sample.
+type DecodedSlice<T> = (usize, Vec<Vec<T>>);
+
+fn decode_as<T: Element>(
+    series: &DicomSeries,
+    slices: &[Slice],
+    geometry: &Geometry,
+    shape: [usize; 3],
+) -> Result<Vec<DynVolume>>
+where
+    DynVolume: From<Volume<T>>,
+{
+    let first = &series.files[0];
+    let samples = first.samples_per_pixel;
+    let plane = shape[1] * shape[2];
+    checked_len(&[shape[0], plane, samples], size_of::<T>(), 64 << 30)
+        .map_err(|source| Error::Core { path: first.path.clone(), source })?;
+    let mut planes: Vec<Vec<T>> =
+        (0..samples).map(|_| vec![T::default(); shape[0] * plane]).collect();
+    // Each file is opened and decoded once, by the task owning its first slice in sorted order.
+    let mut by_file: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+    for (z, s) in slices.iter().enumerate() {
+        by_file.entry(s.file).or_default().push((z, s.frame));
+    }
+    let decoded: Vec<Result<Vec<DecodedSlice<T>>>> = by_file
+        .into_par_iter()
+        .map(|(file, wanted)| {
+            let h = &series.files[file];
+            let obj = open_file(&h.path).map_err(|e| open_error(&h.path, &e.to_string()))?;
+            let frames = stored_frames(&obj, h)?;
+            wanted
+                .into_iter()
+                .map(|(z, frame)| {
+                    let comps = frames[frame]
+                        .iter()
+                        .map(|values| {
+                            values
+                                .iter()
+                                .enumerate()
+                                .map(|(i, v)| {
+                                    T::from_f64(
+                                        v * h.rescale_slope + h.rescale_intercept,
+                                        CastOptions::default(),
+                                        i,
+                                    )
+                                    .map_err(|source| Error::Core { path: h.path.clone(), source })
+                                })
+                                .collect::<Result<Vec<T>>>()
+                        })
+                        .collect::<Result<Vec<Vec<T>>>>()?;
+                    Ok((z, comps))
+                })
+                .collect()
+        })
+        .collect();
+    for result in decoded {
+        for (z, comps) in result? {
+            for (c, values) in comps.into_iter().enumerate() {
+                planes[c][z * plane..(z + 1) * plane].copy_from_slice(&values);
+            }
+        }
+    }
+    planes
+        .into_iter()
+        .map(|p| {
+            Volume::from_vec(shape, p, geometry.clone())
+                .map(DynVolume::from)
+                .map_err(|source| Error::Core { path: first.path.clone(), source })
+        })
+        .collect()
+}
