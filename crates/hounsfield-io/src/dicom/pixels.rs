@@ -14,12 +14,20 @@ use dicom_pixeldata::{PixelDecoder, PlanarConfiguration};
 use super::header::DicomHeader;
 use crate::error::{Error, Result};
 
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
 /// Decodes every frame of `obj`: `frames[f][component][pixel]`, pixels in row-major order,
 /// stored values (before the modality LUT).
 pub fn stored_frames(obj: &DefaultDicomObject, h: &DicomHeader) -> Result<Vec<Vec<Vec<f64>>>> {
     let path = h.path.as_path();
     if ![8, 16, 32].contains(&h.bits_allocated) {
         return Err(unsupported(path, format!("BitsAllocated {} pixel data", h.bits_allocated)));
+    }
+    if h.photometric.starts_with("YBR_FULL_422") && decoded_natively(&h.transfer_syntax) {
+        return Err(unsupported(
+            path,
+            "uncompressed YBR_FULL_422 (horizontally subsampled chroma)".into(),
+        ));
     }
     let decoded = obj.decode_pixel_data().map_err(|e| {
         unsupported(path, format!("pixel data in transfer syntax {} ({e})", h.transfer_syntax))
@@ -54,10 +62,17 @@ pub fn stored_frames(obj: &DefaultDicomObject, h: &DicomHeader) -> Result<Vec<Ve
             masked as f64
         }
     };
+    // Explicit VR Big Endian: the parser hands pixel data over as native 16-bit words (OW), so a
+    // 32-bit value arrives as its high word then its low word.
+    let big_endian = h.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN;
     let read = |b: &[u8]| -> u64 {
         match bytes_per {
             1 => u64::from(b[0]),
             2 => u64::from(u16::from_le_bytes([b[0], b[1]])),
+            _ if big_endian => {
+                (u64::from(u16::from_le_bytes([b[0], b[1]])) << 16)
+                    | u64::from(u16::from_le_bytes([b[2], b[3]]))
+            }
             _ => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         }
     };
@@ -77,6 +92,18 @@ pub fn stored_frames(obj: &DefaultDicomObject, h: &DicomHeader) -> Result<Vec<Ve
         })
         .collect();
     Ok(frames)
+}
+
+/// Transfer syntaxes whose pixel data is stored as is (implicit/explicit VR little endian,
+/// deflated, explicit big endian).
+fn decoded_natively(ts: &str) -> bool {
+    matches!(
+        ts,
+        "1.2.840.10008.1.2"
+            | "1.2.840.10008.1.2.1"
+            | "1.2.840.10008.1.2.1.99"
+            | EXPLICIT_VR_BIG_ENDIAN
+    )
 }
 
 fn unsupported(path: &Path, what: String) -> Error {

@@ -1,0 +1,129 @@
+//! Every image in pydicom's test files that pydicom decodes: hounsfield-io gives the same values
+//! after the modality LUT (SHA-256 of each frame and sample, at float32 precision), or refuses
+//! the file with a typed error and the file is on the KNOWN list below with the reason. The list
+//! must match exactly, so it is also the documentation of what is not handled.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use hounsfield_io::dicom::read_dicom_file;
+use sha2::{Digest, Sha256};
+
+const JPEG_LS: &str =
+    "refused: JPEG-LS has no pure-Rust decoder in dicom-pixeldata (CharLS needs a C++/cmake build)";
+const LOSSY_JPEG: &str = "lossy JPEG: jpeg-decoder and libjpeg (pydicom's) differ by 1-2 levels in a few pixels (IDCT and chroma upsampling)";
+const RLE_32: &str = "refused: dicom-pixeldata's RLE decoder does not handle 32-bit samples";
+const ONE_BIT: &str = "refused: BitsAllocated 1 (bit-packed) pixel data is not unpacked yet";
+
+/// Files where we differ from pydicom, and why.
+const KNOWN: &[(&str, &str)] = &[
+    ("JPEGLSNearLossless_08.dcm", JPEG_LS),
+    ("JPEGLSNearLossless_16.dcm", JPEG_LS),
+    ("JPGExtended.dcm", "refused: 12-bit extended JPEG is not decoded by jpeg-decoder"),
+    ("MR_small_jpeg_ls_lossless.dcm", JPEG_LS),
+    (
+        "SC_jpeg_no_color_transform.dcm",
+        "colour: the APP14 marker says no YCbCr transform; jpeg-decoder applies one",
+    ),
+    ("SC_jpeg_no_color_transform_2.dcm", LOSSY_JPEG),
+    ("SC_rgb_dcmtk_+eb+cr.dcm", LOSSY_JPEG),
+    ("SC_rgb_dcmtk_+eb+cy+n1.dcm", LOSSY_JPEG),
+    ("SC_rgb_dcmtk_+eb+cy+n2.dcm", LOSSY_JPEG),
+    ("SC_rgb_dcmtk_+eb+cy+np.dcm", LOSSY_JPEG),
+    ("SC_rgb_dcmtk_+eb+cy+s2.dcm", LOSSY_JPEG),
+    ("SC_rgb_dcmtk_+eb+cy+s4.dcm", LOSSY_JPEG),
+    ("SC_rgb_jls_lossy_line.dcm", JPEG_LS),
+    ("SC_rgb_jls_lossy_sample.dcm", JPEG_LS),
+    (
+        "SC_rgb_jpeg.dcm",
+        "refused: dicom-object cannot parse this file's data set (pydicom tolerates it)",
+    ),
+    ("SC_rgb_jpeg_app14_dcmd.dcm", LOSSY_JPEG),
+    ("SC_rgb_jpeg_dcmtk.dcm", LOSSY_JPEG),
+    ("SC_rgb_jpeg_lossy_gdcm.dcm", LOSSY_JPEG),
+    ("SC_rgb_rle_32bit.dcm", RLE_32),
+    ("SC_rgb_rle_32bit_2frame.dcm", RLE_32),
+    (
+        "SC_ybr_full_422_uncompressed.dcm",
+        "refused: uncompressed YBR_FULL_422 (subsampled chroma) is not converted yet",
+    ),
+    ("examples_ybr_color.dcm", LOSSY_JPEG),
+    ("liver_1frame.dcm", ONE_BIT),
+    ("liver_expb_1frame.dcm", ONE_BIT),
+    ("rtdose_rle.dcm", RLE_32),
+    ("rtdose_rle_1frame.dcm", RLE_32),
+];
+
+#[test]
+fn pydicom_test_images_decode_identically() {
+    let Some(data) = common::testdata() else { return };
+    let refs = common::load_json(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/reference/dicom/pydicom_refs.json"),
+    );
+    let dir = data.join("pydicom/pydicom/data/test_files");
+    let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut matched = 0;
+    for (name, want) in refs["files"].as_object().unwrap() {
+        if want.get("error").is_some() {
+            continue;
+        }
+        let ours = match read_dicom_file(dir.join(name)) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.insert(name.clone(), format!("refused: {e}"));
+                continue;
+            }
+        };
+        let (frames, samples) =
+            (want["frames"].as_u64().unwrap() as usize, want["samples"].as_u64().unwrap() as usize);
+        let shape = ours.volumes[0].shape();
+        if ours.volumes.len() != samples
+            || shape
+                != [
+                    frames,
+                    want["rows"].as_u64().unwrap() as usize,
+                    want["columns"].as_u64().unwrap() as usize,
+                ]
+        {
+            failures
+                .insert(name.clone(), format!("shape {shape:?} x {} samples", ours.volumes.len()));
+            continue;
+        }
+        let planes = want["planes"].as_array().unwrap();
+        let plane = shape[1] * shape[2];
+        let values: Vec<Vec<f64>> =
+            ours.volumes.iter().map(|v| v.to_f64().as_slice().to_vec()).collect();
+        let mut ok = true;
+        for f in 0..frames {
+            for s in 0..samples {
+                let bytes: Vec<u8> = values[s][f * plane..(f + 1) * plane]
+                    .iter()
+                    .flat_map(|v| f64::from(*v as f32).to_le_bytes())
+                    .collect();
+                let got: String =
+                    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                let p = &planes[f * samples + s];
+                if got != p["sha256"].as_str().unwrap() {
+                    let sum: f64 = values[s][f * plane..(f + 1) * plane].iter().sum();
+                    failures.insert(
+                        name.clone(),
+                        format!("frame {f} sample {s}: sum {sum} vs pydicom {}", p["sum"]),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        matched += usize::from(ok);
+    }
+    for (name, why) in &failures {
+        eprintln!("differs from pydicom: {name}: {why}");
+    }
+    eprintln!("{matched} files identical to pydicom, {} differ", failures.len());
+    let known: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).collect();
+    let failed: Vec<&str> = failures.keys().map(String::as_str).collect();
+    assert_eq!(failed, known, "the files that differ from pydicom are not the documented ones");
+}
