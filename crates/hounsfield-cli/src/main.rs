@@ -13,6 +13,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use hounsfield_cli::{demo, progress, volume_info};
+use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -38,17 +39,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Describe an image file: size, type, spacing, orientation, value range (NIfTI for now).
+    /// Describe an image (size, type, spacing, orientation, value range), or list the series of
+    /// a DICOM directory.
     Info {
-        /// The file (.nii, .nii.gz, .hdr/.img).
+        /// A NIfTI file (.nii, .nii.gz, .hdr/.img), a DICOM file, or a directory of DICOM files.
         input: PathBuf,
     },
-    /// Convert an image to NIfTI (.nii or .nii.gz), atomically (NIfTI input for now).
+    /// Convert a DICOM series, DICOM file or NIfTI file to NIfTI (.nii or .nii.gz), atomically.
     Convert {
-        /// The file to read.
+        /// A DICOM directory, DICOM file or NIfTI file.
         input: PathBuf,
         /// The file to write, ending in .nii or .nii.gz.
         output: PathBuf,
+        /// The series to convert when the directory holds several: its SeriesInstanceUID, or its
+        /// SeriesNumber where one UID holds several series.
+        #[arg(long)]
+        series: Option<String>,
+        /// Keep one slice per position when several share it (otherwise an error).
+        #[arg(long)]
+        drop_duplicates: bool,
+        /// Keep a gantry-tilted stack as the sheared grid it was acquired on (otherwise an error).
+        #[arg(long)]
+        keep_tilt: bool,
     },
     /// Write a DICOM copy with the PS3.15 Basic Profile applied (not available yet).
     Anonymize(Pending),
@@ -124,9 +136,15 @@ fn run(cli: Cli) -> Result<()> {
             spinner.finish_and_clear();
             print(&info?, cli.json)
         }
-        Command::Convert { input, output } => {
+        Command::Convert { input, output, series, drop_duplicates, keep_tilt } => {
+            let options = volume_info::ConvertOptions {
+                series,
+                series_options: SeriesOptions::default()
+                    .with_drop_duplicates(drop_duplicates)
+                    .with_keep_tilt_shear(keep_tilt),
+            };
             let spinner = progress::spinner(&format!("converting {}", input.display()), !cli.quiet);
-            let done = volume_info::convert(&input, &output);
+            let done = volume_info::convert(&input, &output, &options);
             spinner.finish_and_clear();
             print(&done?, cli.json)
         }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use hounsfield_io::dicom::{self, DicomScan, DicomSeries, SeriesOptions};
 use hounsfield_io::nifti::{self, NiftiImage, NiftiVersion, XformSource};
 use serde::Serialize;
 
@@ -36,17 +37,178 @@ pub struct ImageInfo {
     pub orientation: String,
     /// Which header transform the geometry came from.
     pub transform: String,
-    /// Smallest and largest stored value over all frames (NaN ignored).
+    /// Smallest and largest value over all frames, before NIfTI scaling (NaN ignored); for DICOM
+    /// after the modality LUT.
     pub range: Option<[f64; 2]>,
     /// The header's description field.
     pub description: String,
 }
 
-/// Reads `path` and describes it.
-pub fn info(path: &Path) -> Result<ImageInfo> {
-    refuse_dicom(path)?;
-    let image = nifti::read_nifti(path)?;
-    Ok(describe(path, &image))
+/// What `hounsfield info` found: one image, or the series of a DICOM directory.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Info {
+    /// A NIfTI or DICOM file.
+    Image(Box<ImageInfo>),
+    /// A directory of DICOM files.
+    Directory(DirectoryInfo),
+}
+
+impl fmt::Display for Info {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Info::Image(i) => i.fmt(f),
+            Info::Directory(d) => d.fmt(f),
+        }
+    }
+}
+
+/// The series found in a directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct DirectoryInfo {
+    /// The directory.
+    pub path: PathBuf,
+    /// One entry per series, ordered by series number.
+    pub series: Vec<SeriesInfo>,
+    /// Files that are not readable DICOM, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// One series of a directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesInfo {
+    /// SeriesInstanceUID.
+    pub uid: String,
+    /// SeriesNumber.
+    pub number: Option<i64>,
+    /// SeriesDescription.
+    pub description: String,
+    /// Modality.
+    pub modality: String,
+    /// 2D images in the series.
+    pub slices: usize,
+    /// Columns x rows of each image.
+    pub size: [usize; 2],
+}
+
+impl fmt::Display for DirectoryInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {} series", self.path.display(), self.series.len())?;
+        for s in &self.series {
+            let number = s.number.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+            writeln!(
+                f,
+                "  #{number:<4} {:<4} {:>4} x {}x{}  {}  {}",
+                s.modality, s.slices, s.size[0], s.size[1], s.description, s.uid
+            )?;
+        }
+        if !self.skipped.is_empty() {
+            writeln!(f, "  ({} files skipped: not readable DICOM)", self.skipped.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `path` (a NIfTI file, a DICOM file or a directory of DICOM files) and describes it.
+pub fn info(path: &Path) -> Result<Info> {
+    if path.is_dir() {
+        let scan = dicom::scan_dicom_dir(path)?;
+        return Ok(Info::Directory(directory_info(path, scan)));
+    }
+    let image = read_image(path, &ConvertOptions::default())?;
+    Ok(Info::Image(Box::new(describe(path, &image))))
+}
+
+fn directory_info(path: &Path, scan: DicomScan) -> DirectoryInfo {
+    let series = scan
+        .series
+        .iter()
+        .map(|s| SeriesInfo {
+            uid: s.uid.clone(),
+            number: s.number,
+            description: s.description.clone(),
+            modality: s.modality.clone(),
+            slices: s.slices(),
+            size: [s.files[0].columns, s.files[0].rows],
+        })
+        .collect();
+    DirectoryInfo { path: path.to_path_buf(), series, skipped: scan.skipped }
+}
+
+/// How `hounsfield convert` assembles DICOM series.
+#[derive(Clone, Debug, Default)]
+pub struct ConvertOptions {
+    /// The SeriesInstanceUID to convert when a directory holds several series.
+    pub series: Option<String>,
+    /// Series options (duplicates, tilt).
+    pub series_options: SeriesOptions,
+}
+
+/// Reads a NIfTI file, a DICOM file or a DICOM directory (one series, or the one named).
+pub fn read_image(path: &Path, options: &ConvertOptions) -> Result<NiftiImage> {
+    if path.is_dir() {
+        let scan = dicom::scan_dicom_dir(path)?;
+        let series = pick_series(path, &scan, options.series.as_deref())?;
+        return dicom_image(dicom::read_dicom_series(series, &options.series_options)?);
+    }
+    if is_dicom(path) {
+        return dicom_image(dicom::read_dicom_file(path)?);
+    }
+    Ok(nifti::read_nifti(path)?)
+}
+
+fn dicom_image(v: dicom::DicomVolume) -> Result<NiftiImage> {
+    let components = v.volumes.len();
+    let mut image = NiftiImage::from_volumes(v.volumes, components)
+        .context("a DICOM volume with no samples")?;
+    image.header.descrip = format!("{} from DICOM by hounsfield", v.modality);
+    Ok(image)
+}
+
+fn pick_series<'a>(dir: &Path, scan: &'a DicomScan, uid: Option<&str>) -> Result<&'a DicomSeries> {
+    // A series is named by its UID or, where one UID holds several series, its SeriesNumber.
+    let named =
+        |s: &DicomSeries, u: &str| s.uid == u || s.number.is_some_and(|n| n.to_string() == u);
+    let candidates: Vec<&DicomSeries> =
+        scan.series.iter().filter(|s| uid.is_none_or(|u| named(s, u))).collect();
+    let list = || {
+        scan.series
+            .iter()
+            .map(|s| {
+                format!(
+                    "number {} UID {} ({} slices{})",
+                    s.number.map_or("-".into(), |n| n.to_string()),
+                    s.uid,
+                    s.slices(),
+                    if s.description.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", s.description)
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match (candidates.as_slice(), uid) {
+        ([one], _) => Ok(one),
+        ([], None) => bail!("{}: no DICOM series found", dir.display()),
+        ([], Some(u)) => {
+            bail!("{}: no series with UID or number {u}; found: {}", dir.display(), list())
+        }
+        (_, None) => bail!(
+            "{}: {} series found, choose one with --series UID or --series NUMBER: {}",
+            dir.display(),
+            candidates.len(),
+            list()
+        ),
+        (_, Some(u)) => bail!(
+            "{}: {u} names {} series (different orientations or sizes); choose one by its number: {}",
+            dir.display(),
+            candidates.len(),
+            list()
+        ),
+    }
 }
 
 /// Describes an image already read from `path`.
@@ -63,9 +225,10 @@ pub fn describe(path: &Path, image: &NiftiImage) -> ImageInfo {
     let h = &image.header;
     ImageInfo {
         path: path.to_path_buf(),
-        format: match h.version {
-            NiftiVersion::V1 => "NIfTI-1".into(),
-            NiftiVersion::V2 => "NIfTI-2".into(),
+        format: match (is_dicom(path) || path.is_dir(), h.version) {
+            (true, _) => "DICOM".into(),
+            (false, NiftiVersion::V1) => "NIfTI-1".into(),
+            (false, NiftiVersion::V2) => "NIfTI-2".into(),
         },
         gzip: is_gzip(path),
         size_xyz: [nx, ny, nz],
@@ -78,6 +241,9 @@ pub fn describe(path: &Path, image: &NiftiImage) -> ImageInfo {
         direction: g.direction(),
         orientation: g.orientation_code(),
         transform: match image.xform_source() {
+            _ if is_dicom(path) || path.is_dir() => {
+                "ImagePositionPatient/ImageOrientationPatient".into()
+            }
             XformSource::Sform => format!("sform (code {})", h.sform_code),
             XformSource::Qform => format!("qform (code {})", h.qform_code),
             XformSource::Fallback => "none (pixdim only)".into(),
@@ -111,7 +277,10 @@ impl fmt::Display for ImageInfo {
         writeln!(f, "  origin       ({ox:.3}, {oy:.3}, {oz:.3}) mm LPS")?;
         writeln!(f, "  orientation  {} (from {})", self.orientation, self.transform)?;
         match self.range {
-            Some([lo, hi]) => writeln!(f, "  range        {lo} .. {hi} (stored values)")?,
+            Some([lo, hi]) if self.scaling.is_some() => {
+                writeln!(f, "  range        {lo} .. {hi} (before scaling)")?
+            }
+            Some([lo, hi]) => writeln!(f, "  range        {lo} .. {hi}")?,
             None => writeln!(f, "  range        all NaN")?,
         }
         if !self.description.is_empty() {
@@ -137,11 +306,10 @@ impl fmt::Display for Converted {
     }
 }
 
-/// Converts `input` to `output` (NIfTI to NIfTI for now: `.nii` <-> `.nii.gz`, pairs to single
-/// files, NIfTI-2 to NIfTI-1 where dimensions allow), then reads the result back to describe it.
-pub fn convert(input: &Path, output: &Path) -> Result<Converted> {
-    refuse_dicom(input)?;
-    let image = nifti::read_nifti(input)?;
+/// Converts `input` (NIfTI file, DICOM file or DICOM series directory) to NIfTI `output`, then
+/// reads the result back to describe it.
+pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<Converted> {
+    let image = read_image(input, options)?;
     nifti::write_nifti(output, &image)?;
     let back =
         nifti::read_nifti(output).with_context(|| format!("reading back {}", output.display()))?;
@@ -156,18 +324,9 @@ fn is_gzip(path: &Path) -> bool {
         && magic == [0x1f, 0x8b]
 }
 
-/// DICOM input gets a clear message rather than a NIfTI parse error.
-fn refuse_dicom(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        bail!("{}: DICOM directories are not supported yet (NIfTI files are)", path.display());
-    }
+/// Whether the file has the DICM magic at byte 128.
+fn is_dicom(path: &Path) -> bool {
     let mut head = [0u8; 132];
-    let dicm = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && &head[128..132] == b"DICM";
-    if dicm {
-        bail!("{}: DICOM files are not supported yet (NIfTI files are)", path.display());
-    }
-    Ok(())
+    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
+        && &head[128..132] == b"DICM"
 }

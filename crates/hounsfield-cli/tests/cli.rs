@@ -92,19 +92,20 @@ fn user_errors_are_one_line_with_exit_one() {
     let dir = tempfile::tempdir().unwrap();
     let bad_out = dir.path().join("x.png");
     let manifest = format!("{}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
-    let dicom = format!(
-        "{}/../../../shared/data/dicom2nifti/anatomical/001/IM-0001-0112-0001.dcm",
+    let tilted = format!(
+        "{}/../../../shared/data/dicom2nifti/failing/gantrytilting/001",
         env!("CARGO_MANIFEST_DIR")
     );
+    let tilted_out = dir.path().join("tilted.nii").to_string_lossy().into_owned();
     let u1 = corpus("dtype_u1.nii");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["info", "/nonexistent/scan.nii"], "No such file"),
         (vec!["info", &manifest], "not a NIfTI file"),
         (vec!["convert", &u1, bad_out.to_str().unwrap()], ".nii or .nii.gz"),
-        (vec!["info", &dicom], "DICOM"),
+        (vec!["convert", &tilted, &tilted_out], "gantry tilt"),
     ];
     for (args, words) in cases {
-        if args.iter().any(|a| a.ends_with(".dcm")) && !std::path::Path::new(&dicom).exists() {
+        if args.contains(&tilted.as_str()) && !std::path::Path::new(&tilted).exists() {
             continue; // ../shared is absent
         }
         let out = hounsfield(&args);
@@ -117,4 +118,53 @@ fn user_errors_are_one_line_with_exit_one() {
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "a failed convert left a file"
     );
+}
+
+fn dicom_dir(case: &str) -> Option<String> {
+    let p = format!("{}/../../../shared/data/dicom2nifti/{case}", env!("CARGO_MANIFEST_DIR"));
+    std::path::Path::new(&p).exists().then_some(p)
+}
+
+#[test]
+fn convert_a_dicom_series_to_nifti() {
+    let Some(series) = dicom_dir("generic/compressed_rle/001") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("rle.nii.gz");
+    let out = hounsfield(&["convert", &series, out_path.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["output"]["size_xyz"], serde_json::json!([256, 256, 4]));
+    // The file holds what the library reads from the series.
+    let scan = hounsfield_io::dicom::scan_dicom_dir(&series).unwrap();
+    let direct =
+        hounsfield_io::dicom::read_dicom_series(&scan.series[0], &Default::default()).unwrap();
+    let written = hounsfield_io::nifti::read_nifti(&out_path).unwrap();
+    assert_eq!(written.volumes()[0].to_f64().data(), direct.volumes[0].to_f64().data());
+    assert!(written.geometry().approx_eq(direct.volumes[0].geometry(), 1e-4));
+}
+
+#[test]
+fn tilted_series_convert_only_when_asked() {
+    let Some(series) = dicom_dir("failing/gantrytilting/001") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("tilted.nii");
+    let refused = hounsfield(&["convert", &series, out_path.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(!out_path.exists());
+    let kept = hounsfield(&["convert", &series, out_path.to_str().unwrap(), "--keep-tilt"]);
+    assert_eq!(kept.status.code(), Some(0), "{}", text(&kept.stderr));
+    let h = hounsfield_io::nifti::read_nifti_header(&out_path).unwrap();
+    assert_eq!(h.qform_code, 0, "a sheared grid has no qform");
+}
+
+#[test]
+fn info_lists_the_series_of_a_directory() {
+    let Some(dir) = dicom_dir("failing/sliceorientation/001") else { return };
+    let out = hounsfield(&["info", &dir, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(series[0]["number"], 202);
+    assert_eq!(series[1]["slices"], 2);
 }

@@ -5,7 +5,11 @@
 //! - [`nifti`]: NIfTI-1 and NIfTI-2 reading (`.nii`, `.nii.gz`, `.hdr`/`.img`, both byte orders,
 //!   every datatype but 1-bit, 128-bit float and 256-bit complex) and writing (`.nii`, `.nii.gz`,
 //!   atomic). Values and affines are checked against nibabel.
-//! - DICOM: not implemented yet.
+//! - [`dicom`]: DICOM files and series: headers without pixels, grouping as dcm2niix does,
+//!   slices sorted along the normal, duplicate positions, uneven spacing and gantry tilt refused
+//!   with typed errors ([`SeriesProblem`]) unless an option handles them, the modality LUT per
+//!   slice, parallel decoding (native, deflate, RLE, JPEG baseline/lossless, JPEG 2000). Checked
+//!   against dicom2nifti's ground truth and pydicom; what is refused is listed in docs/IO.md.
 //!
 //! ```
 //! use hounsfield_core::{DynVolume, Geometry, Volume};

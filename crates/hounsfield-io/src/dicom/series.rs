@@ -206,6 +206,9 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
             ))));
         }
     }
+    for h in &series.files {
+        check_declared_size(h)?;
+    }
     let [row, col, normal] =
         first.axes().unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
     let frame_step = first.spacing_between_slices.or(first.slice_thickness).unwrap_or(1.0);
@@ -245,6 +248,36 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
         .map_err(|source| Error::Core { path: path.clone(), source })?;
     let volumes = decode(series, &slices, &geometry)?;
     Ok(DicomVolume { volumes, series_uid: series.uid.clone(), modality: series.modality.clone() })
+}
+
+/// Refuses, before anything is allocated, a header declaring more pixel data than its file can
+/// hold: the file size itself for uncompressed syntaxes, 1032 times it (deflate's limit, above
+/// what JPEG and RLE reach) for compressed ones.
+fn check_declared_size(h: &DicomHeader) -> Result<()> {
+    let file_len = std::fs::metadata(&h.path)
+        .map_err(|source| Error::Io { path: h.path.clone(), source })?
+        .len();
+    let bits = u64::from(h.bits_allocated).max(1);
+    let declared = [h.rows, h.columns, h.samples_per_pixel, h.frames]
+        .iter()
+        .fold(bits, |acc, &n| acc.saturating_mul(n as u64))
+        / 8;
+    let native = matches!(
+        h.transfer_syntax.as_str(),
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2"
+    );
+    let limit =
+        if native { file_len } else { file_len.saturating_mul(crate::source::MAX_DEFLATE_RATIO) };
+    if declared > limit {
+        return Err(Error::Truncated {
+            path: h.path.clone(),
+            reason: format!(
+                "the header declares {declared} bytes of pixel data ({} x {} x {} samples x {} frames at {} bits), but the file has {file_len} bytes",
+                h.rows, h.columns, h.samples_per_pixel, h.frames, h.bits_allocated
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
