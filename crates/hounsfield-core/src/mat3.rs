@@ -75,6 +75,21 @@ pub fn column(m: &Mat3, k: usize) -> [f64; 3] {
     [m[0][k], m[1][k], m[2][k]]
 }
 
+/// The rotation of quaternion `[w, x, y, z]` (normalised first; a zero quaternion gives the
+/// identity).
+pub fn rotation_from_quaternion(q: [f64; 4]) -> Mat3 {
+    let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if n == 0.0 || !n.is_finite() {
+        return IDENTITY;
+    }
+    let [w, x, y, z] = q.map(|v| v / n);
+    [
+        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
+        [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
+        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +112,23 @@ mod tests {
         assert!(inverse(&m).is_none());
         assert!(inverse(&[[0.0; 3]; 3]).is_none());
         assert!(inverse(&[[f64::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).is_none());
+    }
+
+    #[test]
+    fn quaternion_rotations_are_orthonormal_and_proper() {
+        let r = rotation_from_quaternion([0.3, -0.5, 0.7, 0.2]);
+        let g = mul(&transpose(&r), &r);
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!((g[i][j] - IDENTITY[i][j]).abs() < 1e-12);
+            }
+        }
+        assert!((det(&r) - 1.0).abs() < 1e-12);
+        // 90 degrees about z maps x to y.
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        let rz = rotation_from_quaternion([h, 0.0, 0.0, h]);
+        let v = mul_vec(&rz, [1.0, 0.0, 0.0]);
+        assert!((v[0]).abs() < 1e-12 && (v[1] - 1.0).abs() < 1e-12);
     }
 
     #[test]

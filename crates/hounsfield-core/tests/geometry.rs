@@ -8,13 +8,7 @@ use proptest::prelude::*;
 
 /// Rotation matrix from a (not necessarily unit) quaternion, optionally mirrored.
 fn rotation(q: [f64; 4], mirror: bool) -> Mat3 {
-    let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let [w, x, y, z] = q.map(|v| v / n);
-    let mut m = [
-        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-        [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
-        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
-    ];
+    let mut m = mat3::rotation_from_quaternion(q);
     if mirror {
         for row in &mut m {
             row[2] = -row[2];

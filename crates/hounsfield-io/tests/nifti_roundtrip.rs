@@ -201,13 +201,7 @@ fn geometry_strategy() -> impl Strategy<Value = Geometry> {
             q.iter().map(|v| v * v).sum::<f64>() > 0.05
         })
         .prop_map(|(q, mirror, spacing, origin)| {
-            let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let [w, x, y, z] = q.map(|v| v / n);
-            let mut d = [
-                [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-                [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
-                [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
-            ];
+            let mut d = hounsfield_core::mat3::rotation_from_quaternion(q);
             if mirror {
                 d.iter_mut().for_each(|r| r[0] = -r[0]);
             }

@@ -136,14 +136,7 @@ mod tests {
     use hounsfield_core::rng::SplitMix64;
 
     fn random_rotation(rng: &mut SplitMix64) -> Mat3 {
-        let q: [f64; 4] = std::array::from_fn(|_| rng.uniform(-1.0, 1.0));
-        let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let [w, x, y, z] = q.map(|v| v / n);
-        [
-            [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-            [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
-            [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
-        ]
+        mat3::rotation_from_quaternion(std::array::from_fn(|_| rng.uniform(-1.0, 1.0)))
     }
 
     #[test]
