@@ -16,7 +16,7 @@ const JPEG_LS: &str =
     "refused: JPEG-LS has no pure-Rust decoder in dicom-pixeldata (CharLS needs a C++/cmake build)";
 const LOSSY_JPEG: &str = "lossy JPEG: jpeg-decoder and libjpeg (pydicom's) differ by 1-2 levels in a few pixels (IDCT and chroma upsampling)";
 const RLE_32: &str = "refused: dicom-pixeldata's RLE decoder does not handle 32-bit samples";
-const ONE_BIT: &str = "refused: BitsAllocated 1 (bit-packed) pixel data is not unpacked yet";
+const ONE_BIT: &str = "refused: Enhanced multi-frame geometry is not read yet (and its 1-bit pixel data is not unpacked yet)";
 
 /// Files where we differ from pydicom, and why.
 const KNOWN: &[(&str, &str)] = &[
@@ -126,4 +126,16 @@ fn pydicom_test_images_decode_identically() {
     let known: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).collect();
     let failed: Vec<&str> = failures.keys().map(String::as_str).collect();
     assert_eq!(failed, known, "the files that differ from pydicom are not the documented ones");
+}
+
+#[test]
+fn enhanced_multi_frame_is_refused_rather_than_misplaced() {
+    let Some(data) = common::testdata() else { return };
+    let path = data.join("pydicom-data/data_store/data/eCT_Supplemental.dcm");
+    let err = read_dicom_file(&path).unwrap_err();
+    assert!(matches!(err, hounsfield_io::Error::Unsupported { .. }), "{err}");
+    assert!(
+        err.to_string().contains("eCT_Supplemental.dcm") && err.to_string().contains("Enhanced"),
+        "{err}"
+    );
 }

@@ -59,6 +59,9 @@ pub struct DicomHeader {
     pub rescale_slope: f64,
     /// (0028,1052), 0 when absent.
     pub rescale_intercept: f64,
+    /// Whether (5200,9230) PerFrameFunctionalGroupsSequence is present (Enhanced multi-frame:
+    /// geometry and rescale live per frame).
+    pub per_frame_groups: bool,
 }
 
 /// Reads the header of `path`, stopping before the pixel data.
@@ -161,6 +164,11 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         // A slope of 0 would erase the image: treat it as absent, as pydicom users expect.
         rescale_slope: if slope == 0.0 { 1.0 } else { slope },
         rescale_intercept: float(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+        per_frame_groups: obj
+            .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+            .ok()
+            .flatten()
+            .is_some(),
     })
 }
 

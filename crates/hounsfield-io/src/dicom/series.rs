@@ -208,6 +208,15 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
     }
     for h in &series.files {
         check_declared_size(h)?;
+        if h.per_frame_groups {
+            // Reading these files with the top-level attributes alone would give every frame a
+            // wrong position: refuse until the functional groups are read.
+            return Err(Error::Unsupported {
+                path: h.path.clone(),
+                what: "Enhanced multi-frame geometry (per-frame functional groups) is not read yet"
+                    .into(),
+            });
+        }
     }
     let [row, col, normal] =
         first.axes().unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
