@@ -1,10 +1,13 @@
-//! Reading a 300 x 512 x 512 int16 CT-like volume as .nii.gz and .nii (inputs from
-//! `benches/peers/make_inputs.py`; peers: `benches/peers/nifti_read.py`).
+//! Reading a 300 x 512 x 512 int16 CT-like volume as .nii.gz, .nii, and DICOM series (one file per
+//! slice, explicit VR little endian and RLE Lossless). Inputs from `benches/peers/make_inputs.py`;
+//! peers: `benches/peers/nifti_read.py` and `benches/peers/dicom_read.py`. Run with
+//! `RAYON_NUM_THREADS=1` for the single-thread numbers.
 #![allow(missing_docs, clippy::print_stdout)]
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hounsfield_io::dicom::{SeriesOptions, read_dicom_series, scan_dicom_dir};
 use hounsfield_io::nifti::read_nifti;
 
 fn data_dir() -> PathBuf {
@@ -30,5 +33,26 @@ fn nifti_read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, nifti_read);
+/// Scanning the folder (headers only) and decoding the one series it holds.
+fn dicom_read(c: &mut Criterion) {
+    let mut group = c.benchmark_group("io");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(300 * 512 * 512 * 2));
+    for name in ["dicom-native", "dicom-rle"] {
+        let dir = data_dir().join(name);
+        if !dir.exists() {
+            println!("skipping {name}: run benches/peers/make_inputs.py first");
+            continue;
+        }
+        group.bench_function(format!("read {name}"), |b| {
+            b.iter(|| {
+                let scan = scan_dicom_dir(&dir).expect("readable folder");
+                read_dicom_series(&scan.series[0], &SeriesOptions::default()).expect("a volume")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, nifti_read, dicom_read);
 criterion_main!(benches);

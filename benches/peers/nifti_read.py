@@ -8,24 +8,14 @@ read, no float conversion). SimpleITK: ReadImage then GetArrayViewFromImage (no 
 import json
 import os
 import pathlib
-import statistics
-import time
 
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
+from inputs import median_time
 
 sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 data = pathlib.Path(os.environ.get("HOUNSFIELD_BENCH_DATA", "../../target/bench-data"))
-
-
-def median_time(fn, runs=5):
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 for name in ["niigz/ct_300x512x512.nii.gz", "nii/ct_300x512x512.nii"]:

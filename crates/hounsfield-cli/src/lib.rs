@@ -10,6 +10,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod anonymize;
 pub mod demo;
 pub mod progress;
 pub mod volume_info;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use hounsfield_cli::{demo, progress, volume_info};
+use hounsfield_cli::{anonymize, demo, progress, volume_info};
 use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
 
@@ -59,11 +59,29 @@ enum Command {
         #[arg(long)]
         drop_duplicates: bool,
         /// Keep a gantry-tilted stack as the sheared grid it was acquired on (otherwise an error).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "correct_tilt")]
         keep_tilt: bool,
+        /// De-shear a gantry-tilted stack onto an orthogonal grid (bilinear, f32; the plane is
+        /// widened to keep every slice's field of view).
+        #[arg(long)]
+        correct_tilt: bool,
+        /// Resample unevenly spaced slices (say, one missing) onto the smallest gap (linear along
+        /// the normal, f32) instead of refusing.
+        #[arg(long)]
+        resample_gaps: bool,
     },
-    /// Write a DICOM copy with the PS3.15 Basic Profile applied (not available yet).
-    Anonymize(Pending),
+    /// Write de-identified DICOM copies (PS3.15 Basic Profile): identifying attributes removed or
+    /// blanked, private tags removed, UIDs replaced consistently; pixels and geometry kept.
+    Anonymize {
+        /// A DICOM file, or a directory (its tree is mirrored; non-DICOM files are skipped).
+        input: PathBuf,
+        /// The file or directory to write; never the input.
+        output: PathBuf,
+        /// Secret the new UIDs are derived from: the same key maps a UID to the same new UID in
+        /// every run (keep studies linked). Without it a random key is used.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Filter, resample, threshold or label a volume (not available yet).
     Filter(Pending),
     /// CT phantoms, projection and reconstruction (not available yet).
@@ -136,19 +154,35 @@ fn run(cli: Cli) -> Result<()> {
             spinner.finish_and_clear();
             print(&info?, cli.json)
         }
-        Command::Convert { input, output, series, drop_duplicates, keep_tilt } => {
+        Command::Convert {
+            input,
+            output,
+            series,
+            drop_duplicates,
+            keep_tilt,
+            correct_tilt,
+            resample_gaps,
+        } => {
             let options = volume_info::ConvertOptions {
                 series,
                 series_options: SeriesOptions::default()
                     .with_drop_duplicates(drop_duplicates)
-                    .with_keep_tilt_shear(keep_tilt),
+                    .with_keep_tilt_shear(keep_tilt)
+                    .with_correct_tilt(correct_tilt)
+                    .with_resample_gaps(resample_gaps),
             };
             let spinner = progress::spinner(&format!("converting {}", input.display()), !cli.quiet);
             let done = volume_info::convert(&input, &output, &options);
             spinner.finish_and_clear();
             print(&done?, cli.json)
         }
-        Command::Anonymize(_) => pending("anonymize"),
+        Command::Anonymize { input, output, key } => {
+            let spinner =
+                progress::spinner(&format!("anonymizing {}", input.display()), !cli.quiet);
+            let done = anonymize::anonymize(&input, &output, key.as_deref());
+            spinner.finish_and_clear();
+            print(&done?, cli.json)
+        }
         Command::Filter(_) => pending("filter"),
         Command::Ct(_) => pending("ct"),
         Command::Segment(_) => pending("segment"),

@@ -168,3 +168,32 @@ fn info_lists_the_series_of_a_directory() {
     assert_eq!(series[0]["number"], 202);
     assert_eq!(series[1]["slices"], 2);
 }
+
+#[test]
+fn anonymize_a_series_then_convert_it_to_the_same_volume() {
+    let Some(series) = dicom_dir("generic/anatomical/001") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let anon = dir.path().join("anon");
+    let out = hounsfield(&["anonymize", &series, anon.to_str().unwrap(), "--key", "k", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = std::fs::read_dir(&series).unwrap().count();
+    assert_eq!(v["files"], files);
+    assert!(v["uids_replaced"].as_u64().unwrap() >= 3 * files as u64, "{v}");
+    let (a, b) = (dir.path().join("a.nii"), dir.path().join("b.nii"));
+    for (input, output) in [(series.as_str(), &a), (anon.to_str().unwrap(), &b)] {
+        let out = hounsfield(&["convert", input, output.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "the same NIfTI bytes");
+    // Refusals, on the anonymized copy: writing over the input, or into it (through `..`).
+    let copy = anon.to_str().unwrap();
+    let over = hounsfield(&["anonymize", copy, copy]);
+    assert_eq!(over.status.code(), Some(1));
+    assert!(text(&over.stderr).contains("overwrite the input"), "{}", text(&over.stderr));
+    let inside = format!("{copy}/../anon/nested");
+    let nested = hounsfield(&["anonymize", copy, &inside]);
+    assert_eq!(nested.status.code(), Some(1), "{}", text(&nested.stderr));
+    assert!(text(&nested.stderr).contains("inside the input"), "{}", text(&nested.stderr));
+    assert!(!anon.join("nested").exists());
+}

@@ -6,10 +6,13 @@
 //!   every datatype but 1-bit, 128-bit float and 256-bit complex) and writing (`.nii`, `.nii.gz`,
 //!   atomic). Values and affines are checked against nibabel.
 //! - [`dicom`]: DICOM files and series: headers without pixels, grouping as dcm2niix does,
-//!   slices sorted along the normal, duplicate positions, uneven spacing and gantry tilt refused
-//!   with typed errors ([`SeriesProblem`]) unless an option handles them, the modality LUT per
-//!   slice, parallel decoding (native, deflate, RLE, JPEG baseline/lossless, JPEG 2000). Checked
-//!   against dicom2nifti's ground truth and pydicom; what is refused is listed in docs/IO.md.
+//!   slices sorted along the normal, Enhanced multi-frame functional groups, duplicate
+//!   positions, uneven spacing and gantry tilt refused with typed errors ([`SeriesProblem`])
+//!   unless an option handles them (drop duplicates, fill gaps, de-shear or keep the shear), the
+//!   modality LUT per frame, parallel decoding (native, deflate, RLE up to 32 bits, JPEG
+//!   baseline/lossless, JPEG 2000, 1-bit), and PS3.15 Basic Profile anonymization. Checked
+//!   against dicom2nifti's ground truth, dcm2niix and pydicom; what is refused is listed in
+//!   docs/IO.md.
 //!
 //! ```
 //! use hounsfield_core::{DynVolume, Geometry, Volume};

@@ -80,3 +80,73 @@ proptest! {
         let _ = read_dicom_file(&p);
     }
 }
+
+/// Preamble, magic and a file meta group for Explicit VR Little Endian.
+fn explicit_le_preamble() -> Vec<u8> {
+    let mut bytes = vec![0u8; 128];
+    bytes.extend_from_slice(b"DICM");
+    let ts = b"1.2.840.10008.1.2.1\0";
+    let mut meta = Vec::new();
+    meta.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
+    meta.extend_from_slice(&(ts.len() as u16).to_le_bytes());
+    meta.extend_from_slice(ts);
+    bytes.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+    bytes.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&meta);
+    bytes
+}
+
+/// An explicit-VR element with a 4-byte length (OB, OW, UN...).
+fn long_element(group: u16, element: u16, vr: &[u8; 2], len: u32, value: &[u8]) -> Vec<u8> {
+    let mut e = Vec::new();
+    e.extend_from_slice(&group.to_le_bytes());
+    e.extend_from_slice(&element.to_le_bytes());
+    e.extend_from_slice(vr);
+    e.extend_from_slice(&[0, 0]);
+    e.extend_from_slice(&len.to_le_bytes());
+    e.extend_from_slice(value);
+    e
+}
+
+/// A short explicit-VR element (US).
+fn us(group: u16, element: u16, v: u16) -> Vec<u8> {
+    let mut e = Vec::new();
+    e.extend_from_slice(&group.to_le_bytes());
+    e.extend_from_slice(&element.to_le_bytes());
+    e.extend_from_slice(b"US");
+    e.extend_from_slice(&2u16.to_le_bytes());
+    e.extend_from_slice(&v.to_le_bytes());
+    e
+}
+
+/// A 200-byte file whose one element declares 4 GiB: refused before anything is allocated
+/// (dicom-parser would zero-fill the declared length; found by the dicom_read fuzz target).
+#[test]
+fn an_element_longer_than_the_file_is_refused_before_allocating() {
+    let mut bytes = explicit_le_preamble();
+    bytes.extend(long_element(0x0009, 0x0010, b"OB", 0xFFFF_FFF0, &[1, 2, 3, 4, 5, 6, 7, 8]));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge_element.dcm");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = read_dicom_file(&p).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("huge_element.dcm") && text.contains("4294967280"), "{err}");
+
+    // The same after valid pixel data: the header read stops before it, the decode must not.
+    let mut image = explicit_le_preamble();
+    for (element, v) in [(0x0002, 1), (0x0010, 2), (0x0011, 2), (0x0100, 8), (0x0101, 8)] {
+        image.extend(us(0x0028, element, v));
+    }
+    image.extend(long_element(0x7FE0, 0x0010, b"OB", 4, &[10, 20, 30, 40]));
+    let p = dir.path().join("two_by_two.dcm");
+    std::fs::write(&p, &image).unwrap();
+    let ok = read_dicom_file(&p).unwrap();
+    assert_eq!(ok.volumes[0].to_f64().as_slice(), [10.0, 20.0, 30.0, 40.0]);
+    image.extend(long_element(0xFFFC, 0xFFFC, b"OB", 0xFFFF_FFF0, &[0; 8]));
+    let p = dir.path().join("trailing_huge.dcm");
+    std::fs::write(&p, &image).unwrap();
+    let err = read_dicom_file(&p).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    assert!(err.to_string().contains("(FFFC,FFFC)"), "{err}");
+}

@@ -15,8 +15,6 @@ use sha2::{Digest, Sha256};
 const JPEG_LS: &str =
     "refused: JPEG-LS has no pure-Rust decoder in dicom-pixeldata (CharLS needs a C++/cmake build)";
 const LOSSY_JPEG: &str = "lossy JPEG: jpeg-decoder and libjpeg (pydicom's) differ by 1-2 levels in a few pixels (IDCT and chroma upsampling)";
-const RLE_32: &str = "refused: dicom-pixeldata's RLE decoder does not handle 32-bit samples";
-const ONE_BIT: &str = "refused: Enhanced multi-frame geometry is not read yet (and its 1-bit pixel data is not unpacked yet)";
 
 /// Files where we differ from pydicom, and why.
 const KNOWN: &[(&str, &str)] = &[
@@ -44,17 +42,11 @@ const KNOWN: &[(&str, &str)] = &[
     ("SC_rgb_jpeg_app14_dcmd.dcm", LOSSY_JPEG),
     ("SC_rgb_jpeg_dcmtk.dcm", LOSSY_JPEG),
     ("SC_rgb_jpeg_lossy_gdcm.dcm", LOSSY_JPEG),
-    ("SC_rgb_rle_32bit.dcm", RLE_32),
-    ("SC_rgb_rle_32bit_2frame.dcm", RLE_32),
     (
         "SC_ybr_full_422_uncompressed.dcm",
         "refused: uncompressed YBR_FULL_422 (subsampled chroma) is not converted yet",
     ),
     ("examples_ybr_color.dcm", LOSSY_JPEG),
-    ("liver_1frame.dcm", ONE_BIT),
-    ("liver_expb_1frame.dcm", ONE_BIT),
-    ("rtdose_rle.dcm", RLE_32),
-    ("rtdose_rle_1frame.dcm", RLE_32),
 ];
 
 #[test]
@@ -128,14 +120,27 @@ fn pydicom_test_images_decode_identically() {
     assert_eq!(failed, known, "the files that differ from pydicom are not the documented ones");
 }
 
+/// eCT_Supplemental.dcm (Enhanced CT, 2 frames): geometry and rescale live only in the functional
+/// groups. As pydicom prints them: shared PlaneOrientation (-1,0,0, 0,1,0), PixelSpacing 0.388672,
+/// SliceThickness 10, RescaleIntercept -1024; per-frame ImagePositionPatient (99.5, -301.5, -159)
+/// and (99.5, -301.5, -149). The normal (row x column) is (0,0,-1), so sorted along it the frame at
+/// z = -149 comes first and the slice step is 10 mm.
 #[test]
-fn enhanced_multi_frame_is_refused_rather_than_misplaced() {
+fn enhanced_ct_geometry_comes_from_the_functional_groups() {
     let Some(data) = common::testdata() else { return };
     let path = data.join("pydicom-data/data_store/data/eCT_Supplemental.dcm");
-    let err = read_dicom_file(&path).unwrap_err();
-    assert!(matches!(err, hounsfield_io::Error::Unsupported { .. }), "{err}");
-    assert!(
-        err.to_string().contains("eCT_Supplemental.dcm") && err.to_string().contains("Enhanced"),
-        "{err}"
-    );
+    let v = read_dicom_file(&path).unwrap();
+    let volume = &v.volumes[0];
+    let g = volume.geometry();
+    assert_eq!(volume.shape(), [2, 512, 512]);
+    let close = |a: [f64; 3], b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9);
+    assert!(close(g.spacing(), [0.388672, 0.388672, 10.0]), "{:?}", g.spacing());
+    assert!(close(g.origin(), [99.5, -301.5, -149.0]), "{:?}", g.origin());
+    let d = g.direction();
+    let columns = [0, 1, 2].map(|c| [d[0][c], d[1][c], d[2][c]]);
+    assert!(close(columns[0], [-1.0, 0.0, 0.0]) && close(columns[1], [0.0, 1.0, 0.0]));
+    assert!(close(columns[2], [0.0, 0.0, -1.0]), "{d:?}");
+    // The intercept came from the shared groups: unsigned 16-bit stored values minus 1024.
+    let (min, _) = volume.min_max().unwrap();
+    assert!((-1024.0..0.0).contains(&min), "min {min}");
 }

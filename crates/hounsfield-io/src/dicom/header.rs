@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_object::mem::InMemElement;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 
 use crate::error::{Error, Result};
 
@@ -59,18 +61,49 @@ pub struct DicomHeader {
     pub rescale_slope: f64,
     /// (0028,1052), 0 when absent.
     pub rescale_intercept: f64,
-    /// Whether (5200,9230) PerFrameFunctionalGroupsSequence is present (Enhanced multi-frame:
-    /// geometry and rescale live per frame).
-    pub per_frame_groups: bool,
+    /// (0028,0006) PlanarConfiguration is 1: colour planes stored one after the other.
+    pub planar: bool,
+    /// Enhanced multi-frame: each frame's geometry and rescale from the shared (5200,9229) and
+    /// per-frame (5200,9230) functional groups; empty for other files. The top-level fields
+    /// above then hold the first frame's values.
+    pub frame_groups: Vec<FrameGroups>,
+    /// (3004,000C) GridFrameOffsetVector (RT Dose): each frame's offset along the normal from
+    /// the first, in mm.
+    pub frame_offsets: Option<Vec<f64>>,
+    /// Whether every declared length in the file, pixel data included, was found to fit in the
+    /// file when the header was read (decoding then need not check again).
+    pub lengths_verified: bool,
+}
+
+/// One frame's functional groups: what Enhanced multi-frame files say per frame.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrameGroups {
+    /// PlanePositionSequence > ImagePositionPatient.
+    pub position: Option<[f64; 3]>,
+    /// PlaneOrientationSequence > ImageOrientationPatient.
+    pub orientation: Option<[f64; 6]>,
+    /// PixelMeasuresSequence > PixelSpacing (row, column).
+    pub pixel_spacing: Option<[f64; 2]>,
+    /// PixelMeasuresSequence > SliceThickness.
+    pub slice_thickness: Option<f64>,
+    /// PixelMeasuresSequence > SpacingBetweenSlices.
+    pub spacing_between_slices: Option<f64>,
+    /// PixelValueTransformationSequence > RescaleSlope.
+    pub rescale_slope: Option<f64>,
+    /// PixelValueTransformationSequence > RescaleIntercept.
+    pub rescale_intercept: Option<f64>,
 }
 
 /// Reads the header of `path`, stopping before the pixel data.
 pub fn read_header(path: &Path) -> Result<DicomHeader> {
+    let lengths_verified = super::lengths::check_element_lengths(path, true)?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)
         .map_err(|e| open_error(path, &e.to_string()))?;
-    header_of(&obj, path)
+    let mut header = header_of(&obj, path)?;
+    header.lengths_verified = lengths_verified;
+    Ok(header)
 }
 
 /// A DICOM open error as a typed error: files without the preamble/magic are the wrong format.
@@ -94,82 +127,209 @@ pub fn open_error(path: &Path, message: &str) -> Error {
 pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
     let bad =
         |what: &str| Error::InvalidHeader { path: path.to_path_buf(), reason: what.to_owned() };
-    let text = |tag| -> String {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_str().ok().map(|s| s.trim().to_owned()))
-            .unwrap_or_default()
-    };
-    let int = |tag| -> Option<i64> {
-        obj.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<i64>().ok())
-    };
-    let floats = |tag| -> Option<Vec<f64>> {
-        obj.element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_multi_float64().ok())
-            .filter(|v| v.iter().all(|x| x.is_finite()))
-    };
-    let float = |tag| floats(tag).and_then(|v| v.first().copied());
     let required = |tag, name: &str| -> Result<usize> {
-        match int(tag) {
+        match int(obj, tag) {
             Some(v) if v > 0 && v <= 1 << 20 => Ok(v as usize),
             Some(v) => Err(bad(&format!("{name} is {v}, expected 1 to 1048576"))),
             None => Err(bad(&format!("{name} is missing"))),
         }
     };
-    let bits_allocated = int(tags::BITS_ALLOCATED).unwrap_or(16);
+    let bits_allocated = int(obj, tags::BITS_ALLOCATED).unwrap_or(16);
     if ![1, 8, 16, 32, 64].contains(&bits_allocated) {
-        return Err(bad(&format!("BitsAllocated is {bits_allocated}, expected 8, 16 or 32")));
+        return Err(bad(&format!("BitsAllocated is {bits_allocated}, expected 1, 8, 16 or 32")));
     }
-    let bits_stored = int(tags::BITS_STORED).unwrap_or(bits_allocated);
+    let bits_stored = int(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
     if bits_stored < 1 || bits_stored > bits_allocated {
         return Err(bad(&format!(
             "BitsStored is {bits_stored} with BitsAllocated {bits_allocated}"
         )));
     }
-    let fixed = |v: Option<Vec<f64>>, n: usize| v.filter(|v| v.len() >= n);
-    let slope = float(tags::RESCALE_SLOPE).unwrap_or(1.0);
+    let frames = match int(obj, tags::NUMBER_OF_FRAMES) {
+        None => 1,
+        Some(v) if v > 0 && v <= 1 << 20 => v as usize,
+        Some(v) => return Err(bad(&format!("NumberOfFrames is {v}"))),
+    };
+    let frame_groups = functional_groups(obj, frames).map_err(|m| bad(&m))?;
+    let first = frame_groups.first().cloned().unwrap_or_default();
+    // Copies of multi-frame files cut down to fewer frames keep the full vector: ignore a vector
+    // too short rather than refuse a file whose frames are otherwise readable.
+    let frame_offsets =
+        floats(obj, tags::GRID_FRAME_OFFSET_VECTOR).filter(|offsets| offsets.len() >= frames);
     Ok(DicomHeader {
         path: path.to_path_buf(),
         transfer_syntax: obj.meta().transfer_syntax().trim_end_matches('\0').to_owned(),
-        series_uid: text(tags::SERIES_INSTANCE_UID),
-        series_number: int(tags::SERIES_NUMBER),
-        series_description: text(tags::SERIES_DESCRIPTION),
-        modality: text(tags::MODALITY),
-        instance_number: int(tags::INSTANCE_NUMBER),
-        echo_number: int(tags::ECHO_NUMBERS),
-        image_type: text(tags::IMAGE_TYPE),
+        series_uid: text(obj, tags::SERIES_INSTANCE_UID),
+        series_number: int(obj, tags::SERIES_NUMBER),
+        series_description: text(obj, tags::SERIES_DESCRIPTION),
+        modality: text(obj, tags::MODALITY),
+        instance_number: int(obj, tags::INSTANCE_NUMBER),
+        echo_number: int(obj, tags::ECHO_NUMBERS),
+        image_type: text(obj, tags::IMAGE_TYPE),
         rows: required(tags::ROWS, "Rows")?,
         columns: required(tags::COLUMNS, "Columns")?,
-        frames: match int(tags::NUMBER_OF_FRAMES) {
-            None => 1,
-            Some(v) if v > 0 && v <= 1 << 20 => v as usize,
-            Some(v) => return Err(bad(&format!("NumberOfFrames is {v}"))),
-        },
-        samples_per_pixel: int(tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(1, 4) as usize,
-        photometric: text(tags::PHOTOMETRIC_INTERPRETATION),
+        frames,
+        samples_per_pixel: int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(1, 4) as usize,
+        photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION),
         bits_allocated: bits_allocated as u16,
         bits_stored: bits_stored as u16,
-        signed: int(tags::PIXEL_REPRESENTATION) == Some(1),
-        position: fixed(floats(tags::IMAGE_POSITION_PATIENT), 3).map(|v| [v[0], v[1], v[2]]),
-        orientation: fixed(floats(tags::IMAGE_ORIENTATION_PATIENT), 6)
-            .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]),
-        pixel_spacing: fixed(floats(tags::PIXEL_SPACING), 2)
-            .map(|v| [v[0], v[1]])
-            .filter(|s| s[0] > 0.0 && s[1] > 0.0),
-        slice_thickness: float(tags::SLICE_THICKNESS).filter(|v| *v > 0.0),
-        spacing_between_slices: float(tags::SPACING_BETWEEN_SLICES).filter(|v| *v > 0.0),
-        // A slope of 0 would erase the image: treat it as absent, as pydicom users expect.
-        rescale_slope: if slope == 0.0 { 1.0 } else { slope },
-        rescale_intercept: float(tags::RESCALE_INTERCEPT).unwrap_or(0.0),
-        per_frame_groups: obj
-            .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-            .ok()
-            .flatten()
-            .is_some(),
+        signed: int(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+        position: first.position.or_else(|| position(obj)),
+        orientation: first.orientation.or_else(|| orientation(obj)),
+        pixel_spacing: first.pixel_spacing.or_else(|| pixel_spacing(obj)),
+        slice_thickness: first.slice_thickness.or_else(|| positive(obj, tags::SLICE_THICKNESS)),
+        spacing_between_slices: first
+            .spacing_between_slices
+            .or_else(|| positive(obj, tags::SPACING_BETWEEN_SLICES)),
+        rescale_slope: slope(first.rescale_slope.or_else(|| float(obj, tags::RESCALE_SLOPE))),
+        rescale_intercept: first
+            .rescale_intercept
+            .or_else(|| float(obj, tags::RESCALE_INTERCEPT))
+            .unwrap_or(0.0),
+        planar: int(obj, tags::PLANAR_CONFIGURATION) == Some(1),
+        frame_groups,
+        frame_offsets,
+        lengths_verified: false,
     })
+}
+
+/// A slope of 0 (or none) would erase the image: treat it as 1, as pydicom users expect.
+pub fn slope(v: Option<f64>) -> f64 {
+    match v {
+        Some(s) if s != 0.0 => s,
+        _ => 1.0,
+    }
+}
+
+/// The element at `tag`, when present. Files converted through a tool that lost the dictionary
+/// store standard attributes as UN (bytes): those are read as the text they hold.
+fn element(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
+    obj.element_opt(tag).ok().flatten()
+}
+
+/// The text of an element stored as UN, or None for any other VR.
+fn unknown_text(e: &InMemElement) -> Option<String> {
+    if e.vr() != VR::UN {
+        return None;
+    }
+    let bytes = e.to_bytes().ok()?;
+    Some(
+        String::from_utf8_lossy(&bytes)
+            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+            .to_owned(),
+    )
+}
+
+fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+    element(obj, tag)
+        .and_then(|e| unknown_text(e).or_else(|| e.to_str().ok().map(|s| s.trim().to_owned())))
+        .unwrap_or_default()
+}
+
+fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    let e = element(obj, tag)?;
+    match unknown_text(e) {
+        // Binary integer VRs (US, SL...) keep their binary form under UN: only IS text parses.
+        Some(t) => t.split('\\').next()?.trim().parse().ok(),
+        None => e.to_int::<i64>().ok(),
+    }
+}
+
+/// A multi-valued decimal attribute; absent when any value is not finite.
+fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    let e = element(obj, tag)?;
+    let values = match unknown_text(e) {
+        Some(t) => {
+            t.split('\\').map(|v| v.trim().parse::<f64>()).collect::<Result<Vec<_>, _>>().ok()
+        }
+        None => e.to_multi_float64().ok(),
+    };
+    values.filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
+}
+
+fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    floats(obj, tag).and_then(|v| v.first().copied())
+}
+
+fn positive(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    float(obj, tag).filter(|v| *v > 0.0)
+}
+
+fn position(obj: &InMemDicomObject) -> Option<[f64; 3]> {
+    floats(obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() >= 3).map(|v| [v[0], v[1], v[2]])
+}
+
+fn orientation(obj: &InMemDicomObject) -> Option<[f64; 6]> {
+    floats(obj, tags::IMAGE_ORIENTATION_PATIENT)
+        .filter(|v| v.len() >= 6)
+        .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]])
+}
+
+fn pixel_spacing(obj: &InMemDicomObject) -> Option<[f64; 2]> {
+    floats(obj, tags::PIXEL_SPACING)
+        .filter(|v| v.len() >= 2)
+        .map(|v| [v[0], v[1]])
+        .filter(|s| s[0] > 0.0 && s[1] > 0.0)
+}
+
+/// The first item of sequence `tag` in `obj`.
+fn item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
+    obj.element_opt(tag).ok().flatten().and_then(|e| e.items()).and_then(|items| items.first())
+}
+
+/// The functional groups of one item of the shared or per-frame sequence.
+fn groups_of(g: &InMemDicomObject) -> FrameGroups {
+    let measures = item(g, tags::PIXEL_MEASURES_SEQUENCE);
+    let transform = item(g, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE);
+    FrameGroups {
+        position: item(g, tags::PLANE_POSITION_SEQUENCE).and_then(position),
+        orientation: item(g, tags::PLANE_ORIENTATION_SEQUENCE).and_then(orientation),
+        pixel_spacing: measures.and_then(pixel_spacing),
+        slice_thickness: measures.and_then(|m| positive(m, tags::SLICE_THICKNESS)),
+        spacing_between_slices: measures.and_then(|m| positive(m, tags::SPACING_BETWEEN_SLICES)),
+        rescale_slope: transform.and_then(|t| float(t, tags::RESCALE_SLOPE)),
+        rescale_intercept: transform.and_then(|t| float(t, tags::RESCALE_INTERCEPT)),
+    }
+}
+
+/// Each frame's groups, per-frame values over shared ones; empty without per-frame groups.
+fn functional_groups(
+    obj: &InMemDicomObject,
+    frames: usize,
+) -> std::result::Result<Vec<FrameGroups>, String> {
+    let Some(per_frame) = obj
+        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+    else {
+        return Ok(Vec::new());
+    };
+    // Copies cut down to fewer frames keep every item: use the first `frames`.
+    if per_frame.len() < frames {
+        return Err(format!(
+            "PerFrameFunctionalGroupsSequence has {} items for {frames} frames",
+            per_frame.len()
+        ));
+    }
+    let shared = item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).map(groups_of);
+    let shared = shared.unwrap_or_default();
+    Ok(per_frame[..frames]
+        .iter()
+        .map(|f| {
+            let own = groups_of(f);
+            FrameGroups {
+                position: own.position.or(shared.position),
+                orientation: own.orientation.or(shared.orientation),
+                pixel_spacing: own.pixel_spacing.or(shared.pixel_spacing),
+                slice_thickness: own.slice_thickness.or(shared.slice_thickness),
+                spacing_between_slices: own
+                    .spacing_between_slices
+                    .or(shared.spacing_between_slices),
+                rescale_slope: own.rescale_slope.or(shared.rescale_slope),
+                rescale_intercept: own.rescale_intercept.or(shared.rescale_intercept),
+            }
+        })
+        .collect())
 }
 
 impl DicomHeader {

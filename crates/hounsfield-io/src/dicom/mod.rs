@@ -8,15 +8,25 @@
 //!   [`SeriesOptions`] says how to handle them, and decodes files in parallel.
 //! - Pixel values are returned after the modality LUT (RescaleSlope/Intercept per slice).
 //!
+//! - [`anonymize_file`] and [`anonymize_dir`] write de-identified copies (PS3.15 Basic Profile).
+//!
 //! Geometry follows DICOM: ImagePositionPatient is the centre of the first voxel, the row
 //! cosine is the direction of increasing column index (x), PixelSpacing is (row spacing,
 //! column spacing) = (y, x).
 
+mod anonymize;
 mod header;
+mod lengths;
 mod pixels;
+mod regrid;
+mod rle;
 mod series;
 
-pub use header::{DicomHeader, read_header};
+pub use anonymize::{
+    AnonymizeOptions, AnonymizeReport, AnonymizedDir, anonymize_dir, anonymize_file,
+    replacement_uid,
+};
+pub use header::{DicomHeader, FrameGroups, read_header};
 pub use series::{
     DicomScan, DicomSeries, DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series,
     scan_dicom_dir,

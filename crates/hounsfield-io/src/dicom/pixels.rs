@@ -1,97 +1,268 @@
-//! Stored pixel values of one DICOM file, frame by frame.
+//! Stored pixel values of one DICOM file, frame by frame, through the modality LUT.
 //!
-//! dicom-pixeldata decompresses (RLE, JPEG baseline/extended/lossless, JPEG 2000, deflate); the
+//! RLE is decoded by our own [`rle`](super::rle) module; dicom-pixeldata decompresses (JPEG baseline/extended/lossless, JPEG 2000, deflate); the
 //! meaning of the bytes is applied here, because it is where decoders disagree: values are
 //! masked to BitsStored and sign-extended when PixelRepresentation is 1, whatever the codec
-//! returned; colour planes are de-interleaved per PlanarConfiguration. MONOCHROME1 is kept as
-//! stored (as pydicom and dcm2niix store it): inversion is a display matter.
+//! returned; colour planes are de-interleaved per PlanarConfiguration; 1-bit data (segmentations)
+//! is unpacked least significant bit first. MONOCHROME1 is kept as stored (as pydicom and
+//! dcm2niix store it): inversion is a display matter.
 
+use std::borrow::Cow;
 use std::path::Path;
 
+use dicom_core::PrimitiveValue;
+use dicom_core::value::Value;
+use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{PixelDecoder, PlanarConfiguration};
+use hounsfield_core::Element;
 
 use super::header::DicomHeader;
+use super::rle::decode_rle;
 use crate::error::{Error, Result};
 
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
-/// Decodes every frame of `obj`: `frames[f][component][pixel]`, pixels in row-major order,
-/// stored values (before the modality LUT).
-pub fn stored_frames(obj: &DefaultDicomObject, h: &DicomHeader) -> Result<Vec<Vec<Vec<f64>>>> {
+/// An element type the modality LUT can write into. The reader picks the type so that every
+/// value the stored bits and the intercepts allow fits, so these conversions never saturate.
+pub trait Sample: Element {
+    /// An integer value (identity LUT with an integral intercept).
+    fn from_int(v: i64) -> Self;
+    /// A real value (any other LUT); only used for floating-point types.
+    fn from_real(v: f64) -> Self;
+}
+
+macro_rules! sample {
+    ($($t:ty),*) => {$(
+        impl Sample for $t {
+            #[inline]
+            fn from_int(v: i64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn from_real(v: f64) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+sample!(u8, i8, u16, i16, i32, f32);
+
+/// A linear modality LUT: value = stored * slope + intercept.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rescale {
+    /// RescaleSlope.
+    pub slope: f64,
+    /// RescaleIntercept.
+    pub intercept: f64,
+}
+
+impl Rescale {
+    /// Whether the LUT maps integers to integers exactly.
+    pub fn is_integral(&self) -> bool {
+        self.slope == 1.0 && self.intercept.fract() == 0.0 && self.intercept.abs() < 1e15
+    }
+}
+
+/// The decoded (decompressed) pixel bytes of one file and how to read them.
+pub struct StoredPixels<'a> {
+    data: Cow<'a, [u8]>,
+    rows: usize,
+    columns: usize,
+    samples: usize,
+    frames: usize,
+    bits_allocated: u16,
+    bits_stored: u16,
+    signed: bool,
+    planar: bool,
+    /// Explicit VR Big Endian: the parser hands pixel data over as native 16-bit words (OW), so
+    /// a 32-bit value arrives as its high word then its low word.
+    word_swapped: bool,
+}
+
+/// Decodes (decompresses) the pixel data of `obj`, checking that it holds every frame.
+pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result<StoredPixels<'a>> {
     let path = h.path.as_path();
-    if ![8, 16, 32].contains(&h.bits_allocated) {
+    if ![1, 8, 16, 32].contains(&h.bits_allocated) {
         return Err(unsupported(path, format!("BitsAllocated {} pixel data", h.bits_allocated)));
     }
-    if h.photometric.starts_with("YBR_FULL_422") && decoded_natively(&h.transfer_syntax) {
+    let native = decoded_natively(&h.transfer_syntax);
+    if h.photometric.starts_with("YBR_FULL_422") && native {
         return Err(unsupported(
             path,
             "uncompressed YBR_FULL_422 (horizontally subsampled chroma)".into(),
         ));
     }
-    let decoded = obj.decode_pixel_data().map_err(|e| {
-        unsupported(path, format!("pixel data in transfer syntax {} ({e})", h.transfer_syntax))
-    })?;
-    let samples = usize::from(decoded.samples_per_pixel());
-    let planar = decoded.planar_configuration() == PlanarConfiguration::PixelFirst;
-    let bytes_per = usize::from(h.bits_allocated / 8);
-    let pixels = h.rows * h.columns;
-    let frame_len = pixels * samples * bytes_per;
-    let data = decoded.data();
-    if data.len() < frame_len * h.frames {
+    let (data, samples, planar) = if native {
+        // Stored as is: take the bytes without a decoder pass.
+        let element = obj.element(tags::PIXEL_DATA).map_err(|e| Error::Truncated {
+            path: path.to_path_buf(),
+            reason: format!("no pixel data ({e})"),
+        })?;
+        // Borrow the parsed words or bytes where their memory already is little-endian bytes.
+        let bytes = match element.value() {
+            Value::Primitive(PrimitiveValue::U8(b)) => Cow::Borrowed(&b[..]),
+            Value::Primitive(PrimitiveValue::U16(w)) if cfg!(target_endian = "little") => {
+                Cow::Borrowed(bytemuck::cast_slice::<u16, u8>(&w[..]))
+            }
+            _ => element.to_bytes().map_err(|e| Error::InvalidHeader {
+                path: path.to_path_buf(),
+                reason: format!("pixel data is not a byte array ({e})"),
+            })?,
+        };
+        (bytes, h.samples_per_pixel, h.planar)
+    } else if h.transfer_syntax == RLE_LOSSLESS && h.bits_allocated >= 8 {
+        let fragments =
+            obj.element(tags::PIXEL_DATA).ok().and_then(|e| e.value().fragments()).ok_or_else(
+                || Error::InvalidHeader {
+                    path: path.to_path_buf(),
+                    reason: "RLE pixel data is not encapsulated".into(),
+                },
+            )?;
+        let bytes = usize::from(h.bits_allocated / 8);
+        let data = decode_rle(fragments, h.rows * h.columns, h.samples_per_pixel, bytes, h.frames)
+            .map_err(|reason| Error::Truncated { path: path.to_path_buf(), reason })?;
+        (Cow::Owned(data), h.samples_per_pixel, true)
+    } else {
+        if h.bits_allocated == 1 {
+            return Err(unsupported(path, "compressed 1-bit pixel data".into()));
+        }
+        let decoded = obj.decode_pixel_data().map_err(|e| {
+            unsupported(path, format!("pixel data in transfer syntax {} ({e})", h.transfer_syntax))
+        })?;
+        let samples = usize::from(decoded.samples_per_pixel());
+        let planar = decoded.planar_configuration() == PlanarConfiguration::PixelFirst;
+        (Cow::Owned(decoded.into_data()), samples, planar)
+    };
+    let pixels = StoredPixels {
+        data,
+        rows: h.rows,
+        columns: h.columns,
+        samples,
+        frames: h.frames,
+        bits_allocated: h.bits_allocated,
+        bits_stored: h.bits_stored,
+        signed: h.signed,
+        planar,
+        word_swapped: h.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN,
+    };
+    let needed = pixels.frame_bits().saturating_mul(h.frames as u64).div_ceil(8);
+    if (pixels.data.len() as u64) < needed {
         return Err(Error::Truncated {
             path: path.to_path_buf(),
             reason: format!(
-                "pixel data holds {} bytes, {} frames of {}x{}x{} need {}",
-                data.len(),
+                "pixel data holds {} bytes, {} frames of {}x{}x{} at {} bits need {needed}",
+                pixels.data.len(),
                 h.frames,
                 h.rows,
                 h.columns,
                 samples,
-                frame_len * h.frames
+                h.bits_allocated,
             ),
         });
     }
-    let value = |raw: u64| -> f64 {
-        // Keep BitsStored bits, then sign-extend from the top stored bit if signed.
-        let bits = u32::from(h.bits_stored);
-        let masked = raw & ((1u64 << bits) - 1);
-        if h.signed && masked >> (bits - 1) == 1 {
-            masked as f64 - (1u64 << bits) as f64
+    Ok(pixels)
+}
+
+impl StoredPixels<'_> {
+    /// Samples per pixel of the decoded data (3 for colour).
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    fn frame_bits(&self) -> u64 {
+        (self.rows * self.columns * self.samples) as u64 * u64::from(self.bits_allocated)
+    }
+
+    /// Writes sample `component` of `frame` through `lut` into `out` (rows x columns, row-major).
+    pub fn frame_into<T: Sample>(
+        &self,
+        frame: usize,
+        component: usize,
+        lut: Rescale,
+        out: &mut [T],
+    ) {
+        let pixels = self.rows * self.columns;
+        debug_assert!(frame < self.frames && component < self.samples && out.len() == pixels);
+        // Element index (in samples) of the first value and the step between pixels.
+        let frame_start = frame * pixels * self.samples;
+        let (start, stride) = if self.planar {
+            (frame_start + component * pixels, 1)
         } else {
-            masked as f64
+            (frame_start + component, self.samples)
+        };
+        let bits = u32::from(self.bits_stored);
+        let signed = self.signed;
+        // Keep BitsStored bits, then sign-extend from the top stored bit if signed.
+        let stored = move |raw: u64| -> i64 {
+            let shift = 64 - bits;
+            if signed { ((raw << shift) as i64) >> shift } else { ((raw << shift) >> shift) as i64 }
+        };
+        let data = &self.data[..];
+        match self.bits_allocated {
+            1 => apply(
+                out,
+                lut,
+                1,
+                (start..)
+                    .map(|bit| stored(u64::from(data[bit / 8] >> (bit % 8)) & 1))
+                    .step_by(stride),
+            ),
+            8 => apply(out, lut, stride, data[start..].iter().map(|&b| stored(u64::from(b)))),
+            16 => apply(
+                out,
+                lut,
+                stride,
+                data[2 * start..]
+                    .chunks_exact(2)
+                    .map(|b| stored(u64::from(u16::from_le_bytes([b[0], b[1]])))),
+            ),
+            _ if self.word_swapped => apply(
+                out,
+                lut,
+                stride,
+                data[4 * start..].chunks_exact(4).map(|b| {
+                    let high = u16::from_le_bytes([b[0], b[1]]);
+                    let low = u16::from_le_bytes([b[2], b[3]]);
+                    stored((u64::from(high) << 16) | u64::from(low))
+                }),
+            ),
+            _ => apply(
+                out,
+                lut,
+                stride,
+                data[4 * start..]
+                    .chunks_exact(4)
+                    .map(|b| stored(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))),
+            ),
         }
-    };
-    // Explicit VR Big Endian: the parser hands pixel data over as native 16-bit words (OW), so a
-    // 32-bit value arrives as its high word then its low word.
-    let big_endian = h.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN;
-    let read = |b: &[u8]| -> u64 {
-        match bytes_per {
-            1 => u64::from(b[0]),
-            2 => u64::from(u16::from_le_bytes([b[0], b[1]])),
-            _ if big_endian => {
-                (u64::from(u16::from_le_bytes([b[0], b[1]])) << 16)
-                    | u64::from(u16::from_le_bytes([b[2], b[3]]))
-            }
-            _ => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    }
+}
+
+/// `out[p] = lut(stored values[p * stride])`, in integers when the LUT allows. Stride 1 (grey or
+/// planar colour) gets its own loop, which the compiler vectorises.
+#[inline]
+fn apply<T: Sample>(out: &mut [T], lut: Rescale, stride: usize, values: impl Iterator<Item = i64>) {
+    if stride == 1 {
+        apply_lut(out, lut, values);
+    } else {
+        apply_lut(out, lut, values.step_by(stride));
+    }
+}
+
+#[inline]
+fn apply_lut<T: Sample>(out: &mut [T], lut: Rescale, values: impl Iterator<Item = i64>) {
+    if lut.is_integral() {
+        let intercept = lut.intercept as i64;
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = T::from_int(v + intercept);
         }
-    };
-    let frames = (0..h.frames)
-        .map(|f| {
-            let frame = &data[f * frame_len..(f + 1) * frame_len];
-            (0..samples)
-                .map(|c| {
-                    (0..pixels)
-                        .map(|p| {
-                            let index = if planar { c * pixels + p } else { p * samples + c };
-                            value(read(&frame[index * bytes_per..(index + 1) * bytes_per]))
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
-    Ok(frames)
+    } else {
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = T::from_real(v as f64 * lut.slope + lut.intercept);
+        }
+    }
 }
 
 /// Transfer syntaxes whose pixel data is stored as is (implicit/explicit VR little endian,

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use dicom_object::open_file;
 use hounsfield_core::volume::checked_len;
-use hounsfield_core::{CastOptions, DynVolume, Element, Geometry, Volume};
+use hounsfield_core::{DynVolume, Geometry, Volume};
 use rayon::prelude::*;
 
 use super::header::{DicomHeader, open_error, read_header};
-use super::pixels::stored_frames;
+use super::pixels::{Rescale, Sample, stored_pixels};
+use super::regrid;
 use crate::error::{Error, Result, SeriesProblem};
 
 /// Slices closer than this along the normal are at the same position (mm).
@@ -63,6 +64,12 @@ pub struct SeriesOptions {
     /// Gantry-tilted stacks: keep the sheared grid as acquired (the direction's slice column is
     /// the tilted step; NIfTI gets an sform and no qform) instead of refusing.
     pub keep_tilt_shear: bool,
+    /// Gantry-tilted stacks: de-shear onto an orthogonal grid (each slice shifted in its plane
+    /// by bilinear interpolation, the plane widened to keep every slice's field of view, f32).
+    pub correct_tilt: bool,
+    /// Unevenly spaced slices (a missing slice, mixed steps): interpolate linearly along the
+    /// normal onto the smallest gap (f32) instead of refusing.
+    pub resample_gaps: bool,
 }
 
 impl SeriesOptions {
@@ -75,6 +82,18 @@ impl SeriesOptions {
     /// Keep gantry-tilted stacks as sheared grids.
     pub fn with_keep_tilt_shear(mut self, on: bool) -> Self {
         self.keep_tilt_shear = on;
+        self
+    }
+
+    /// De-shear gantry-tilted stacks onto orthogonal grids.
+    pub fn with_correct_tilt(mut self, on: bool) -> Self {
+        self.correct_tilt = on;
+        self
+    }
+
+    /// Resample unevenly spaced slices onto uniform spacing.
+    pub fn with_resample_gaps(mut self, on: bool) -> Self {
+        self.resample_gaps = on;
         self
     }
 }
@@ -140,7 +159,7 @@ fn group_key(h: &DicomHeader) -> String {
     )
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(super) fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let io = |source| Error::Io { path: dir.to_path_buf(), source };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
@@ -167,7 +186,7 @@ pub fn read_dicom_file(path: impl AsRef<Path>) -> Result<DicomVolume> {
     read_dicom_series(&series, &SeriesOptions::default())
 }
 
-/// One 2D image of a series: which file, which frame, where.
+/// One 2D image of a series: which file, which frame, where, and its modality LUT.
 #[derive(Clone, Debug)]
 struct Slice {
     file: usize,
@@ -175,6 +194,7 @@ struct Slice {
     position: [f64; 3],
     along_normal: f64,
     instance: i64,
+    lut: Rescale,
 }
 
 /// Assembles a series into a volume.
@@ -208,35 +228,28 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
     }
     for h in &series.files {
         check_declared_size(h)?;
-        if h.per_frame_groups {
-            // Reading these files with the top-level attributes alone would give every frame a
-            // wrong position: refuse until the functional groups are read.
-            return Err(Error::Unsupported {
-                path: h.path.clone(),
-                what: "Enhanced multi-frame geometry (per-frame functional groups) is not read yet"
-                    .into(),
-            });
-        }
     }
     let [row, col, normal] =
         first.axes().unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
     let frame_step = first.spacing_between_slices.or(first.slice_thickness).unwrap_or(1.0);
     let mut slices: Vec<Slice> = Vec::new();
     for (file, h) in series.files.iter().enumerate() {
-        let origin = h.position.unwrap_or([0.0; 3]);
         for frame in 0..h.frames {
-            let p = [0, 1, 2].map(|k| origin[k] + frame as f64 * frame_step * normal[k]);
-            let along = dot(p, normal);
+            let (position, lut) = frame_position_and_lut(h, frame, normal, frame_step, &problem)?;
             slices.push(Slice {
                 file,
                 frame,
-                position: p,
-                along_normal: along,
+                position,
+                along_normal: dot(position, normal),
                 instance: h.instance_number.unwrap_or(0),
+                lut,
             });
         }
     }
-    let have_positions = series.files.iter().all(|h| h.position.is_some());
+    let have_positions = series
+        .files
+        .iter()
+        .all(|h| h.position.is_some() && h.frame_groups.iter().all(|g| g.position.is_some()));
     if have_positions {
         slices.sort_by(|a, b| {
             a.along_normal.total_cmp(&b.along_normal).then(a.instance.cmp(&b.instance))
@@ -246,17 +259,87 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
         slices.sort_by_key(|s| (s.instance, s.file, s.frame));
     }
     slices = check_duplicates(slices, options, &problem)?;
-    let (slice_dir, dz) = slice_step(&slices, normal, frame_step, options, &problem)?;
+    let stack = slice_step(&slices, normal, frame_step, options, &problem)?;
+    let (slice_dir, dz) = match stack {
+        Stack::Regular(dir, dz) => (dir, dz),
+        // Decoded on a provisional grid, then resampled below.
+        Stack::Resample { .. } => (normal, slices[1].along_normal - slices[0].along_normal),
+    };
     let spacing = first.pixel_spacing.unwrap_or([1.0, 1.0]);
     let direction = [
         [row[0], col[0], slice_dir[0]],
         [row[1], col[1], slice_dir[1]],
         [row[2], col[2], slice_dir[2]],
     ];
-    let geometry = Geometry::new([spacing[1], spacing[0], dz], slices[0].position, direction)
+    let spacing = [spacing[1], spacing[0], dz];
+    let origin = if have_positions {
+        slices[0].position
+    } else {
+        // No ImagePositionPatient: centre the grid on the origin, as dcm2niix does.
+        let half = [first.columns, first.rows, slices.len()].map(|n| (n as f64 - 1.0) / 2.0);
+        [0, 1, 2].map(|r| -(0..3).map(|c| direction[r][c] * spacing[c] * half[c]).sum::<f64>())
+    };
+    let geometry = Geometry::new(spacing, origin, direction)
         .map_err(|source| Error::Core { path: path.clone(), source })?;
-    let volumes = decode(series, &slices, &geometry)?;
+    let mut volumes = decode(series, &slices, &geometry)?;
+    if let Stack::Resample { deshear, gaps } = stack {
+        let core = |source| Error::Core { path: path.clone(), source };
+        let positions: Vec<[f64; 3]> = slices.iter().map(|s| s.position).collect();
+        let along: Vec<f64> = slices.iter().map(|s| s.along_normal).collect();
+        volumes = volumes
+            .into_iter()
+            .map(|v| {
+                let mut v = v.to_f32();
+                if deshear {
+                    let fill = v.min_max().map_or(0.0, |(lo, _)| lo as f32);
+                    let axes = [row, col, normal];
+                    v = regrid::deshear(&v, &positions, axes, [spacing[0], spacing[1]], fill)
+                        .map_err(core)?;
+                }
+                if gaps {
+                    let g = v.geometry().clone();
+                    v = regrid::fill_gaps(&v, &along, &g).map_err(core)?;
+                }
+                Ok(DynVolume::from(v))
+            })
+            .collect::<Result<_>>()?;
+    }
     Ok(DicomVolume { volumes, series_uid: series.uid.clone(), modality: series.modality.clone() })
+}
+
+/// Where frame `frame` of `h` lies and its modality LUT: from the functional groups of Enhanced
+/// files (whose orientation must be the series'), from GridFrameOffsetVector (RT Dose), else
+/// stacked along the normal at `frame_step` from ImagePositionPatient.
+fn frame_position_and_lut(
+    h: &DicomHeader,
+    frame: usize,
+    normal: [f64; 3],
+    frame_step: f64,
+    problem: &dyn Fn(SeriesProblem) -> Error,
+) -> Result<([f64; 3], Rescale)> {
+    let origin = h.position.unwrap_or([0.0; 3]);
+    let lut = Rescale { slope: h.rescale_slope, intercept: h.rescale_intercept };
+    if let Some(g) = h.frame_groups.get(frame) {
+        if g.orientation.is_some() && g.orientation != h.orientation {
+            return Err(problem(SeriesProblem::Inconsistent(format!(
+                "frame {} of {} has orientation {:?}, frame 1 has {:?}",
+                frame + 1,
+                h.path.display(),
+                g.orientation.unwrap_or_default(),
+                h.orientation.unwrap_or_default()
+            ))));
+        }
+        let lut = Rescale {
+            slope: super::header::slope(g.rescale_slope.or(Some(lut.slope))),
+            intercept: g.rescale_intercept.unwrap_or(lut.intercept),
+        };
+        return Ok((g.position.unwrap_or(origin), lut));
+    }
+    let offset = match &h.frame_offsets {
+        Some(offsets) => offsets[frame] - offsets[0],
+        None => frame as f64 * frame_step,
+    };
+    Ok(([0, 1, 2].map(|k| origin[k] + offset * normal[k]), lut))
 }
 
 /// Refuses, before anything is allocated, a header declaring more pixel data than its file can
@@ -267,10 +350,14 @@ fn check_declared_size(h: &DicomHeader) -> Result<()> {
         .map_err(|source| Error::Io { path: h.path.clone(), source })?
         .len();
     let bits = u64::from(h.bits_allocated).max(1);
-    let declared = [h.rows, h.columns, h.samples_per_pixel, h.frames]
+    let mut declared = [h.rows, h.columns, h.samples_per_pixel, h.frames]
         .iter()
         .fold(bits, |acc, &n| acc.saturating_mul(n as u64))
         / 8;
+    if h.photometric.starts_with("YBR_FULL_422") {
+        // Two luma samples share one Cb and one Cr: 2 bytes per pixel where RGB needs 3.
+        declared = declared / 3 * 2;
+    }
     let native = matches!(
         h.transfer_syntax.as_str(),
         "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2"
@@ -327,28 +414,30 @@ fn check_duplicates(
     Ok(kept)
 }
 
-/// The unit slice direction and spacing, after checking even spacing and tilt.
+/// How the sorted slices lie.
+enum Stack {
+    /// A regular grid: the unit slice direction and the spacing along it.
+    Regular([f64; 3], f64),
+    /// To be resampled: de-sheared (gantry tilt) and/or evened out along the normal (gaps).
+    Resample { deshear: bool, gaps: bool },
+}
+
+/// Checks even spacing and tilt, and says what to do with the stack per the options.
 fn slice_step(
     slices: &[Slice],
     normal: [f64; 3],
     single_step: f64,
     options: &SeriesOptions,
     problem: &dyn Fn(SeriesProblem) -> Error,
-) -> Result<([f64; 3], f64)> {
+) -> Result<Stack> {
     if slices.len() < 2 {
-        return Ok((normal, single_step));
+        return Ok(Stack::Regular(normal, single_step));
     }
     let gaps: Vec<f64> = slices.windows(2).map(|w| w[1].along_normal - w[0].along_normal).collect();
-    for (i, g) in gaps.iter().enumerate() {
-        if (g - gaps[0]).abs() > SPACING_ATOL_MM + SPACING_RTOL * gaps[0].abs() {
-            return Err(problem(SeriesProblem::UnevenSpacing {
-                first_mm: gaps[0],
-                found_mm: *g,
-                index: i,
-                next: i + 1,
-            }));
-        }
-    }
+    let uneven = gaps
+        .iter()
+        .enumerate()
+        .find(|(_, g)| (*g - gaps[0]).abs() > SPACING_ATOL_MM + SPACING_RTOL * gaps[0].abs());
     let (a, b) = (slices[0].position, slices[slices.len() - 1].position);
     let n = (slices.len() - 1) as f64;
     let step = [(b[0] - a[0]) / n, (b[1] - a[1]) / n, (b[2] - a[2]) / n];
@@ -357,31 +446,41 @@ fn slice_step(
     let lateral =
         [step[0] - along * normal[0], step[1] - along * normal[1], step[2] - along * normal[2]];
     let sine = dot(lateral, lateral).sqrt() / len;
-    if sine > TILT_SINE {
-        if !options.keep_tilt_shear {
-            return Err(problem(SeriesProblem::GantryTilt { degrees: sine.asin().to_degrees() }));
-        }
-        return Ok((step.map(|v| v / len), len));
+    let tilted = sine > TILT_SINE;
+    if let Some((i, g)) = uneven
+        && !options.resample_gaps
+    {
+        return Err(problem(SeriesProblem::UnevenSpacing {
+            first_mm: gaps[0],
+            found_mm: *g,
+            index: i,
+            next: i + 1,
+        }));
     }
-    Ok((normal, along))
+    let deshear = tilted && options.correct_tilt;
+    if tilted && !options.correct_tilt && (uneven.is_some() || !options.keep_tilt_shear) {
+        return Err(problem(SeriesProblem::GantryTilt { degrees: sine.asin().to_degrees() }));
+    }
+    Ok(match (uneven.is_some(), deshear) {
+        (false, false) if tilted => Stack::Regular(step.map(|v| v / len), len),
+        (false, false) => Stack::Regular(normal, along),
+        (gaps, deshear) => Stack::Resample { deshear, gaps },
+    })
 }
 
 /// Decodes every slice in parallel into preallocated volumes (one per sample), applying each
-/// file's modality LUT. Integer output when every slope is 1 and every intercept whole, in the
+/// slice's modality LUT. Integer output when every slope is 1 and every intercept whole, in the
 /// smallest type holding every value the stored bits allow; f32 otherwise.
 fn decode(series: &DicomSeries, slices: &[Slice], geometry: &Geometry) -> Result<Vec<DynVolume>> {
     let first = &series.files[0];
-    let integral =
-        series.files.iter().all(|h| h.rescale_slope == 1.0 && h.rescale_intercept.fract() == 0.0);
+    let integral = slices.iter().all(|s| s.lut.is_integral());
+    let bits = i32::from(first.bits_stored);
     let (lo, hi) = if first.signed {
-        (
-            -(2f64.powi(i32::from(first.bits_stored) - 1)),
-            2f64.powi(i32::from(first.bits_stored) - 1) - 1.0,
-        )
+        (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
     } else {
-        (0.0, 2f64.powi(i32::from(first.bits_stored)) - 1.0)
+        (0.0, 2f64.powi(bits) - 1.0)
     };
-    let icpt = series.files.iter().map(|h| h.rescale_intercept);
+    let icpt = slices.iter().map(|s| s.lut.intercept);
     let (min, max) = (
         lo + icpt.clone().fold(f64::INFINITY, f64::min),
         hi + icpt.fold(f64::NEG_INFINITY, f64::max),
@@ -403,15 +502,17 @@ fn decode(series: &DicomSeries, slices: &[Slice], geometry: &Geometry) -> Result
         run!(u16)
     } else if fits(-32768.0, 32767.0) {
         run!(i16)
-    } else {
+    } else if fits(-2147483648.0, 2147483647.0) {
         run!(i32)
+    } else {
+        run!(f32)
     }
 }
 
-/// A decoded slice: its index in sorted order and one value plane per sample.
-type DecodedSlice<T> = (usize, Vec<Vec<T>>);
+/// Where one file's frames go: (frame, LUT, one output plane per sample).
+type Targets<'a, T> = Vec<(usize, Rescale, Vec<&'a mut [T]>)>;
 
-fn decode_as<T: Element>(
+fn decode_as<T: Sample>(
     series: &DicomSeries,
     slices: &[Slice],
     geometry: &Geometry,
@@ -427,48 +528,41 @@ where
         .map_err(|source| Error::Core { path: first.path.clone(), source })?;
     let mut planes: Vec<Vec<T>> =
         (0..samples).map(|_| vec![T::default(); shape[0] * plane]).collect();
-    // Each file is opened and decoded once, by the task owning its first slice in sorted order.
-    let mut by_file: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
-    for (z, s) in slices.iter().enumerate() {
-        by_file.entry(s.file).or_default().push((z, s.frame));
-    }
-    let decoded: Vec<Result<Vec<DecodedSlice<T>>>> = by_file
-        .into_par_iter()
-        .map(|(file, wanted)| {
-            let h = &series.files[file];
-            let obj = open_file(&h.path).map_err(|e| open_error(&h.path, &e.to_string()))?;
-            let frames = stored_frames(&obj, h)?;
-            wanted
-                .into_iter()
-                .map(|(z, frame)| {
-                    let comps = frames[frame]
-                        .iter()
-                        .map(|values| {
-                            values
-                                .iter()
-                                .enumerate()
-                                .map(|(i, v)| {
-                                    T::from_f64(
-                                        v * h.rescale_slope + h.rescale_intercept,
-                                        CastOptions::default(),
-                                        i,
-                                    )
-                                    .map_err(|source| Error::Core { path: h.path.clone(), source })
-                                })
-                                .collect::<Result<Vec<T>>>()
-                        })
-                        .collect::<Result<Vec<Vec<T>>>>()?;
-                    Ok((z, comps))
-                })
-                .collect()
-        })
-        .collect();
-    for result in decoded {
-        for (z, comps) in result? {
-            for (c, values) in comps.into_iter().enumerate() {
-                planes[c][z * plane..(z + 1) * plane].copy_from_slice(&values);
-            }
+    {
+        // Hand each file the output planes of its frames, so that every file is opened and
+        // decoded once, in parallel, straight into the volume.
+        let mut chunks: Vec<std::vec::IntoIter<&mut [T]>> = planes
+            .iter_mut()
+            .map(|p| p.chunks_mut(plane).collect::<Vec<_>>().into_iter())
+            .collect();
+        let mut by_file: BTreeMap<usize, Targets<'_, T>> = BTreeMap::new();
+        for s in slices {
+            let outs = chunks.iter_mut().filter_map(Iterator::next).collect();
+            by_file.entry(s.file).or_default().push((s.frame, s.lut, outs));
         }
+        by_file.into_par_iter().try_for_each(|(file, targets)| {
+            let h = &series.files[file];
+            if !h.lengths_verified {
+                super::lengths::check_element_lengths(&h.path, false)?;
+            }
+            let obj = open_file(&h.path).map_err(|e| open_error(&h.path, &e.to_string()))?;
+            let pixels = stored_pixels(&obj, h)?;
+            if pixels.samples() != samples {
+                return Err(Error::InvalidHeader {
+                    path: h.path.clone(),
+                    reason: format!(
+                        "pixel data decodes to {} samples per pixel, the header says {samples}",
+                        pixels.samples()
+                    ),
+                });
+            }
+            for (frame, lut, outs) in targets {
+                for (c, out) in outs.into_iter().enumerate() {
+                    pixels.frame_into(frame, c, lut, out);
+                }
+            }
+            Ok(())
+        })?;
     }
     planes
         .into_iter()

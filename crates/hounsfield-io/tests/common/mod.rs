@@ -1,9 +1,10 @@
-//! Comparing what hounsfield-io reads with what nibabel read (reference/nifti/describe.py).
+//! Comparing what hounsfield-io reads with what nibabel (reference/nifti/describe.py),
+//! dicom2nifti and dcm2niix read.
 #![allow(dead_code, clippy::unwrap_used)] // shared by several test binaries; test code
 
 use std::path::{Path, PathBuf};
 
-use hounsfield_core::{DType, with_dyn_volume};
+use hounsfield_core::{DType, DynVolume, with_dyn_volume};
 use hounsfield_io::nifti::NiftiImage;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -122,4 +123,110 @@ pub fn assert_matches_nibabel(name: &str, image: &NiftiImage, want: &Value, affi
         "{name}: scaled sum {sum} vs nibabel {want_sum}"
     );
     assert_eq!(nans as u64, want["nan_count"].as_u64().unwrap(), "{name}: NaN count");
+}
+
+/// Compares volumes read from DICOM with a reference NIfTI (ground truth, dcm2niix) in physical
+/// space: every reference voxel centre maps to one of ours within 1e-3 voxel and 1e-3 mm (the
+/// grids are the same up to a signed axis permutation), and the values agree within
+/// `atol + rtol * |reference|`.
+pub fn assert_same_in_physical_space(
+    name: &str,
+    ours: &[DynVolume],
+    gt: &NiftiImage,
+    atol: f64,
+    rtol: f64,
+) {
+    let mut worst = 0.0f64;
+    for (c, idx, a, b) in values_in_physical_space(name, ours, gt) {
+        assert!(
+            (a - b).abs() <= atol + rtol * b.abs(),
+            "{name}: component {c} at {idx:?}: {a} vs reference {b}"
+        );
+        worst = worst.max((a - b).abs());
+    }
+    eprintln!("{name}: matches, largest difference {worst}");
+}
+
+/// Checks that the grids coincide (as [`assert_same_in_physical_space`]) and returns, for every
+/// reference voxel and component, (component, reference index, our value, reference value).
+pub fn values_in_physical_space(
+    name: &str,
+    ours: &[DynVolume],
+    gt: &NiftiImage,
+) -> Vec<(usize, [f64; 3], f64, f64)> {
+    let components = ours.len();
+    assert!(
+        gt.components() >= components,
+        "{name}: reference has {} components, we have {components}",
+        gt.components()
+    );
+    let g_ours = ours[0].geometry();
+    let g_gt = gt.geometry();
+    // Index map reference -> ours: columns are the images of the unit steps.
+    let origin = g_ours.physical_to_index(g_gt.index_to_physical([0.0; 3]));
+    let mut map = [[0.0; 3]; 3];
+    for k in 0..3 {
+        let mut e = [0.0; 3];
+        e[k] = 1.0;
+        let p = g_ours.physical_to_index(g_gt.index_to_physical(e));
+        for r in 0..3 {
+            map[r][k] = p[r] - origin[r];
+        }
+    }
+    for row in &map {
+        for v in row {
+            assert!(
+                (v.abs() - v.abs().round()).abs() < 1e-3 && v.abs().round() <= 1.0,
+                "{name}: not a signed permutation: {map:?}"
+            );
+        }
+    }
+    for corner in 0..8 {
+        let [gz, gy, gx] = gt.volumes()[0].shape();
+        let idx = [0, 1, 2]
+            .map(|k| if corner >> k & 1 == 1 { [gx, gy, gz][k] as f64 - 1.0 } else { 0.0 });
+        let ours_idx = g_ours.physical_to_index(g_gt.index_to_physical(idx)).map(f64::round);
+        let (a, b) = (g_gt.index_to_physical(idx), g_ours.index_to_physical(ours_idx));
+        let mm = (0..3).map(|k| (a[k] - b[k]).abs()).fold(0.0, f64::max);
+        assert!(mm < 1e-3, "{name}: corner {idx:?} is {mm} mm from our nearest voxel centre");
+    }
+    for o in origin {
+        assert!(
+            (o - o.round()).abs() < 1e-3,
+            "{name}: grids are offset by a fraction of a voxel: {origin:?}"
+        );
+    }
+    let [gz, gy, gx] = gt.volumes()[0].shape();
+    let [oz, oy, ox] = ours[0].shape();
+    assert_eq!(gz * gy * gx, oz * oy * ox, "{name}: voxel counts differ");
+    let truth_values: Vec<Vec<f64>> =
+        (0..components).map(|c| gt.scaled_f64(c).unwrap().as_slice().to_vec()).collect();
+    let our_values: Vec<Vec<f64>> = ours.iter().map(|v| v.to_f64().as_slice().to_vec()).collect();
+    let mut pairs = Vec::with_capacity(gz * gy * gx * components);
+    for k in 0..gz {
+        for j in 0..gy {
+            for i in 0..gx {
+                let idx = [i as f64, j as f64, k as f64];
+                let t: Vec<f64> = (0..3)
+                    .map(|r| origin[r] + (0..3).map(|c| map[r][c] * idx[c]).sum::<f64>())
+                    .collect();
+                let (x, y, z) = (t[0].round() as i64, t[1].round() as i64, t[2].round() as i64);
+                assert!(
+                    x >= 0
+                        && y >= 0
+                        && z >= 0
+                        && (x as usize) < ox
+                        && (y as usize) < oy
+                        && (z as usize) < oz,
+                    "{name}: voxel {idx:?} maps outside our grid to {t:?}"
+                );
+                let ours_i = (z as usize * oy + y as usize) * ox + x as usize;
+                let gt_i = (k * gy + j) * gx + i;
+                for c in 0..components {
+                    pairs.push((c, idx, our_values[c][ours_i], truth_values[c][gt_i]));
+                }
+            }
+        }
+    }
+    pairs
 }

@@ -1,0 +1,93 @@
+//! A guard against element lengths larger than the file, checked before dicom-object parses it.
+//!
+//! dicom-parser allocates and zero-fills a value's declared length before reading it, so a
+//! 200-byte file declaring a 4 GiB element would make it touch 4 GiB (found by our fuzzer). This
+//! pass walks the element headers with dicom-parser's lazy reader, seeking over values, and
+//! refuses any length the file cannot hold.
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::Path;
+
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::meta::FileMetaTable;
+use dicom_parser::dataset::LazyDataToken;
+use dicom_parser::dataset::lazy_read::LazyDataSetReader;
+use dicom_parser::stateful::decode::StatefulDecode;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::error::{Error, Result};
+
+/// Checks every defined element, sequence and item length of `path` against its size, up to
+/// the top-level PixelData when `header_only` (what a header read parses). Files this pass cannot
+/// parse are left to the full parser, which reports the problem itself. Returns whether the
+/// whole file was verified (pixel data that runs to the end of the file counts as verified).
+pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let file_len = std::fs::metadata(path).map_err(io)?.len();
+    let mut file = BufReader::new(File::open(path).map_err(io)?);
+    if file_len < 132 || file.seek(SeekFrom::Start(128)).is_err() {
+        return Ok(false);
+    }
+    let Ok(meta) = FileMetaTable::from_reader(&mut file) else { return Ok(false) };
+    let Some(ts) = TransferSyntaxRegistry.get(meta.transfer_syntax()) else { return Ok(false) };
+    // A deflated data set cannot be walked without inflating it, and the lazy reader needs to
+    // seek: those files are not checked (see docs/IO.md).
+    if ts.uid() == "1.2.840.10008.1.2.1.99" {
+        return Ok(false);
+    }
+    let limit = file_len;
+    let Ok(mut reader) = LazyDataSetReader::new_with_ts(file, ts) else { return Ok(false) };
+    let too_long = |what: String, len: u64| Error::Truncated {
+        path: path.to_path_buf(),
+        reason: format!("{what} declares {len} bytes, more than the file's {file_len}"),
+    };
+    let mut depth = 0usize;
+    while let Some(token) = reader.advance() {
+        let Ok(token) = token else { return Ok(false) };
+        let top_level = depth == 0;
+        match &token {
+            LazyDataToken::SequenceStart { .. } | LazyDataToken::PixelSequenceStart => depth += 1,
+            LazyDataToken::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let pixel_data = match &token {
+            LazyDataToken::LazyValue { header, .. } => header.tag == tags::PIXEL_DATA,
+            LazyDataToken::PixelSequenceStart => true,
+            _ => false,
+        };
+        // Pixel data that runs exactly to the end of the file ends the walk: nothing follows
+        // it, and skipping it would read it all. (The decoder's position is the value's offset.)
+        if let LazyDataToken::LazyValue { header, decoder } = &token
+            && pixel_data
+            && top_level
+            && header.len.get().is_some_and(|len| decoder.position() + u64::from(len) == file_len)
+        {
+            return Ok(true);
+        }
+        if header_only && pixel_data && top_level {
+            return Ok(false);
+        }
+        let (what, len) = match &token {
+            LazyDataToken::LazyValue { header, .. } => {
+                (format!("element {}", header.tag), header.len.get().map(u64::from))
+            }
+            LazyDataToken::LazyItemValue { len, .. } => ("an item".into(), Some(u64::from(*len))),
+            LazyDataToken::SequenceStart { tag, len } => {
+                (format!("sequence {tag}"), len.get().map(u64::from))
+            }
+            LazyDataToken::ItemStart { len } => ("an item".into(), len.get().map(u64::from)),
+            _ => (String::new(), None),
+        };
+        if let Some(len) = len.filter(|&l| l > limit) {
+            return Err(too_long(what, len));
+        }
+        if matches!(token, LazyDataToken::LazyValue { .. } | LazyDataToken::LazyItemValue { .. })
+            && token.skip().is_err()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
