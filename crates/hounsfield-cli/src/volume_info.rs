@@ -158,9 +158,8 @@ pub fn read_image(path: &Path, options: &ConvertOptions) -> Result<NiftiImage> {
 }
 
 fn dicom_image(v: dicom::DicomVolume) -> Result<NiftiImage> {
-    let components = v.volumes.len();
-    let mut image = NiftiImage::from_volumes(v.volumes, components)
-        .context("a DICOM volume with no samples")?;
+    let mut image =
+        NiftiImage::from_volumes(v.volumes, v.samples).context("a DICOM volume with no samples")?;
     image.header.descrip = format!("{} from DICOM by hounsfield", v.modality);
     Ok(image)
 }

@@ -13,8 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scan = dicom::scan_dicom_dir(&dir)?; // headers only, grouped into series
     let first = scan.series.first().ok_or("no DICOM series found")?;
     let ct = dicom::read_dicom_series(first, &Default::default())?; // modality LUT, exact geometry
-    let samples = ct.volumes.len();
-    let image = nifti::NiftiImage::from_volumes(ct.volumes, samples).ok_or("no samples")?;
+    // Time-major then sample (4D series), as NIfTI stores them.
+    let image = nifti::NiftiImage::from_volumes(ct.volumes, ct.samples).ok_or("no samples")?;
     nifti::write_nifti(&out, &image)?; // atomic, qform + sform
     println!("{out}: {:?} {}", image.volumes()[0].shape(), image.geometry().orientation_code());
     Ok(())

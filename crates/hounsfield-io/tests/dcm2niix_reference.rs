@@ -190,3 +190,54 @@ fn a_tilted_stack_deshears_onto_dcm2niix_grid() {
     }
     assert!(edge <= slices * columns, "{edge} edge voxels differ");
 }
+
+/// A synthetic 4D series (reference/dicom/make_4d.py: 3 oblique slices x 4 time points, file
+/// names shuffled): 4 time points, each matching dcm2niix's 4D NIfTI frame for frame in physical
+/// space, and every voxel holding the value the generator gave its (time, slice, row, column).
+/// The same image twice is refused as a duplicate, not taken for a fifth time point.
+#[test]
+fn a_4d_series_becomes_time_points_in_order() {
+    let (Some(data), Some(python)) = (common::testdata(), common::python()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("fmri");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/dicom/make_4d.py");
+    let made = Command::new(python).arg(script).arg(&series).output().unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let reference =
+        read_nifti(dcm2niix(&data.join("dcm2niix/bin/dcm2niix"), &series, false, &out).unwrap())
+            .unwrap();
+    assert_eq!(reference.frames(), 4);
+
+    let scan = scan_dicom_dir(&series).unwrap();
+    assert_eq!(scan.series.len(), 1);
+    let ours = read_dicom_series(&scan.series[0], &SeriesOptions::default()).unwrap();
+    assert_eq!((ours.time_points(), ours.samples), (4, 1));
+    for t in 0..4 {
+        let frame =
+            hounsfield_io::nifti::NiftiImage::from_volumes(reference.frame(t).unwrap().to_vec(), 1)
+                .unwrap();
+        let ours_t = &ours.volumes[t..t + 1];
+        common::assert_same_in_physical_space(&format!("time point {t}"), ours_t, &frame, 0.0, 0.0);
+        let v = ours_t[0].to_f64();
+        for ((z, r, c), value) in v.data().indexed_iter().map(|((z, r, c), v)| ((z, r, c), *v)) {
+            let want = 1000.0 * (t + 1) as f64 + 100.0 * z as f64 + 5.0 * r as f64 + c as f64;
+            assert_eq!(value, want, "time {t}, slice {z}, row {r}, column {c}");
+        }
+    }
+
+    std::fs::copy(series.join("img00.dcm"), series.join("copy.dcm")).unwrap();
+    let scan = scan_dicom_dir(&series).unwrap();
+    let err = read_dicom_series(&scan.series[0], &SeriesOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            hounsfield_io::Error::Series {
+                problem: hounsfield_io::SeriesProblem::DuplicatePositions { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -27,6 +27,12 @@ pub struct DicomHeader {
     pub modality: String,
     /// (0020,0013), if present.
     pub instance_number: Option<i64>,
+    /// (0008,0018) SOPInstanceUID: the same image twice has the same one.
+    pub sop_instance_uid: String,
+    /// When the image was acquired within a 4D series, for ordering its volumes: (0020,0100)
+    /// TemporalPositionIdentifier, else (0018,1060) TriggerTime, else (0020,0012)
+    /// AcquisitionNumber (in that order of preference; the first present is used).
+    pub temporal_key: Option<f64>,
     /// (0018,0086) EchoNumbers, if present.
     pub echo_number: Option<i64>,
     /// (0008,0008) ImageType, joined with `\`.
@@ -92,6 +98,8 @@ pub struct FrameGroups {
     pub rescale_slope: Option<f64>,
     /// PixelValueTransformationSequence > RescaleIntercept.
     pub rescale_intercept: Option<f64>,
+    /// FrameContentSequence > TemporalPositionIndex (4D Enhanced files).
+    pub temporal_index: Option<f64>,
 }
 
 /// Reads the header of `path`, stopping before the pixel data.
@@ -163,6 +171,10 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         series_description: text(obj, tags::SERIES_DESCRIPTION),
         modality: text(obj, tags::MODALITY),
         instance_number: int(obj, tags::INSTANCE_NUMBER),
+        sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID),
+        temporal_key: float(obj, tags::TEMPORAL_POSITION_IDENTIFIER)
+            .or_else(|| float(obj, tags::TRIGGER_TIME))
+            .or_else(|| float(obj, tags::ACQUISITION_NUMBER)),
         echo_number: int(obj, tags::ECHO_NUMBERS),
         image_type: text(obj, tags::IMAGE_TYPE),
         rows: required(tags::ROWS, "Rows")?,
@@ -288,6 +300,8 @@ fn groups_of(g: &InMemDicomObject) -> FrameGroups {
         spacing_between_slices: measures.and_then(|m| positive(m, tags::SPACING_BETWEEN_SLICES)),
         rescale_slope: transform.and_then(|t| float(t, tags::RESCALE_SLOPE)),
         rescale_intercept: transform.and_then(|t| float(t, tags::RESCALE_INTERCEPT)),
+        temporal_index: item(g, tags::FRAME_CONTENT_SEQUENCE)
+            .and_then(|c| float(c, tags::TEMPORAL_POSITION_INDEX)),
     }
 }
 
@@ -327,6 +341,7 @@ fn functional_groups(
                     .or(shared.spacing_between_slices),
                 rescale_slope: own.rescale_slope.or(shared.rescale_slope),
                 rescale_intercept: own.rescale_intercept.or(shared.rescale_intercept),
+                temporal_index: own.temporal_index.or(shared.temporal_index),
             }
         })
         .collect())

@@ -39,6 +39,13 @@ pub struct DicomSeries {
     pub files: Vec<DicomHeader>,
 }
 
+impl DicomVolume {
+    /// The number of time points (volumes per sample): 1 for a 3D image.
+    pub fn time_points(&self) -> usize {
+        self.volumes.len() / self.samples.max(1)
+    }
+}
+
 impl DicomSeries {
     /// Number of 2D images (frames summed over files).
     pub fn slices(&self) -> usize {
@@ -98,12 +105,16 @@ impl SeriesOptions {
     }
 }
 
-/// A volume read from DICOM: one volume per sample (1, or 3 for RGB), with the modality LUT
-/// (RescaleSlope/Intercept, per slice) applied.
+/// What a series or file holds, with the modality LUT (RescaleSlope/Intercept, per frame)
+/// applied: 3D volumes, one per sample (1, or 3 for RGB), and for 4D series (fMRI, dynamic,
+/// multi-phase: several images at every position) one set per time point, time-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DicomVolume {
-    /// One volume per sample: `[v]` for grey images, `[r, g, b]` for colour.
+    /// `[v]` for a grey 3D image, `[r, g, b]` for colour; 4D series: time point 0's samples,
+    /// then time point 1's... (as [`NiftiImage::from_volumes`](crate::nifti::NiftiImage::from_volumes) takes them).
     pub volumes: Vec<DynVolume>,
+    /// Samples per pixel (1 grey, 3 colour).
+    pub samples: usize,
     /// SeriesInstanceUID.
     pub series_uid: String,
     /// Modality.
@@ -195,6 +206,8 @@ struct Slice {
     along_normal: f64,
     instance: i64,
     lut: Rescale,
+    /// Orders the volumes of a 4D series.
+    temporal: Option<f64>,
 }
 
 /// Assembles a series into a volume.
@@ -243,6 +256,11 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
                 along_normal: dot(position, normal),
                 instance: h.instance_number.unwrap_or(0),
                 lut,
+                temporal: h
+                    .frame_groups
+                    .get(frame)
+                    .and_then(|g| g.temporal_index)
+                    .or(h.temporal_key),
             });
         }
     }
@@ -258,12 +276,17 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
         // No ImagePositionPatient: InstanceNumber is all there is.
         slices.sort_by_key(|s| (s.instance, s.file, s.frame));
     }
-    slices = check_duplicates(slices, options, &problem)?;
-    let stack = slice_step(&slices, normal, frame_step, options, &problem)?;
+    let (slices, volume_count) = arrange_volumes(slices, series, options, &problem)?;
+    // Geometry from the first volume's slices; the others lie at the same positions.
+    let nz = slices.len() / volume_count;
+    let first_volume = &slices[..nz];
+    let stack = slice_step(first_volume, normal, frame_step, options, &problem)?;
     let (slice_dir, dz) = match stack {
         Stack::Regular(dir, dz) => (dir, dz),
         // Decoded on a provisional grid, then resampled below.
-        Stack::Resample { .. } => (normal, slices[1].along_normal - slices[0].along_normal),
+        Stack::Resample { .. } => {
+            (normal, first_volume[1].along_normal - first_volume[0].along_normal)
+        }
     };
     let spacing = first.pixel_spacing.unwrap_or([1.0, 1.0]);
     let direction = [
@@ -273,19 +296,19 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
     ];
     let spacing = [spacing[1], spacing[0], dz];
     let origin = if have_positions {
-        slices[0].position
+        first_volume[0].position
     } else {
         // No ImagePositionPatient: centre the grid on the origin, as dcm2niix does.
-        let half = [first.columns, first.rows, slices.len()].map(|n| (n as f64 - 1.0) / 2.0);
+        let half = [first.columns, first.rows, nz].map(|n| (n as f64 - 1.0) / 2.0);
         [0, 1, 2].map(|r| -(0..3).map(|c| direction[r][c] * spacing[c] * half[c]).sum::<f64>())
     };
     let geometry = Geometry::new(spacing, origin, direction)
         .map_err(|source| Error::Core { path: path.clone(), source })?;
-    let mut volumes = decode(series, &slices, &geometry)?;
+    let mut volumes = decode(series, &slices, volume_count, &geometry)?;
     if let Stack::Resample { deshear, gaps } = stack {
         let core = |source| Error::Core { path: path.clone(), source };
-        let positions: Vec<[f64; 3]> = slices.iter().map(|s| s.position).collect();
-        let along: Vec<f64> = slices.iter().map(|s| s.along_normal).collect();
+        let positions: Vec<[f64; 3]> = first_volume.iter().map(|s| s.position).collect();
+        let along: Vec<f64> = first_volume.iter().map(|s| s.along_normal).collect();
         volumes = volumes
             .into_iter()
             .map(|v| {
@@ -304,7 +327,12 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
             })
             .collect::<Result<_>>()?;
     }
-    Ok(DicomVolume { volumes, series_uid: series.uid.clone(), modality: series.modality.clone() })
+    Ok(DicomVolume {
+        samples: first.samples_per_pixel,
+        volumes,
+        series_uid: series.uid.clone(),
+        modality: series.modality.clone(),
+    })
 }
 
 /// Where frame `frame` of `h` lies and its modality LUT: from the functional groups of Enhanced
@@ -380,11 +408,17 @@ fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-fn check_duplicates(
+/// Arranges slices sorted along the normal into volumes: one per position normally; where
+/// every position holds the same number N > 1 of different images (distinct SOPInstanceUID or
+/// frame), N volumes ordered by their temporal key (TemporalPositionIndex, TemporalPosition-
+/// Identifier, TriggerTime or AcquisitionNumber), then InstanceNumber. Returns the slices
+/// volume-major (volume 0 bottom to top, then volume 1...) and the number of volumes.
+fn arrange_volumes(
     slices: Vec<Slice>,
+    series: &DicomSeries,
     options: &SeriesOptions,
     problem: &dyn Fn(SeriesProblem) -> Error,
-) -> Result<Vec<Slice>> {
+) -> Result<(Vec<Slice>, usize)> {
     let total = slices.len();
     if let (Some(a), Some(b)) = (slices.first(), slices.last())
         && total > 1
@@ -392,26 +426,54 @@ fn check_duplicates(
     {
         return Err(problem(SeriesProblem::NotAVolume(total)));
     }
-    let mut kept: Vec<Slice> = Vec::with_capacity(total);
-    let mut run = 1;
+    let mut groups: Vec<Vec<Slice>> = Vec::new();
     for s in slices {
-        match kept.last() {
-            Some(last) if (s.along_normal - last.along_normal).abs() < SAME_POSITION_MM => {
-                run += 1;
-                if !options.drop_duplicates {
-                    return Err(problem(SeriesProblem::DuplicatePositions {
-                        count: run,
-                        position_mm: s.along_normal,
-                    }));
-                }
-            }
-            _ => {
-                run = 1;
-                kept.push(s);
-            }
+        match groups.last_mut() {
+            Some(g) if (s.along_normal - g[0].along_normal).abs() < SAME_POSITION_MM => g.push(s),
+            _ => groups.push(vec![s]),
         }
     }
-    Ok(kept)
+    let per_position = groups[0].len();
+    if per_position == 1 && groups.iter().all(|g| g.len() == 1) {
+        return Ok((groups.into_iter().flatten().collect(), 1));
+    }
+    if options.drop_duplicates {
+        // Sorted by (position, InstanceNumber): keep the lowest InstanceNumber.
+        return Ok((groups.into_iter().filter_map(|g| g.into_iter().next()).collect(), 1));
+    }
+    let image = |s: &Slice| (series.files[s.file].sop_instance_uid.as_str(), s.frame);
+    let duplicate = |g: &[Slice]| {
+        g.iter().enumerate().any(|(i, a)| g[..i].iter().any(|b| image(a) == image(b)))
+    };
+    if let Some(g) = groups.iter().find(|g| g.len() != per_position || duplicate(g)) {
+        return Err(problem(SeriesProblem::DuplicatePositions {
+            count: g.len().max(2),
+            position_mm: g[0].along_normal,
+        }));
+    }
+    for g in &mut groups {
+        g.sort_by(|a, b| {
+            let key = |s: &Slice| s.temporal.unwrap_or(f64::NEG_INFINITY);
+            key(a).total_cmp(&key(b)).then(a.instance.cmp(&b.instance))
+        });
+    }
+    // Volume t takes the t-th image of every position: their temporal keys must agree.
+    for t in 0..per_position {
+        let keys: Vec<Option<f64>> = groups.iter().map(|g| g[t].temporal).collect();
+        if keys.iter().any(|k| *k != keys[0]) {
+            return Err(problem(SeriesProblem::Inconsistent(format!(
+                "{} images at each of {} positions, but their temporal positions do not line up \
+                 into volumes (volume {t} mixes {:?} and {:?})",
+                per_position,
+                groups.len(),
+                keys[0],
+                keys.iter().find(|k| **k != keys[0]).copied().flatten()
+            ))));
+        }
+    }
+    let ordered =
+        (0..per_position).flat_map(|t| groups.iter().map(move |g| g[t].clone())).collect();
+    Ok((ordered, per_position))
 }
 
 /// How the sorted slices lie.
@@ -471,7 +533,12 @@ fn slice_step(
 /// Decodes every slice in parallel into preallocated volumes (one per sample), applying each
 /// slice's modality LUT. Integer output when every slope is 1 and every intercept whole, in the
 /// smallest type holding every value the stored bits allow; f32 otherwise.
-fn decode(series: &DicomSeries, slices: &[Slice], geometry: &Geometry) -> Result<Vec<DynVolume>> {
+fn decode(
+    series: &DicomSeries,
+    slices: &[Slice],
+    volume_count: usize,
+    geometry: &Geometry,
+) -> Result<Vec<DynVolume>> {
     let first = &series.files[0];
     let integral = slices.iter().all(|s| s.lut.is_integral());
     let bits = i32::from(first.bits_stored);
@@ -486,10 +553,10 @@ fn decode(series: &DicomSeries, slices: &[Slice], geometry: &Geometry) -> Result
         hi + icpt.fold(f64::NEG_INFINITY, f64::max),
     );
     let fits = |a: f64, b: f64| min >= a && max <= b;
-    let shape = [slices.len(), first.rows, first.columns];
+    let shape = [slices.len() / volume_count, first.rows, first.columns];
     macro_rules! run {
         ($t:ty) => {
-            decode_as::<$t>(series, slices, geometry, shape)
+            decode_as::<$t>(series, slices, volume_count, geometry, shape)
         };
     }
     if !integral {
@@ -515,6 +582,7 @@ type Targets<'a, T> = Vec<(usize, Rescale, Vec<&'a mut [T]>)>;
 fn decode_as<T: Sample>(
     series: &DicomSeries,
     slices: &[Slice],
+    volume_count: usize,
     geometry: &Geometry,
     shape: [usize; 3],
 ) -> Result<Vec<DynVolume>>
@@ -524,10 +592,11 @@ where
     let first = &series.files[0];
     let samples = first.samples_per_pixel;
     let plane = shape[1] * shape[2];
-    checked_len(&[shape[0], plane, samples], size_of::<T>(), 64 << 30)
+    checked_len(&[volume_count, shape[0], plane, samples], size_of::<T>(), 64 << 30)
         .map_err(|source| Error::Core { path: first.path.clone(), source })?;
+    // Time-major, then sample: the order of the slices (volume-major) and of `volumes`.
     let mut planes: Vec<Vec<T>> =
-        (0..samples).map(|_| vec![T::default(); shape[0] * plane]).collect();
+        (0..volume_count * samples).map(|_| vec![T::default(); shape[0] * plane]).collect();
     {
         // Hand each file the output planes of its frames, so that every file is opened and
         // decoded once, in parallel, straight into the volume.
@@ -536,8 +605,12 @@ where
             .map(|p| p.chunks_mut(plane).collect::<Vec<_>>().into_iter())
             .collect();
         let mut by_file: BTreeMap<usize, Targets<'_, T>> = BTreeMap::new();
-        for s in slices {
-            let outs = chunks.iter_mut().filter_map(Iterator::next).collect();
+        for (i, s) in slices.iter().enumerate() {
+            let t = i / shape[0];
+            let outs = chunks[t * samples..(t + 1) * samples]
+                .iter_mut()
+                .filter_map(Iterator::next)
+                .collect();
             by_file.entry(s.file).or_default().push((s.frame, s.lut, outs));
         }
         by_file.into_par_iter().try_for_each(|(file, targets)| {
