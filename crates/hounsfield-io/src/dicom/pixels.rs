@@ -18,7 +18,7 @@ use dicom_pixeldata::{PixelDecoder, PlanarConfiguration};
 use hounsfield_core::Element;
 
 use super::header::DicomHeader;
-use super::rle::decode_rle;
+use super::rle::{decode_rle, encapsulated_frames};
 use crate::error::{Error, Result};
 
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
@@ -120,9 +120,11 @@ pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result
                     reason: "RLE pixel data is not encapsulated".into(),
                 },
             )?;
+        let truncated = |reason| Error::Truncated { path: path.to_path_buf(), reason };
+        let frames = encapsulated_frames(fragments, h.frames).map_err(truncated)?;
         let bytes = usize::from(h.bits_allocated / 8);
-        let data = decode_rle(fragments, h.rows * h.columns, h.samples_per_pixel, bytes, h.frames)
-            .map_err(|reason| Error::Truncated { path: path.to_path_buf(), reason })?;
+        let data = decode_rle(&frames, h.rows * h.columns, h.samples_per_pixel, bytes)
+            .map_err(truncated)?;
         (Cow::Owned(data), h.samples_per_pixel, true)
     } else {
         if h.bits_allocated == 1 {

@@ -4,29 +4,37 @@
 //! Each frame is one fragment: a 64-byte header (segment count, then up to 15 segment offsets)
 //! and PackBits-coded segments, one per byte of each sample, most significant byte first.
 
-/// Decodes every frame into little-endian samples, planar (each frame holds its sample planes
-/// one after the other).
-pub fn decode_rle(
+use std::borrow::Cow;
+
+/// The compressed bytes of each frame of encapsulated pixel data: one fragment per frame, or
+/// all fragments joined for a single frame.
+pub fn encapsulated_frames(
     fragments: &[Vec<u8>],
+    frames: usize,
+) -> Result<Vec<Cow<'_, [u8]>>, String> {
+    if fragments.len() == frames {
+        Ok(fragments.iter().map(|f| Cow::Borrowed(f.as_slice())).collect())
+    } else if frames == 1 && !fragments.is_empty() {
+        Ok(vec![Cow::Owned(fragments.concat())])
+    } else {
+        Err(format!("{} fragments for {frames} frames", fragments.len()))
+    }
+}
+
+/// Decodes every frame (one compressed frame each, see [`encapsulated_frames`]) into
+/// little-endian samples, planar (each frame holds its sample planes one after the other).
+pub fn decode_rle(
+    per_frame: &[Cow<'_, [u8]>],
     pixels: usize,
     samples: usize,
     bytes_per_sample: usize,
-    frames: usize,
 ) -> Result<Vec<u8>, String> {
-    let joined;
-    let per_frame: Vec<&[u8]> = if fragments.len() == frames {
-        fragments.iter().map(Vec::as_slice).collect()
-    } else if frames == 1 && !fragments.is_empty() {
-        joined = fragments.concat();
-        vec![joined.as_slice()]
-    } else {
-        return Err(format!("{} RLE fragments for {frames} frames", fragments.len()));
-    };
+    let frames = per_frame.len();
     let segments = samples * bytes_per_sample;
     let frame_len = pixels * segments;
     let mut out = vec![0u8; frame_len * frames];
     let mut segment = Vec::with_capacity(pixels);
-    for (f, fragment) in per_frame.into_iter().enumerate() {
+    for (f, fragment) in per_frame.iter().enumerate() {
         let offsets = segment_offsets(fragment, segments).map_err(|e| format!("frame {f}: {e}"))?;
         let frame = &mut out[f * frame_len..(f + 1) * frame_len];
         for (i, range) in offsets.into_iter().enumerate() {
@@ -142,7 +150,7 @@ mod tests {
         let values: [u32; 3] = [0x0102_0304, 0xA0B0_C0D0, 7];
         let segments: Vec<Vec<u8>> =
             (0..4).map(|b| values.iter().map(|v| v.to_be_bytes()[b]).collect()).collect();
-        let out = decode_rle(&[fragment(&segments)], 3, 1, 4, 1).unwrap();
+        let out = decode_rle(&[Cow::Owned(fragment(&segments))], 3, 1, 4).unwrap();
         let got: Vec<u32> =
             out.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         assert_eq!(got, values);
