@@ -159,10 +159,10 @@ mod tests {
     #[test]
     fn malformed_fragments_are_errors() {
         let good = fragment(&[vec![1, 2, 3]]);
-        assert!(
-            decode_rle(std::slice::from_ref(&good), 3, 1, 2, 1).unwrap_err().contains("segments")
-        );
-        assert!(decode_rle(&[good[..10].to_vec()], 3, 1, 1, 1).is_err());
-        assert!(decode_rle(&[good.clone(), good], 3, 1, 1, 3).unwrap_err().contains("fragments"));
+        assert!(decode_rle(&[Cow::Borrowed(&good[..])], 3, 1, 2).unwrap_err().contains("segments"));
+        assert!(decode_rle(&[Cow::Borrowed(&good[..10])], 3, 1, 1).is_err());
+        let two = [good.clone(), good];
+        assert!(encapsulated_frames(&two, 3).unwrap_err().contains("fragments"));
+        assert_eq!(encapsulated_frames(&two, 1).unwrap()[0].len(), 2 * two[0].len());
     }
 }
