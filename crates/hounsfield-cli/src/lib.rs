@@ -12,5 +12,6 @@
 
 pub mod anonymize;
 pub mod demo;
+pub mod filter;
 pub mod progress;
 pub mod volume_info;

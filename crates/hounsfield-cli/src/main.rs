@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use hounsfield_cli::{anonymize, demo, progress, volume_info};
+use hounsfield_cli::{anonymize, demo, filter, progress, volume_info};
+use hounsfield_filter::{Connectivity, Window};
 use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
 
@@ -82,8 +83,11 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Filter, resample, threshold or label a volume (not available yet).
-    Filter(Pending),
+    /// Filter, window, threshold or label a volume (NIfTI or DICOM in, NIfTI out).
+    Filter {
+        #[command(subcommand)]
+        op: FilterOp,
+    },
     /// CT phantoms, projection and reconstruction (not available yet).
     Ct(Pending),
     /// Train and run segmentation networks (not available yet).
@@ -94,6 +98,105 @@ enum Command {
     Render(Pending),
     /// Run the end-to-end demo and report what each stage measured.
     Demo,
+}
+
+/// `hounsfield filter` operations: each reads INPUT's first volume and writes OUTPUT (.nii or
+/// .nii.gz).
+#[derive(Subcommand)]
+enum FilterOp {
+    /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges).
+    Gaussian {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Standard deviation in mm.
+        #[arg(long)]
+        sigma: f64,
+    },
+    /// A display window onto 0..1: a CT preset, or --level and --width.
+    Window {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// brain, subdural, stroke, bone, lung, soft-tissue, abdomen or liver.
+        #[arg(long, conflicts_with_all = ["level", "width"])]
+        preset: Option<String>,
+        /// Window centre.
+        #[arg(long, requires = "width", allow_hyphen_values = true)]
+        level: Option<f64>,
+        /// Window width.
+        #[arg(long, requires = "level")]
+        width: Option<f64>,
+    },
+    /// A 0/1 mask: above Otsu's threshold (--otsu) or within --lo..--hi.
+    Threshold {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Otsu's threshold (256 bins, scikit-image's convention).
+        #[arg(long, conflicts_with_all = ["lo", "hi"])]
+        otsu: bool,
+        /// Lowest value inside.
+        #[arg(long, allow_hyphen_values = true)]
+        lo: Option<f64>,
+        /// Highest value inside.
+        #[arg(long, allow_hyphen_values = true)]
+        hi: Option<f64>,
+    },
+    /// Connected components of the non-zero voxels, numbered by decreasing size.
+    Label {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// 6 (faces), 18 (and edges) or 26 (and corners).
+        #[arg(long, default_value = "6", value_parser = ["6", "18", "26"])]
+        connectivity: String,
+        /// Write only the largest component, as a 0/1 mask.
+        #[arg(long)]
+        largest: bool,
+    },
+}
+
+impl FilterOp {
+    fn parts(self) -> Result<(PathBuf, PathBuf, filter::Operation)> {
+        use filter::Operation;
+        Ok(match self {
+            FilterOp::Gaussian { input, output, sigma } => {
+                (input, output, Operation::Gaussian { sigma_mm: sigma })
+            }
+            FilterOp::Window { input, output, preset, level, width } => {
+                let window = match (preset, level, width) {
+                    (Some(p), _, _) => Window::preset(&p)?,
+                    (None, Some(l), Some(w)) => Window::new(l, w)?,
+                    _ => bail!("window needs --preset NAME, or --level and --width"),
+                };
+                (input, output, Operation::Window(window))
+            }
+            FilterOp::Threshold { input, output, otsu, lo, hi } => {
+                let op = match (otsu, lo, hi) {
+                    (true, _, _) => Operation::Otsu,
+                    (false, None, None) => bail!("threshold needs --otsu, or --lo and/or --hi"),
+                    (false, lo, hi) => Operation::Threshold {
+                        lo: lo.unwrap_or(f64::NEG_INFINITY),
+                        hi: hi.unwrap_or(f64::INFINITY),
+                    },
+                };
+                (input, output, op)
+            }
+            FilterOp::Label { input, output, connectivity, largest } => {
+                let connectivity = match connectivity.as_str() {
+                    "18" => Connectivity::Eighteen,
+                    "26" => Connectivity::TwentySix,
+                    _ => Connectivity::Six,
+                };
+                (input, output, Operation::Label { connectivity, largest })
+            }
+        })
+    }
 }
 
 /// Arguments of a subcommand whose implementation has not landed: accepted, then refused with a
@@ -183,7 +286,13 @@ fn run(cli: Cli) -> Result<()> {
             spinner.finish_and_clear();
             print(&done?, cli.json)
         }
-        Command::Filter(_) => pending("filter"),
+        Command::Filter { op } => {
+            let (input, output, op) = op.parts()?;
+            let spinner = progress::spinner(&format!("filtering {}", input.display()), !cli.quiet);
+            let done = filter::run(&input, &output, &op);
+            spinner.finish_and_clear();
+            print(&done?, cli.json)
+        }
         Command::Ct(_) => pending("ct"),
         Command::Segment(_) => pending("segment"),
         Command::Mesh(_) => pending("mesh"),

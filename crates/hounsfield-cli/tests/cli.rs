@@ -197,3 +197,54 @@ fn anonymize_a_series_then_convert_it_to_the_same_volume() {
     assert!(text(&nested.stderr).contains("inside the input"), "{}", text(&nested.stderr));
     assert!(!anon.join("nested").exists());
 }
+
+fn mricron(name: &str) -> Option<String> {
+    let p = format!("{}/../../../shared/data/mricron/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::path::Path::new(&p).exists().then_some(p)
+}
+
+/// The brain of ch2bet (skull-stripped Colin27): threshold, then keep the largest component.
+/// The component is most of the mask (the rest are specks), and the files hold what the
+/// library computes.
+#[test]
+fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
+    let Some(brain) = mricron("ch2bet.nii.gz") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let out = hounsfield(&["filter", "threshold", &brain, &path("mask.nii.gz"), "--lo", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = hounsfield(&[
+        "filter",
+        "label",
+        &path("mask.nii.gz"),
+        &path("largest.nii.gz"),
+        "--largest",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mask = hounsfield_io::nifti::read_nifti(path("mask.nii.gz")).unwrap();
+    let largest = hounsfield_io::nifti::read_nifti(path("largest.nii.gz")).unwrap();
+    let count = |img: &hounsfield_io::nifti::NiftiImage| {
+        img.volumes()[0].to_f64().as_slice().iter().filter(|&&v| v > 0.0).count() as f64
+    };
+    let voxel_mm3 = mask.geometry().voxel_volume();
+    let reported = report["largest_mm3"].as_f64().unwrap();
+    assert_eq!(reported, count(&largest) * voxel_mm3);
+    assert!(count(&largest) > 0.9 * count(&mask) && count(&largest) <= count(&mask));
+
+    let out = hounsfield(&["filter", "gaussian", &brain, &path("smooth.nii"), "--sigma", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let input = hounsfield_io::nifti::read_nifti(&brain).unwrap().scaled_f32(0).unwrap();
+    let want = hounsfield_filter::gaussian::gaussian(
+        &input,
+        &hounsfield_filter::GaussianOptions::new(2.0),
+    )
+    .unwrap();
+    let written = hounsfield_io::nifti::read_nifti(path("smooth.nii")).unwrap();
+    assert_eq!(written.volumes()[0].to_f64().as_slice(), want.to_f64().as_slice());
+
+    let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("unknown window"), "{}", text(&refused.stderr));
+}

@@ -1,7 +1,46 @@
 //! # hounsfield-filter
 //!
-//! Smoothing, rank filters, resampling, reorientation, intensity normalisation, thresholds,
-//! morphology and connected components on `hounsfield_core::Volume`, with sizes in millimetres.
+//! What a pipeline does between reading a scan and analysing it, on `hounsfield_core::Volume`s
+//! with their geometry kept, sizes in millimetres:
 //!
-//! **Status: not implemented yet.** The crate exports nothing so far.
+//! - [`gaussian`]: separable Gaussian smoothing with scipy.ndimage's kernel and boundary modes
+//!   ([`Boundary`]);
+//! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles;
+//! - [`threshold`]: fixed thresholds and Otsu's (scikit-image's bin convention);
+//! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,
+//!   per-region volume, bounding box and centroid in physical coordinates.
+//!
+//! Results are identical for any number of rayon threads. Errors are `hounsfield_core::Error`:
+//! the only failures here are invalid parameters, shapes and values, which core already names.
+//!
+//! ```
+//! use hounsfield_core::{Geometry, Volume};
+//! use hounsfield_filter::{gaussian, label, threshold, GaussianOptions};
+//!
+//! // Two bright blocks in a 0.5 x 0.5 x 2 mm volume.
+//! let g = Geometry::axis_aligned([0.5, 0.5, 2.0], [0.0; 3])?;
+//! let ct = Volume::from_vec([8, 16, 16], (0..2048).map(|i| {
+//!     let (z, x) = (i / 256, i % 16);
+//!     if (2..6).contains(&z) && (x < 5 || x > 10) { 300.0 } else { -50.0 }
+//! }).collect::<Vec<f32>>(), g)?;
+//! let smooth = gaussian::gaussian(&ct, &GaussianOptions::new(1.0))?; // sigma 1 mm
+//! let t = threshold::otsu_threshold(&smooth, 256)?;
+//! let mask = threshold::binary_threshold(&smooth, t, f64::INFINITY);
+//! let labels = label::label(&mask, label::Connectivity::Six)?;
+//! assert_eq!(labels.count, 2);
+//! let regions = label::regions(&labels);
+//! println!("{:.0} mm^3 at {:?}", regions[0].volume_mm3, regions[0].centroid_mm);
+//! # Ok::<(), hounsfield_core::Error>(())
+//! ```
 #![warn(missing_docs)]
+
+pub mod boundary;
+pub mod gaussian;
+pub mod intensity;
+pub mod label;
+pub mod threshold;
+
+pub use boundary::Boundary;
+pub use gaussian::GaussianOptions;
+pub use intensity::Window;
+pub use label::{Connectivity, Labels, Region};

@@ -1,0 +1,137 @@
+//! `hounsfield filter`: one operation of hounsfield-filter from a volume file to a NIfTI file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use hounsfield_core::{DynVolume, Volume};
+use hounsfield_filter::{
+    Connectivity, GaussianOptions, Window, gaussian, intensity, label, threshold,
+};
+use hounsfield_io::nifti::{self, NiftiImage};
+use serde::Serialize;
+
+use crate::volume_info::{self, ConvertOptions};
+
+/// One filtering operation and its parameters.
+#[derive(Clone, Debug)]
+pub enum Operation {
+    /// Gaussian smoothing, sigma in mm.
+    Gaussian {
+        /// Standard deviation in mm.
+        sigma_mm: f64,
+    },
+    /// A display window onto 0..1, by preset name or level/width.
+    Window(Window),
+    /// Otsu's threshold (256 bins); foreground above it, as a 0/1 mask.
+    Otsu,
+    /// A fixed threshold: 1 where lo <= v <= hi.
+    Threshold {
+        /// Lowest value inside.
+        lo: f64,
+        /// Highest value inside.
+        hi: f64,
+    },
+    /// Connected components of the non-zero voxels, numbered by decreasing size; or only the
+    /// largest as a 0/1 mask.
+    Label {
+        /// Which neighbours touch.
+        connectivity: Connectivity,
+        /// Keep only the largest component.
+        largest: bool,
+    },
+}
+
+/// What a filter run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Filtered {
+    /// The input.
+    pub input: PathBuf,
+    /// The NIfTI file written.
+    pub output: PathBuf,
+    /// The operation, in words.
+    pub operation: String,
+    /// The threshold Otsu chose, for `otsu`.
+    pub threshold: Option<f64>,
+    /// Components found, for `label`.
+    pub components: Option<u32>,
+    /// Volume of the largest component in mm^3, for `label`.
+    pub largest_mm3: Option<f64>,
+}
+
+impl fmt::Display for Filtered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {} -> {}", self.operation, self.input.display(), self.output.display())?;
+        if let Some(t) = self.threshold {
+            writeln!(f, "  threshold  {t}")?;
+        }
+        if let Some(n) = self.components {
+            writeln!(f, "  components {n}")?;
+        }
+        if let Some(v) = self.largest_mm3 {
+            writeln!(f, "  largest    {v:.1} mm^3")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `input` (NIfTI, DICOM file or directory: its first volume, first component, with the
+/// scaling applied), applies `op` and writes `output` (.nii or .nii.gz) atomically.
+pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
+    let image = volume_info::read_image(input, &ConvertOptions::default())?;
+    if image.frames() > 1 || image.components() > 1 {
+        bail!(
+            "{}: has {} frames of {} components; filter works on one 3D volume",
+            input.display(),
+            image.frames(),
+            image.components()
+        );
+    }
+    let volume: Volume<f32> = image.scaled_f32(0).context("an image without voxels")?;
+    let mut report = Filtered {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        operation: String::new(),
+        threshold: None,
+        components: None,
+        largest_mm3: None,
+    };
+    let result: DynVolume = match op {
+        Operation::Gaussian { sigma_mm } => {
+            report.operation = format!("gaussian sigma {sigma_mm} mm");
+            gaussian::gaussian(&volume, &GaussianOptions::new(*sigma_mm))?.into()
+        }
+        Operation::Window(w) => {
+            report.operation = format!("window level {} width {}", w.level, w.width);
+            intensity::window(&volume, *w).into()
+        }
+        Operation::Otsu => {
+            let t = threshold::otsu_threshold(&volume, 256)?;
+            report.operation = "otsu threshold".into();
+            report.threshold = Some(t);
+            // Strictly above the threshold, as scikit-image's `image > threshold_otsu(image)`.
+            volume.map(|v| u8::from(f64::from(v) > t)).into()
+        }
+        Operation::Threshold { lo, hi } => {
+            report.operation = format!("threshold {lo}..{hi}");
+            threshold::binary_threshold(&volume, *lo, *hi).into()
+        }
+        Operation::Label { connectivity, largest } => {
+            report.operation = format!("label ({connectivity:?} connectivity)");
+            let labels = label::relabel_by_size(&label::label(&volume, *connectivity)?)?;
+            report.components = Some(labels.count);
+            report.largest_mm3 =
+                label::regions(&labels).iter().find(|r| r.label == 1).map(|r| r.volume_mm3);
+            if *largest {
+                labels.volume.map(|l| u8::from(l == 1)).into()
+            } else if labels.count <= u32::from(u16::MAX) {
+                labels.volume.map(|l| l as u16).into()
+            } else {
+                labels.volume.map(|l| l as i32).into()
+            }
+        }
+    };
+    let image = NiftiImage::from_volume(result);
+    nifti::write_nifti(output, &image)?;
+    Ok(report)
+}

@@ -1,0 +1,132 @@
+//! Against scipy.ndimage and scikit-image (tests/reference/filter_ref.py, run with the peers'
+//! Python from `cargo xtask peers`) on generated inputs: Gaussian smoothing within 1e-5 (values
+//! in 0..1) for every boundary mode and anisotropic sigma, connected components identical
+//! (labels and their numbering) for 6/18/26-connectivity, Otsu's threshold equal to 1e-12.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hounsfield_core::{Geometry, Volume, rng::SplitMix64};
+use hounsfield_filter::{Boundary, Connectivity, GaussianOptions, gaussian, label, threshold};
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("HOUNSFIELD_PYTHON").map(PathBuf::from);
+    if p.is_none() {
+        eprintln!(
+            "SKIPPED: HOUNSFIELD_PYTHON is not set; run `cargo xtask peers` (cargo xtask ci sets it)"
+        );
+    }
+    p
+}
+
+fn reference(python: &Path, args: &[String]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/filter_ref.py");
+    let out = Command::new(python).arg(script).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Smooth structure plus noise in 0..1, on an anisotropic grid.
+fn field(shape: [usize; 3], seed: u64) -> Volume<f32> {
+    let mut rng = SplitMix64::new(seed);
+    let [nz, ny, nx] = shape;
+    let v = (0..nz * ny * nx)
+        .map(|i| {
+            let (z, y, x) = ((i / (ny * nx)) as f64, ((i / nx) % ny) as f64, (i % nx) as f64);
+            let smooth = 0.5 + 0.25 * (0.3 * x).sin() * (0.2 * y + 0.1 * z).cos();
+            (smooth + 0.2 * (rng.next_f64() - 0.5)) as f32
+        })
+        .collect();
+    let g = Geometry::axis_aligned([0.8, 1.0, 2.5], [0.0; 3]).unwrap();
+    Volume::from_vec(shape, v, g).unwrap()
+}
+
+fn write_f32(path: &Path, v: &Volume<f32>) {
+    let bytes: Vec<u8> = v.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn shape_args(v: [usize; 3]) -> Vec<String> {
+    v.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn gaussian_matches_scipy_for_every_boundary() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = field([23, 31, 37], 7);
+    let inp = dir.path().join("in.f32");
+    write_f32(&inp, &input);
+    let sigma_mm = [1.2, 1.5, 4.0];
+    let sigma_vox: Vec<f64> = (0..3).map(|k| sigma_mm[k] / input.geometry().spacing()[k]).collect();
+    for (boundary, mode, cval) in [
+        (Boundary::Reflect, "reflect", 0.0),
+        (Boundary::Mirror, "mirror", 0.0),
+        (Boundary::Nearest, "nearest", 0.0),
+        (Boundary::Wrap, "wrap", 0.0),
+        (Boundary::Constant(-0.75), "constant", -0.75),
+    ] {
+        let options = GaussianOptions::new(1.0).with_sigma_xyz(sigma_mm).with_boundary(boundary);
+        let ours = gaussian::gaussian(&input, &options).unwrap();
+        let out = dir.path().join(format!("{mode}.f32"));
+        let mut args = vec!["gaussian".to_owned(), inp.display().to_string()];
+        args.extend(shape_args(input.shape()));
+        // scipy takes sigma per array axis: z, y, x.
+        args.extend([sigma_vox[2], sigma_vox[1], sigma_vox[0]].map(|s| s.to_string()));
+        args.extend([mode.to_owned(), cval.to_string(), out.display().to_string()]);
+        reference(&py, &args);
+        let want: Vec<f32> = std::fs::read(&out)
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let worst =
+            ours.as_slice().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-5, "{mode}: largest difference from scipy {worst}");
+    }
+}
+
+#[test]
+fn labels_match_scipy_exactly() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Blobs: a smoothed random field, thresholded near its median, so components of every size.
+    let noise = field([24, 29, 33], 11);
+    let blobs = gaussian::gaussian(&noise, &GaussianOptions::new(1.0)).unwrap();
+    let mask = threshold::binary_threshold(&blobs, 0.52, f64::INFINITY);
+    let inp = dir.path().join("mask.u8");
+    std::fs::write(&inp, mask.as_slice()).unwrap();
+    for (connectivity, name) in
+        [(Connectivity::Six, "6"), (Connectivity::Eighteen, "18"), (Connectivity::TwentySix, "26")]
+    {
+        let ours = label::label(&mask, connectivity).unwrap();
+        let out = dir.path().join(format!("labels{name}.i32"));
+        let mut args = vec!["label".to_owned(), inp.display().to_string()];
+        args.extend(shape_args(mask.shape()));
+        args.extend([name.to_owned(), out.display().to_string()]);
+        reference(&py, &args);
+        let want: Vec<u32> = std::fs::read(&out)
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u32)
+            .collect();
+        assert!(ours.count > 5, "{name}: only {} components, a weak test", ours.count);
+        assert_eq!(ours.volume.as_slice(), want.as_slice(), "{name}-connectivity labels differ");
+    }
+}
+
+#[test]
+fn otsu_matches_scikit_image() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let v = field([17, 19, 23], 3).map(|x| if x > 0.55 { x * 400.0 } else { x * 80.0 - 1000.0 });
+    let inp = dir.path().join("in.f32");
+    write_f32(&inp, &v);
+    let mut args = vec!["otsu".to_owned(), inp.display().to_string()];
+    args.extend(shape_args(v.shape()));
+    let want: f64 = reference(&py, &args).trim().parse().unwrap();
+    let ours = threshold::otsu_threshold(&v, 256).unwrap();
+    assert!((ours - want).abs() <= 1e-12 * want.abs().max(1.0), "{ours} vs scikit-image {want}");
+}
