@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hounsfield_core::{DynVolume, Volume};
 use hounsfield_filter::{
-    Connectivity, GaussianOptions, Window, gaussian, intensity, label, threshold,
+    Connectivity, GaussianOptions, Interpolation, ResampleOptions, Window, gaussian, intensity,
+    label, resample, threshold,
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
@@ -31,6 +32,13 @@ pub enum Operation {
         lo: f64,
         /// Highest value inside.
         hi: f64,
+    },
+    /// Resampling to a spacing (mm, x y z) over the same extent.
+    Resample {
+        /// The new spacing.
+        spacing_mm: [f64; 3],
+        /// Nearest neighbour instead of trilinear (masks and labels).
+        nearest: bool,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size; or only the
     /// largest as a 0/1 mask.
@@ -111,6 +119,13 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.threshold = Some(t);
             // Strictly above the threshold, as scikit-image's `image > threshold_otsu(image)`.
             volume.map(|v| u8::from(f64::from(v) > t)).into()
+        }
+        Operation::Resample { spacing_mm, nearest } => {
+            let interpolation =
+                if *nearest { Interpolation::Nearest } else { Interpolation::Linear };
+            report.operation = format!("resample to {spacing_mm:?} mm ({interpolation:?})");
+            let options = ResampleOptions::default().with_interpolation(interpolation);
+            resample::resample_to_spacing(&volume, *spacing_mm, &options)?.into()
         }
         Operation::Threshold { lo, hi } => {
             report.operation = format!("threshold {lo}..{hi}");

@@ -146,6 +146,19 @@ enum FilterOp {
         #[arg(long, allow_hyphen_values = true)]
         hi: Option<f64>,
     },
+    /// Resample to a new spacing over the same physical extent (trilinear, or --nearest).
+    Resample {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// New spacing in mm: one value for all axes, or x,y,z.
+        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+        spacing: Vec<f64>,
+        /// Nearest neighbour (for masks and labels).
+        #[arg(long)]
+        nearest: bool,
+    },
     /// Connected components of the non-zero voxels, numbered by decreasing size.
     Label {
         /// Volume to read.
@@ -186,6 +199,14 @@ impl FilterOp {
                     },
                 };
                 (input, output, op)
+            }
+            FilterOp::Resample { input, output, spacing, nearest } => {
+                let spacing_mm = match spacing.as_slice() {
+                    [s] => [*s; 3],
+                    [x, y, z] => [*x, *y, *z],
+                    _ => bail!("--spacing takes one value or three (x,y,z)"),
+                };
+                (input, output, Operation::Resample { spacing_mm, nearest })
             }
             FilterOp::Label { input, output, connectivity, largest } => {
                 let connectivity = match connectivity.as_str() {

@@ -244,6 +244,20 @@ fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
     let written = hounsfield_io::nifti::read_nifti(path("smooth.nii")).unwrap();
     assert_eq!(written.volumes()[0].to_f64().as_slice(), want.to_f64().as_slice());
 
+    // 2 mm: round(181 / 2) = 91 (and 109, 91) voxels over the same extent as the library's.
+    let out = hounsfield(&["filter", "resample", &brain, &path("r2.nii"), "--spacing", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r2 = hounsfield_io::nifti::read_nifti(path("r2.nii")).unwrap();
+    assert_eq!(r2.volumes()[0].shape(), [91, 109, 91]);
+    let want = hounsfield_filter::resample::resample_to_spacing(
+        &input,
+        [2.0; 3],
+        &hounsfield_filter::ResampleOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r2.volumes()[0].to_f64().as_slice(), want.to_f64().as_slice());
+    assert!(r2.geometry().approx_eq(want.geometry(), 1e-4));
+
     let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("unknown window"), "{}", text(&refused.stderr));

@@ -7,6 +7,8 @@
 //!   ([`Boundary`]);
 //! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles;
 //! - [`threshold`]: fixed thresholds and Otsu's (scikit-image's bin convention);
+//! - [`resample`]: onto a new spacing or any target grid (oblique included), nearest or
+//!   trilinear, pixel-centre convention, extent kept;
 //! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,
 //!   per-region volume, bounding box and centroid in physical coordinates.
 //!
@@ -38,9 +40,11 @@ pub mod boundary;
 pub mod gaussian;
 pub mod intensity;
 pub mod label;
+pub mod resample;
 pub mod threshold;
 
 pub use boundary::Boundary;
 pub use gaussian::GaussianOptions;
 pub use intensity::Window;
 pub use label::{Connectivity, Labels, Region};
+pub use resample::{Interpolation, ResampleOptions};

@@ -6,6 +6,8 @@ output this script writes the same way. Usage:
   filter_ref.py gaussian IN.f32 NZ NY NX SZ SY SX MODE CVAL OUT.f32   # scipy gaussian_filter, truncate 4
   filter_ref.py label IN.u8 NZ NY NX CONNECTIVITY OUT.i32              # scipy label, rank-3 structure
   filter_ref.py otsu IN.f32 NZ NY NX                                   # skimage threshold_otsu(nbins=256), printed
+  filter_ref.py resample IN.f32 NZ NY NX GEOMETRY_IN(15) SIZE_OUT(3) GEOMETRY_OUT(15) OUTSIDE OUT.f32
+      # SimpleITK ResampleImageFilter, linear; a geometry is spacing(3) origin(3) direction(9, row-major)
 """
 
 import sys
@@ -29,5 +31,25 @@ elif op == "label":
 elif op == "otsu":
     a = np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float64)
     print(repr(float(threshold_otsu(a, nbins=256))))
+elif op == "resample":
+    import SimpleITK as sitk
+
+    a = np.fromfile(path, dtype="<f4").reshape(shape)
+    g_in = [float(v) for v in sys.argv[6:21]]
+    size = [int(v) for v in sys.argv[21:24]]
+    g_out = [float(v) for v in sys.argv[24:39]]
+    image = sitk.GetImageFromArray(a)
+    image.SetSpacing(g_in[0:3])
+    image.SetOrigin(g_in[3:6])
+    image.SetDirection(g_in[6:15])
+    f = sitk.ResampleImageFilter()
+    f.SetSize(size)
+    f.SetOutputSpacing(g_out[0:3])
+    f.SetOutputOrigin(g_out[3:6])
+    f.SetOutputDirection(g_out[6:15])
+    f.SetInterpolator(sitk.sitkLinear)
+    f.SetDefaultPixelValue(float(sys.argv[39]))
+    out = sitk.GetArrayFromImage(f.Execute(image))
+    out.astype("<f4").tofile(sys.argv[40])
 else:
     sys.exit(f"unknown op {op}")
