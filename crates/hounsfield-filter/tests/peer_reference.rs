@@ -52,6 +52,14 @@ fn write_f32(path: &Path, v: &Volume<f32>) {
     std::fs::write(path, bytes).unwrap();
 }
 
+fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 fn shape_args(v: [usize; 3]) -> Vec<String> {
     v.iter().map(|n| n.to_string()).collect()
 }
@@ -81,11 +89,7 @@ fn gaussian_matches_scipy_for_every_boundary() {
         args.extend([sigma_vox[2], sigma_vox[1], sigma_vox[0]].map(|s| s.to_string()));
         args.extend([mode.to_owned(), cval.to_string(), out.display().to_string()]);
         reference(&py, &args);
-        let want: Vec<f32> = std::fs::read(&out)
-            .unwrap()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let want = read_f32(&out);
         let worst =
             ours.as_slice().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-5, "{mode}: largest difference from scipy {worst}");
@@ -164,11 +168,7 @@ fn linear_resampling_matches_simpleitk() {
     args.extend(geometry_args(&target));
     args.extend(["-5".to_owned(), out.display().to_string()]);
     reference(&py, &args);
-    let want: Vec<f32> = std::fs::read(&out)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let want = read_f32(&out);
     let outside = want.iter().filter(|&&v| v == -5.0).count();
     assert!(
         outside > 100 && outside < want.len() * 3 / 4,
