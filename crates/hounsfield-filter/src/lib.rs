@@ -9,6 +9,8 @@
 //! - [`threshold`]: fixed thresholds and Otsu's (scikit-image's bin convention);
 //! - [`resample`]: onto a new spacing or any target grid (oblique included), nearest or
 //!   trilinear, pixel-centre convention, extent kept;
+//! - [`morphology`]: binary erosion, dilation, opening and closing with a ball or box in mm
+//!   (balls through the exact distance transform), hole filling;
 //! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,
 //!   per-region volume, bounding box and centroid in physical coordinates.
 //!
@@ -40,6 +42,7 @@ pub mod boundary;
 pub mod gaussian;
 pub mod intensity;
 pub mod label;
+pub mod morphology;
 pub mod resample;
 pub mod threshold;
 
@@ -47,4 +50,5 @@ pub use boundary::Boundary;
 pub use gaussian::GaussianOptions;
 pub use intensity::Window;
 pub use label::{Connectivity, Labels, Region};
+pub use morphology::Element3;
 pub use resample::{Interpolation, ResampleOptions};

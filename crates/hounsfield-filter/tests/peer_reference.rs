@@ -3,7 +3,8 @@
 //! in 0..1) for every boundary mode and anisotropic sigma, connected components identical
 //! (labels and their numbering) for 6/18/26-connectivity, Otsu's threshold equal to 1e-12,
 //! trilinear resampling onto an oblique grid within 1e-4 of SimpleITK's ResampleImageFilter
-//! (outside samples included).
+//! (outside samples included), binary dilation and erosion by a ball in mm on an anisotropic
+//! grid and hole filling identical to scipy's.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -12,7 +13,8 @@ use std::process::Command;
 
 use hounsfield_core::{Geometry, Volume, mat3, rng::SplitMix64};
 use hounsfield_filter::{
-    Boundary, Connectivity, GaussianOptions, ResampleOptions, gaussian, label, resample, threshold,
+    Boundary, Connectivity, Element3, GaussianOptions, ResampleOptions, gaussian, label,
+    morphology, resample, threshold,
 };
 
 fn python() -> Option<PathBuf> {
@@ -176,4 +178,51 @@ fn linear_resampling_matches_simpleitk() {
     );
     let worst = ours.as_slice().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(worst < 1e-4, "largest difference from SimpleITK {worst}");
+}
+
+#[test]
+fn binary_morphology_matches_scipy_exactly() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let noise = field([21, 26, 29], 13);
+    let blobs = gaussian::gaussian(&noise, &GaussianOptions::new(1.2)).unwrap();
+    let s = blobs.geometry().spacing();
+    let cases = [("dilate", 2.6), ("erode", 2.6), ("dilate", 1.0), ("erode", 5.1), ("fill", 0.0)];
+    for (op, radius) in cases {
+        let mask = if op == "fill" {
+            // The complement of the blobs, with two closed shells carved in: hollow 5^3 and
+            // 7^3 cubes, so that there are holes to fill.
+            let mut m = threshold::binary_threshold(&blobs, f64::NEG_INFINITY, 0.5);
+            for (c, h) in [([6usize, 7, 8], 2usize), ([13, 16, 18], 3)] {
+                for ((z, y, x), v) in m.view_mut().indexed_iter_mut() {
+                    let d = [z.abs_diff(c[0]), y.abs_diff(c[1]), x.abs_diff(c[2])];
+                    if d.iter().all(|&d| d <= h) {
+                        *v = u8::from(d.contains(&h));
+                    }
+                }
+            }
+            m
+        } else {
+            threshold::binary_threshold(&blobs, 0.5, f64::INFINITY)
+        };
+        let inp = dir.path().join(format!("mask_{op}{radius}.u8"));
+        std::fs::write(&inp, mask.as_slice()).unwrap();
+        let ours = match op {
+            "dilate" => morphology::dilate(&mask, Element3::Ball, radius).unwrap(),
+            "erode" => morphology::erode(&mask, Element3::Ball, radius).unwrap(),
+            _ => morphology::fill_holes(&mask).unwrap(),
+        };
+        let out = dir.path().join(format!("{op}{radius}.u8"));
+        let mut args = vec!["morph".to_owned(), inp.display().to_string()];
+        args.extend(shape_args(mask.shape()));
+        args.push(op.to_owned());
+        args.extend([s[0], s[1], s[2], radius].map(|v| v.to_string()));
+        args.push(out.display().to_string());
+        reference(&py, &args);
+        let want = std::fs::read(&out).unwrap();
+        let changed = ours.as_slice().iter().zip(mask.as_slice()).filter(|(a, b)| a != b).count();
+        assert!(changed > 0, "{op} {radius}: changed nothing, a weak test");
+        let differ = ours.as_slice().iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert_eq!(differ, 0, "{op} {radius} mm: {differ} voxels differ from scipy");
+    }
 }

@@ -8,6 +8,9 @@ output this script writes the same way. Usage:
   filter_ref.py otsu IN.f32 NZ NY NX                                   # skimage threshold_otsu(nbins=256), printed
   filter_ref.py resample IN.f32 NZ NY NX GEOMETRY_IN(15) SIZE_OUT(3) GEOMETRY_OUT(15) OUTSIDE OUT.f32
       # SimpleITK ResampleImageFilter, linear; a geometry is spacing(3) origin(3) direction(9, row-major)
+  filter_ref.py morph IN.u8 NZ NY NX OP SX SY SZ RADIUS OUT.u8
+      # scipy binary_dilation / binary_erosion with the ball of RADIUS mm on that spacing
+      # (border_value 0), or binary_fill_holes (OP fill)
 """
 
 import sys
@@ -51,5 +54,19 @@ elif op == "resample":
     f.SetDefaultPixelValue(float(sys.argv[39]))
     out = sitk.GetArrayFromImage(f.Execute(image))
     out.astype("<f4").tofile(sys.argv[40])
+elif op == "morph":
+    a = np.fromfile(path, dtype="u1").reshape(shape).astype(bool)
+    kind = sys.argv[6]
+    sx, sy, sz, radius = (float(v) for v in sys.argv[7:11])
+    reach = [int(np.floor(radius / s * (1 + 1e-12))) for s in (sz, sy, sx)]
+    dz, dy, dx = np.mgrid[-reach[0]:reach[0] + 1, -reach[1]:reach[1] + 1, -reach[2]:reach[2] + 1]
+    ball = (dz * sz) ** 2 + (dy * sy) ** 2 + (dx * sx) ** 2 <= radius * radius * (1 + 1e-12)
+    if kind == "dilate":
+        out = ndimage.binary_dilation(a, structure=ball)
+    elif kind == "erode":
+        out = ndimage.binary_erosion(a, structure=ball)
+    else:
+        out = ndimage.binary_fill_holes(a)
+    out.astype("u1").tofile(sys.argv[11])
 else:
     sys.exit(f"unknown op {op}")
