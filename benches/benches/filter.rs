@@ -1,5 +1,5 @@
 //! Filtering a 256^3 f32 volume (the pattern of `hounsfield_benches::ssim_pair`, 1 mm voxels):
-//! Gaussian sigma 2 mm (scipy's kernel, reflect boundary) and connected components of the
+//! Gaussian sigma 2 mm (scipy's kernel, reflect boundary), median over 3^3 (radius 1), and connected components of the
 //! voxels above 0.25 (6-connectivity); linear resampling of the same voxels as 1 x 1 x 2.5 mm
 //! onto 1 mm. Peers: `benches/peers/filter_peers.py`. Run with
 //! `RAYON_NUM_THREADS=1` for the single-thread numbers.
@@ -8,7 +8,8 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hounsfield_core::Geometry;
 use hounsfield_filter::{
-    Connectivity, GaussianOptions, ResampleOptions, gaussian, label, resample, threshold,
+    Boundary, Connectivity, GaussianOptions, ResampleOptions, gaussian, label, rank, resample,
+    threshold,
 };
 
 fn filters(c: &mut Criterion) {
@@ -18,6 +19,9 @@ fn filters(c: &mut Criterion) {
     group.throughput(Throughput::Elements(volume.len() as u64));
     group.bench_function("gaussian sigma 2 256^3", |b| {
         b.iter(|| gaussian::gaussian(&volume, &GaussianOptions::new(2.0)).expect("valid"))
+    });
+    group.bench_function("median r=1 256^3", |b| {
+        b.iter(|| rank::median(&volume, [1.0; 3], Boundary::Reflect).expect("valid"))
     });
     let mask = threshold::binary_threshold(&volume, 0.25, f64::INFINITY);
     let count = label::label(&mask, Connectivity::Six).expect("valid").count;

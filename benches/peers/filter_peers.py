@@ -3,6 +3,7 @@ one thread: the 256^3 f32 pattern of inputs.ssim_pair, 1 mm voxels.
 
 - Gaussian sigma 2: scipy gaussian_filter (truncate 4, reflect: the same FIR kernel as ours);
   SimpleITK SmoothingRecursiveGaussian (IIR) and DiscreteGaussian (FIR, variance 4).
+- Median over 3^3 (radius 1): scipy median_filter(size=3), SimpleITK Median(radius 1).
 - Connected components of the voxels above 0.25: scipy label (6-connectivity), SimpleITK
   ConnectedComponent (face connectivity).
 - Linear resampling of the same voxels as 1 x 1 x 2.5 mm onto 1 mm (256 x 256 x 640, the
@@ -43,6 +44,10 @@ runs = {
         "scipy gaussian_filter": lambda: ndimage.gaussian_filter(a, 2.0, truncate=4.0, mode="reflect"),
         "SimpleITK SmoothingRecursiveGaussian": lambda: sitk.SmoothingRecursiveGaussian(image, 2.0),
         "SimpleITK DiscreteGaussian": lambda: sitk.DiscreteGaussian(image, 4.0, 32, 0.01, False),
+    },
+    "median r=1 256^3": {
+        "scipy median_filter": lambda: ndimage.median_filter(a, size=3),
+        "SimpleITK Median": lambda: sitk.Median(image, [1, 1, 1]),
     },
     "resample linear 256^3 (1,1,2.5) to 1 mm": {
         "SimpleITK ResampleImageFilter linear": resample_sitk,

@@ -5,6 +5,8 @@
 //!
 //! - [`gaussian`]: separable Gaussian smoothing with scipy.ndimage's kernel and boundary modes
 //!   ([`Boundary`]);
+//! - [`rank`]: median and any rank over a box, every element type, vectorised selection
+//!   networks;
 //! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles;
 //! - [`threshold`]: fixed thresholds and Otsu's (scikit-image's bin convention);
 //! - [`resample`]: onto a new spacing or any target grid (oblique included), nearest or
@@ -43,6 +45,7 @@ pub mod gaussian;
 pub mod intensity;
 pub mod label;
 pub mod morphology;
+pub mod rank;
 pub mod resample;
 pub mod threshold;
 

@@ -11,6 +11,8 @@ output this script writes the same way. Usage:
   filter_ref.py morph IN.u8 NZ NY NX OP SX SY SZ RADIUS OUT.u8
       # scipy binary_dilation / binary_erosion with the ball of RADIUS mm on that spacing
       # (border_value 0), or binary_fill_holes (OP fill)
+  filter_ref.py rank IN.f32 NZ NY NX RZ RY RX RANK MODE CVAL OUT.f32
+      # scipy rank_filter over the box of (2RZ+1, 2RY+1, 2RX+1)
 """
 
 import sys
@@ -68,5 +70,10 @@ elif op == "morph":
     else:
         out = ndimage.binary_fill_holes(a)
     out.astype("u1").tofile(sys.argv[11])
+elif op == "rank":
+    a = np.fromfile(path, dtype="<f4").reshape(shape)
+    rz, ry, rx, rank = (int(v) for v in sys.argv[6:10])
+    out = ndimage.rank_filter(a, rank, size=(2 * rz + 1, 2 * ry + 1, 2 * rx + 1), mode=sys.argv[10], cval=float(sys.argv[11]))
+    out.astype("<f4").tofile(sys.argv[12])
 else:
     sys.exit(f"unknown op {op}")
