@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hounsfield_core::{DynVolume, Volume};
 use hounsfield_filter::{
-    Connectivity, GaussianOptions, Interpolation, ResampleOptions, Window, gaussian, intensity,
-    label, resample, threshold,
+    Boundary, Connectivity, Element3, GaussianOptions, Interpolation, ResampleOptions, Window,
+    gaussian, intensity, label, morphology, rank, resample, threshold,
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
@@ -32,6 +32,20 @@ pub enum Operation {
         lo: f64,
         /// Highest value inside.
         hi: f64,
+    },
+    /// Median over the box of this radius (mm).
+    Median {
+        /// Radius in mm (whole voxels per axis).
+        radius_mm: f64,
+    },
+    /// Binary morphology of the non-zero voxels.
+    Morphology {
+        /// dilate, erode, open, close or fill-holes.
+        op: String,
+        /// Structuring element radius in mm (not used by fill-holes).
+        radius_mm: f64,
+        /// A box instead of a ball.
+        box_element: bool,
     },
     /// Resampling to a spacing (mm, x y z) over the same extent.
     Resample {
@@ -119,6 +133,25 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.threshold = Some(t);
             // Strictly above the threshold, as scikit-image's `image > threshold_otsu(image)`.
             volume.map(|v| u8::from(f64::from(v) > t)).into()
+        }
+        Operation::Median { radius_mm } => {
+            report.operation = format!("median radius {radius_mm} mm");
+            rank::median(&volume, [*radius_mm; 3], Boundary::Reflect)?.into()
+        }
+        Operation::Morphology { op, radius_mm, box_element } => {
+            let element = if *box_element { Element3::Box } else { Element3::Ball };
+            report.operation = format!("{op} ({element:?} of {radius_mm} mm)");
+            match op.as_str() {
+                "dilate" => morphology::dilate(&volume, element, *radius_mm)?,
+                "erode" => morphology::erode(&volume, element, *radius_mm)?,
+                "open" => morphology::open(&volume, element, *radius_mm)?,
+                "close" => morphology::close(&volume, element, *radius_mm)?,
+                "fill-holes" => morphology::fill_holes(&volume)?,
+                other => {
+                    bail!("unknown morphology `{other}`: dilate, erode, open, close, fill-holes")
+                }
+            }
+            .into()
         }
         Operation::Resample { spacing_mm, nearest } => {
             let interpolation =

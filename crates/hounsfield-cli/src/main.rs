@@ -146,6 +146,33 @@ enum FilterOp {
         #[arg(long, allow_hyphen_values = true)]
         hi: Option<f64>,
     },
+    /// Median over a box of --radius mm (3x3x3 for 1 mm voxels and radius 1).
+    Median {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Radius in mm.
+        #[arg(long, default_value_t = 1.0)]
+        radius: f64,
+    },
+    /// Binary morphology of the non-zero voxels: dilate, erode, open, close (ball or box of
+    /// --radius mm) or fill-holes.
+    Morphology {
+        /// dilate, erode, open, close or fill-holes.
+        #[arg(value_parser = ["dilate", "erode", "open", "close", "fill-holes"])]
+        op: String,
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Structuring element radius in mm.
+        #[arg(long, default_value_t = 1.0)]
+        radius: f64,
+        /// A box instead of a ball.
+        #[arg(long = "box")]
+        box_element: bool,
+    },
     /// Resample to a new spacing over the same physical extent (trilinear, or --nearest).
     Resample {
         /// Volume to read.
@@ -199,6 +226,12 @@ impl FilterOp {
                     },
                 };
                 (input, output, op)
+            }
+            FilterOp::Median { input, output, radius } => {
+                (input, output, Operation::Median { radius_mm: radius })
+            }
+            FilterOp::Morphology { op, input, output, radius, box_element } => {
+                (input, output, Operation::Morphology { op, radius_mm: radius, box_element })
             }
             FilterOp::Resample { input, output, spacing, nearest } => {
                 let spacing_mm = match spacing.as_slice() {

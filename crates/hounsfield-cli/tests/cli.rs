@@ -258,6 +258,28 @@ fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
     assert_eq!(r2.volumes()[0].to_f64().as_slice(), want.to_f64().as_slice());
     assert!(r2.geometry().approx_eq(want.geometry(), 1e-4));
 
+    // Closing the mask then filling its holes only ever adds voxels.
+    let args = ["filter", "morphology", "close", &path("mask.nii.gz"), &path("closed.nii.gz")];
+    let out = hounsfield(&[&args[..], &["--radius", "2"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = hounsfield(&[
+        "filter",
+        "morphology",
+        "fill-holes",
+        &path("closed.nii.gz"),
+        &path("filled.nii.gz"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let filled = hounsfield_io::nifti::read_nifti(path("filled.nii.gz")).unwrap();
+    assert!(count(&filled) >= count(&mask));
+    let out = hounsfield(&["filter", "median", &brain, &path("median.nii"), "--radius", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let want =
+        hounsfield_filter::rank::median(&input, [1.0; 3], hounsfield_filter::Boundary::Reflect)
+            .unwrap();
+    let median = hounsfield_io::nifti::read_nifti(path("median.nii")).unwrap();
+    assert_eq!(median.volumes()[0].to_f64().as_slice(), want.to_f64().as_slice());
+
     let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("unknown window"), "{}", text(&refused.stderr));
