@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use hounsfield_core::{DynVolume, Volume};
 use hounsfield_filter::{
     Boundary, Connectivity, Element3, GaussianOptions, Interpolation, ResampleOptions, Window,
-    gaussian, intensity, label, morphology, rank, resample, threshold,
+    gaussian, intensity, label, morphology, rank, resample, reshape, threshold,
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
@@ -46,6 +46,11 @@ pub enum Operation {
         radius_mm: f64,
         /// A box instead of a ball.
         box_element: bool,
+    },
+    /// Reorientation to an orientation code (RAS, LPS...): axes permuted and flipped only.
+    Reorient {
+        /// The orientation code.
+        code: String,
     },
     /// Resampling to a spacing (mm, x y z) over the same extent.
     Resample {
@@ -152,6 +157,10 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
                 }
             }
             .into()
+        }
+        Operation::Reorient { code } => {
+            report.operation = format!("reorient to {code}");
+            reshape::reorient(&volume, code)?.into()
         }
         Operation::Resample { spacing_mm, nearest } => {
             let interpolation =

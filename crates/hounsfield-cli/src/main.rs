@@ -173,6 +173,16 @@ enum FilterOp {
         #[arg(long = "box")]
         box_element: bool,
     },
+    /// Reorient to an orientation code (axes permuted and flipped; voxels untouched).
+    Reorient {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Target orientation, nibabel's "points to" letters: RAS, LPS, LAS...
+        #[arg(long, default_value = "RAS")]
+        to: String,
+    },
     /// Resample to a new spacing over the same physical extent (trilinear, or --nearest).
     Resample {
         /// Volume to read.
@@ -232,6 +242,9 @@ impl FilterOp {
             }
             FilterOp::Morphology { op, input, output, radius, box_element } => {
                 (input, output, Operation::Morphology { op, radius_mm: radius, box_element })
+            }
+            FilterOp::Reorient { input, output, to } => {
+                (input, output, Operation::Reorient { code: to })
             }
             FilterOp::Resample { input, output, spacing, nearest } => {
                 let spacing_mm = match spacing.as_slice() {

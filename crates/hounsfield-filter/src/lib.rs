@@ -13,6 +13,8 @@
 //!   trilinear, pixel-centre convention, extent kept;
 //! - [`morphology`]: binary erosion, dilation, opening and closing with a ball or box in mm
 //!   (balls through the exact distance transform), hole filling;
+//! - [`reshape`]: crop (by index or physical box), pad, flip, permute, reorient to RAS, LPS or
+//!   any code, every voxel keeping its physical position;
 //! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,
 //!   per-region volume, bounding box and centroid in physical coordinates.
 //!
@@ -47,6 +49,7 @@ pub mod label;
 pub mod morphology;
 pub mod rank;
 pub mod resample;
+pub mod reshape;
 pub mod threshold;
 
 pub use boundary::Boundary;

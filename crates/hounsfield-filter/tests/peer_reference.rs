@@ -5,7 +5,8 @@
 //! trilinear resampling onto an oblique grid within 1e-4 of SimpleITK's ResampleImageFilter
 //! (outside samples included), binary dilation and erosion by a ball in mm on an anisotropic
 //! grid and hole filling identical to scipy's, rank filters (median 3^3 through the selection
-//! network, larger windows per voxel) identical to scipy's rank_filter for every boundary.
+//! network, larger windows per voxel) identical to scipy's rank_filter for every boundary, and
+//! reorientation to RAS equal to nibabel's as_closest_canonical (data and affine).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -15,7 +16,7 @@ use std::process::Command;
 use hounsfield_core::{Geometry, Volume, mat3, rng::SplitMix64};
 use hounsfield_filter::{
     Boundary, Connectivity, Element3, GaussianOptions, ResampleOptions, gaussian, label,
-    morphology, rank, resample, threshold,
+    morphology, rank, resample, reshape, threshold,
 };
 
 fn python() -> Option<PathBuf> {
@@ -257,6 +258,42 @@ fn rank_filters_match_scipy_exactly() {
         assert_eq!(
             differ, 0,
             "radius {radius:?} rank {r} {mode}: {differ} voxels differ from scipy"
+        );
+    }
+}
+
+#[test]
+fn reorienting_to_ras_matches_nibabel() {
+    let Some(py) = python() else { return };
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["mricron/ch2.nii.gz", "dicom2nifti/generic/anatomical/001_ground_truth.nii.gz"] {
+        let path = shared.join(file);
+        if !path.exists() {
+            eprintln!("SKIPPED: {} not found", path.display());
+            continue;
+        }
+        let image = hounsfield_io::nifti::read_nifti(&path).unwrap();
+        let ours = reshape::reorient(&image.scaled_f32(0).unwrap(), "RAS").unwrap();
+        let out = dir.path().join("canonical.f32");
+        let printed = reference(
+            &py,
+            &["canonical".into(), path.display().to_string(), out.display().to_string()],
+        );
+        let affine: Vec<f64> = printed.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        let ras = ours.geometry().ras_affine();
+        for r in 0..4 {
+            for c in 0..4 {
+                assert!(
+                    (ras[r][c] - affine[4 * r + c]).abs() < 1e-4,
+                    "{file}: affine {ras:?} vs {affine:?}"
+                );
+            }
+        }
+        assert_eq!(
+            ours.as_slice(),
+            read_f32(&out).as_slice(),
+            "{file}: voxels differ from nibabel"
         );
     }
 }

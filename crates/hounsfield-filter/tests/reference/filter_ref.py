@@ -13,6 +13,9 @@ output this script writes the same way. Usage:
       # (border_value 0), or binary_fill_holes (OP fill)
   filter_ref.py rank IN.f32 NZ NY NX RZ RY RX RANK MODE CVAL OUT.f32
       # scipy rank_filter over the box of (2RZ+1, 2RY+1, 2RX+1)
+  filter_ref.py canonical IN.nii[.gz] OUT.f32
+      # nibabel as_closest_canonical: the data (in RAS index order, written z y x) and the affine
+      # (printed, 16 numbers)
 """
 
 import sys
@@ -22,7 +25,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 op, path = sys.argv[1], sys.argv[2]
-shape = tuple(int(v) for v in sys.argv[3:6])
+shape = tuple(int(v) for v in sys.argv[3:6]) if op != "canonical" else None
 if op == "gaussian":
     a = np.fromfile(path, dtype="<f4").reshape(shape)
     sigma = tuple(float(v) for v in sys.argv[6:9])
@@ -75,5 +78,11 @@ elif op == "rank":
     rz, ry, rx, rank = (int(v) for v in sys.argv[6:10])
     out = ndimage.rank_filter(a, rank, size=(2 * rz + 1, 2 * ry + 1, 2 * rx + 1), mode=sys.argv[10], cval=float(sys.argv[11]))
     out.astype("<f4").tofile(sys.argv[12])
+elif op == "canonical":
+    import nibabel as nib
+
+    image = nib.as_closest_canonical(nib.load(path))
+    np.asarray(image.dataobj, dtype="<f4").transpose(2, 1, 0).tofile(sys.argv[3])
+    print(" ".join(repr(float(v)) for v in image.affine.ravel()))
 else:
     sys.exit(f"unknown op {op}")
