@@ -56,8 +56,8 @@ pub enum Operation {
     Resample {
         /// The new spacing.
         spacing_mm: [f64; 3],
-        /// Nearest neighbour instead of trilinear (masks and labels).
-        nearest: bool,
+        /// How to interpolate.
+        interpolation: Interpolation,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size; or only the
     /// largest as a 0/1 mask.
@@ -162,9 +162,8 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.operation = format!("reorient to {code}");
             reshape::reorient(&volume, code)?.into()
         }
-        Operation::Resample { spacing_mm, nearest } => {
-            let interpolation =
-                if *nearest { Interpolation::Nearest } else { Interpolation::Linear };
+        Operation::Resample { spacing_mm, interpolation } => {
+            let interpolation = *interpolation;
             report.operation = format!("resample to {spacing_mm:?} mm ({interpolation:?})");
             let options = ResampleOptions::default().with_interpolation(interpolation);
             resample::resample_to_spacing(&volume, *spacing_mm, &options)?.into()

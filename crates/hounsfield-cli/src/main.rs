@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use hounsfield_cli::{anonymize, demo, filter, progress, volume_info};
-use hounsfield_filter::{Connectivity, Window};
+use hounsfield_filter::{Connectivity, Interpolation, Window};
 use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
 
@@ -193,8 +193,11 @@ enum FilterOp {
         #[arg(long, value_delimiter = ',', num_args = 1..=3)]
         spacing: Vec<f64>,
         /// Nearest neighbour (for masks and labels).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "bspline")]
         nearest: bool,
+        /// Cubic B-spline (scipy's order 3) instead of trilinear.
+        #[arg(long)]
+        bspline: bool,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size.
     Label {
@@ -246,13 +249,18 @@ impl FilterOp {
             FilterOp::Reorient { input, output, to } => {
                 (input, output, Operation::Reorient { code: to })
             }
-            FilterOp::Resample { input, output, spacing, nearest } => {
+            FilterOp::Resample { input, output, spacing, nearest, bspline } => {
                 let spacing_mm = match spacing.as_slice() {
                     [s] => [*s; 3],
                     [x, y, z] => [*x, *y, *z],
                     _ => bail!("--spacing takes one value or three (x,y,z)"),
                 };
-                (input, output, Operation::Resample { spacing_mm, nearest })
+                let interpolation = match (nearest, bspline) {
+                    (true, _) => Interpolation::Nearest,
+                    (_, true) => Interpolation::BSpline3,
+                    _ => Interpolation::Linear,
+                };
+                (input, output, Operation::Resample { spacing_mm, interpolation })
             }
             FilterOp::Label { input, output, connectivity, largest } => {
                 let connectivity = match connectivity.as_str() {

@@ -10,7 +10,8 @@
 //! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles;
 //! - [`threshold`]: fixed thresholds and Otsu's (scikit-image's bin convention);
 //! - [`resample`]: onto a new spacing or any target grid (oblique included), nearest or
-//!   trilinear, pixel-centre convention, extent kept;
+//!   trilinear or cubic B-spline ([`bspline`], scipy's order 3), pixel-centre convention, extent
+//!   kept;
 //! - [`morphology`]: binary erosion, dilation, opening and closing with a ball or box in mm
 //!   (balls through the exact distance transform), hole filling;
 //! - [`reshape`]: crop (by index or physical box), pad, flip, permute, reorient to RAS, LPS or
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod boundary;
+pub mod bspline;
 pub mod gaussian;
 pub mod intensity;
 pub mod label;

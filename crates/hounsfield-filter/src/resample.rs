@@ -9,6 +9,8 @@
 use hounsfield_core::{Element, Error, Geometry, Result, Volume, mat3};
 use rayon::prelude::*;
 
+use crate::bspline;
+
 /// How values between voxel centres are found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Interpolation {
@@ -17,6 +19,9 @@ pub enum Interpolation {
     /// Trilinear.
     #[default]
     Linear,
+    /// Cubic B-spline with the exact prefilter (scipy's `order=3`, mirror boundary): smooth,
+    /// interpolating, slightly overshooting at edges.
+    BSpline3,
 }
 
 /// Options of the resampling functions.
@@ -102,14 +107,27 @@ pub fn resample<T: Element>(
     let src = volume.to_f32();
     let [iz, iy, ix] = src.shape();
     let diagonal = (0..3).all(|r| (0..3).all(|c| r == c || a[r][c].abs() < 1e-12));
-    if diagonal && options.interpolation == Interpolation::Linear {
-        let tables = [0, 1, 2].map(|k| axis_table(a[k][k], b[k], size_xyz[k], [ix, iy, iz][k]));
-        let out = separable_linear(src.as_slice(), [iz, iy, ix], &tables, options.outside as f32);
+    let outside = options.outside as f32;
+    let sizes = [ix, iy, iz];
+    if diagonal && options.interpolation != Interpolation::Nearest {
+        let out = if options.interpolation == Interpolation::Linear {
+            let tables = [0, 1, 2].map(|k| linear_table(a[k][k], b[k], size_xyz[k], sizes[k]));
+            separable(src.as_slice(), [iz, iy, ix], &tables, outside)
+        } else {
+            let coefficients = bspline::coefficients(&src);
+            let tables = [0, 1, 2].map(|k| bspline::table(a[k][k], b[k], size_xyz[k], sizes[k]));
+            separable(&coefficients, [iz, iy, ix], &tables, outside)
+        };
         return Volume::from_vec([nz, ny, nx], out, geometry.clone());
     }
-    let data = src.as_slice();
-    let outside = options.outside as f32;
-    let linear = options.interpolation == Interpolation::Linear;
+    let coefficients;
+    let data = match options.interpolation {
+        Interpolation::BSpline3 => {
+            coefficients = bspline::coefficients(&src);
+            coefficients.as_slice()
+        }
+        _ => src.as_slice(),
+    };
     let mut out = vec![0f32; nx * ny * nz];
     out.par_chunks_mut(nx).enumerate().for_each(|(row, values)| {
         let (k, j) = ((row / ny) as f64, (row % ny) as f64);
@@ -118,10 +136,10 @@ pub fn resample<T: Element>(
         let step = [a[0][0], a[1][0], a[2][0]];
         for (i, v) in values.iter_mut().enumerate() {
             let p = [0, 1, 2].map(|r| start[r] + step[r] * i as f64);
-            *v = if linear {
-                trilinear(data, [ix, iy, iz], p, outside)
-            } else {
-                nearest(data, [ix, iy, iz], p, outside)
+            *v = match options.interpolation {
+                Interpolation::Linear => trilinear(data, sizes, p, outside),
+                Interpolation::Nearest => nearest(data, sizes, p, outside),
+                Interpolation::BSpline3 => bspline::sample(data, sizes, p, outside),
             };
         }
     });
@@ -154,10 +172,13 @@ pub fn resample_nearest<T: Element>(
     Volume::from_vec([nz, ny, nx], out, geometry.clone())
 }
 
-/// Where each output index of one axis samples the input: `None` outside, else the lower
-/// neighbour and the weight of the upper one (`in = scale * out + offset`), with the same edge
-/// and snapping rules as [`trilinear`].
-fn axis_table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Vec<Option<(usize, f32)>> {
+/// Where each output index of one axis samples the input (`in = scale * out + offset`):
+/// `None` outside, else the input indices and weights to blend.
+pub(crate) type Taps<const K: usize> = Vec<Option<[(usize, f32); K]>>;
+
+/// The two taps of linear interpolation, with the same edge and snapping rules as
+/// [`trilinear`].
+fn linear_table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Taps<2> {
     let edge = (n_in - 1) as f64;
     (0..n_out)
         .map(|i| {
@@ -169,29 +190,40 @@ fn axis_table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Vec<Option<
             let q = if (q - q.round()).abs() < 1e-6 { q.round() } else { q };
             let f = q.floor().min((n_in.max(2) - 2) as f64);
             let frac = if n_in == 1 { 0.0 } else { (q - f) as f32 };
-            Some((f as usize, frac))
+            let lower = f as usize;
+            Some([(lower, 1.0 - frac), ((lower + 1).min(n_in - 1), frac)])
         })
         .collect()
 }
 
-/// Trilinear interpolation on an axis-aligned map as three 1D passes (x, then y, then z), each
-/// a blend of two rows or planes, vectorised; outside samples are set at the end.
-fn separable_linear(
+/// Interpolation on an axis-aligned map as three 1D passes (x, then y, then z), each a
+/// weighted sum of K input rows or planes, vectorised; outside samples are set at the end.
+fn separable<const K: usize>(
     src: &[f32],
     [iz, iy, ix]: [usize; 3],
-    tables: &[Vec<Option<(usize, f32)>>; 3],
+    tables: &[Taps<K>; 3],
     outside: f32,
 ) -> Vec<f32> {
     let [tx, ty, tz] = tables;
     let (nx, ny, nz) = (tx.len(), ty.len(), tz.len());
-    let lerp = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
-    let upper = |n: usize| usize::from(n > 1);
+    // Weighted sum of K slices of `from` (each `len` long) into `out`.
+    let blend = |out: &mut [f32], from: &[f32], len: usize, taps: &[(usize, f32); K]| {
+        let (first, w) = taps[0];
+        for (o, &v) in out.iter_mut().zip(&from[first * len..(first + 1) * len]) {
+            *o = w * v;
+        }
+        for &(index, w) in &taps[1..] {
+            for (o, &v) in out.iter_mut().zip(&from[index * len..(index + 1) * len]) {
+                *o += w * v;
+            }
+        }
+    };
     // x: (iz, iy, ix) -> (iz, iy, nx)
     let mut a = vec![0f32; iz * iy * nx];
     a.par_chunks_mut(nx).zip(src.par_chunks(ix)).for_each(|(out, row)| {
         for (o, t) in out.iter_mut().zip(tx) {
-            if let Some((b, f)) = *t {
-                *o = lerp(row[b], row[b + upper(ix)], f);
+            if let Some(taps) = t {
+                *o = taps.iter().map(|&(i, w)| w * row[i]).sum();
             }
         }
     });
@@ -199,11 +231,8 @@ fn separable_linear(
     let mut c = vec![0f32; iz * ny * nx];
     c.par_chunks_mut(ny * nx).zip(a.par_chunks(iy * nx)).for_each(|(out, plane)| {
         for (row, t) in out.chunks_mut(nx).zip(ty) {
-            if let Some((b, f)) = *t {
-                let (r0, r1) = (&plane[b * nx..(b + 1) * nx], &plane[(b + upper(iy)) * nx..][..nx]);
-                for ((o, &p), &q) in row.iter_mut().zip(r0).zip(r1) {
-                    *o = lerp(p, q, f);
-                }
+            if let Some(taps) = t {
+                blend(row, plane, nx, taps);
             }
         }
     });
@@ -211,13 +240,8 @@ fn separable_linear(
     // z: (iz, ny, nx) -> (nz, ny, nx)
     let plane = ny * nx;
     let mut out = vec![0f32; nz * plane];
-    out.par_chunks_mut(plane).zip(tz.par_iter()).for_each(|(o, t)| match *t {
-        Some((b, f)) => {
-            let (p0, p1) = (&c[b * plane..(b + 1) * plane], &c[(b + upper(iz)) * plane..][..plane]);
-            for ((v, &p), &q) in o.iter_mut().zip(p0).zip(p1) {
-                *v = lerp(p, q, f);
-            }
-        }
+    out.par_chunks_mut(plane).zip(tz.par_iter()).for_each(|(o, t)| match t {
+        Some(taps) => blend(o, &c, plane, taps),
         None => o.fill(outside),
     });
     // Rows and columns outside along x or y.

@@ -13,6 +13,8 @@ output this script writes the same way. Usage:
       # (border_value 0), or binary_fill_holes (OP fill)
   filter_ref.py rank IN.f32 NZ NY NX RZ RY RX RANK MODE CVAL OUT.f32
       # scipy rank_filter over the box of (2RZ+1, 2RY+1, 2RX+1)
+  filter_ref.py bspline IN.f32 NZ NY NX COORDS.f64 OUT.f32
+      # scipy map_coordinates(order=3, mode='mirror') at COORDS (3 x N: z, y, x indices)
   filter_ref.py canonical IN.nii[.gz] OUT.f32
       # nibabel as_closest_canonical: the data (in RAS index order, written z y x) and the affine
       # (printed, 16 numbers)
@@ -78,6 +80,11 @@ elif op == "rank":
     rz, ry, rx, rank = (int(v) for v in sys.argv[6:10])
     out = ndimage.rank_filter(a, rank, size=(2 * rz + 1, 2 * ry + 1, 2 * rx + 1), mode=sys.argv[10], cval=float(sys.argv[11]))
     out.astype("<f4").tofile(sys.argv[12])
+elif op == "bspline":
+    a = np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float64)
+    coords = np.fromfile(sys.argv[6], dtype="<f8").reshape(3, -1)
+    out = ndimage.map_coordinates(a, coords, order=3, mode="mirror")
+    out.astype("<f4").tofile(sys.argv[7])
 elif op == "canonical":
     import nibabel as nib
 
