@@ -15,6 +15,8 @@ output this script writes the same way. Usage:
       # scipy rank_filter over the box of (2RZ+1, 2RY+1, 2RX+1)
   filter_ref.py bspline IN.f32 NZ NY NX COORDS.f64 OUT.f32
       # scipy map_coordinates(order=3, mode='mirror') at COORDS (3 x N: z, y, x indices)
+  filter_ref.py uniform IN.f32 NZ NY NX RZ RY RX MODE OUT.f32     # scipy uniform_filter(size=2R+1)
+  filter_ref.py gradient IN.f32 NZ NY NX SX SY SZ OUT.f32         # numpy.gradient, written gx gy gz
   filter_ref.py canonical IN.nii[.gz] OUT.f32
       # nibabel as_closest_canonical: the data (in RAS index order, written z y x) and the affine
       # (printed, 16 numbers)
@@ -85,6 +87,16 @@ elif op == "bspline":
     coords = np.fromfile(sys.argv[6], dtype="<f8").reshape(3, -1)
     out = ndimage.map_coordinates(a, coords, order=3, mode="mirror")
     out.astype("<f4").tofile(sys.argv[7])
+elif op == "uniform":
+    a = np.fromfile(path, dtype="<f4").reshape(shape)
+    rz, ry, rx = (int(v) for v in sys.argv[6:9])
+    out = ndimage.uniform_filter(a.astype(np.float64), size=(2 * rz + 1, 2 * ry + 1, 2 * rx + 1), mode=sys.argv[9])
+    out.astype("<f4").tofile(sys.argv[10])
+elif op == "gradient":
+    a = np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float64)
+    sx, sy, sz = (float(v) for v in sys.argv[6:9])
+    gz, gy, gx = np.gradient(a, sz, sy, sx)
+    np.concatenate([gx.ravel(), gy.ravel(), gz.ravel()]).astype("<f4").tofile(sys.argv[9])
 elif op == "canonical":
     import nibabel as nib
 
