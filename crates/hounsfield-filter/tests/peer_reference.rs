@@ -132,6 +132,43 @@ fn labels_match_scipy_exactly() {
     }
 }
 
+/// Otsu, Li, triangle and three-class multi-Otsu on a skewed three-mode volume (air, tissue,
+/// bone), equal to scikit-image's.
+#[test]
+fn thresholds_match_scikit_image() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let v = field([17, 19, 23], 41).map(|x| {
+        if x > 0.7 {
+            700.0 + x * 300.0
+        } else if x > 0.45 {
+            40.0 + x * 30.0
+        } else {
+            -1000.0 + x * 50.0
+        }
+    });
+    let inp = dir.path().join("in.f32");
+    write_f32(&inp, &v);
+    let mut args = vec!["thresholds".to_owned(), inp.display().to_string()];
+    args.extend(shape_args(v.shape()));
+    let want: Vec<f64> =
+        reference(&py, &args).split_whitespace().map(|t| t.parse().unwrap()).collect();
+    let ours = [
+        threshold::otsu_threshold(&v, 256).unwrap(),
+        threshold::li_threshold(&v).unwrap(),
+        threshold::triangle_threshold(&v, 256).unwrap(),
+    ]
+    .into_iter()
+    .chain(threshold::multi_otsu_thresholds(&v, 3, 256).unwrap())
+    .collect::<Vec<f64>>();
+    for (name, (a, b)) in ["otsu", "li", "triangle", "multi-otsu 1", "multi-otsu 2"]
+        .iter()
+        .zip(ours.iter().zip(&want))
+    {
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{name}: {a} vs scikit-image {b}");
+    }
+}
+
 #[test]
 fn otsu_matches_scikit_image() {
     let Some(py) = python() else { return };

@@ -6,6 +6,7 @@ output this script writes the same way. Usage:
   filter_ref.py gaussian IN.f32 NZ NY NX SZ SY SX MODE CVAL OUT.f32   # scipy gaussian_filter, truncate 4
   filter_ref.py label IN.u8 NZ NY NX CONNECTIVITY OUT.i32              # scipy label, rank-3 structure
   filter_ref.py otsu IN.f32 NZ NY NX                                   # skimage threshold_otsu(nbins=256), printed
+  filter_ref.py thresholds IN.f32 NZ NY NX   # skimage otsu, li, triangle (256 bins), multiotsu (3 classes), printed
   filter_ref.py resample IN.f32 NZ NY NX GEOMETRY_IN(15) SIZE_OUT(3) GEOMETRY_OUT(15) OUTSIDE OUT.f32
       # SimpleITK ResampleImageFilter, linear; a geometry is spacing(3) origin(3) direction(9, row-major)
   filter_ref.py morph IN.u8 NZ NY NX OP SX SY SZ RADIUS OUT.u8
@@ -43,6 +44,13 @@ elif op == "label":
 elif op == "otsu":
     a = np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float64)
     print(repr(float(threshold_otsu(a, nbins=256))))
+elif op == "thresholds":
+    from skimage.filters import threshold_li, threshold_multiotsu, threshold_triangle
+
+    a = np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float64)
+    values = [threshold_otsu(a, nbins=256), threshold_li(a), threshold_triangle(a, nbins=256)]
+    values += list(threshold_multiotsu(a, classes=3, nbins=256))
+    print(" ".join(repr(float(v)) for v in values))
 elif op == "resample":
     import SimpleITK as sitk
 
