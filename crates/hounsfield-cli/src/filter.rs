@@ -58,6 +58,8 @@ pub enum Operation {
         spacing_mm: [f64; 3],
         /// How to interpolate.
         interpolation: Interpolation,
+        /// Smooth before downsampling.
+        antialias: bool,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size; or only the
     /// largest as a 0/1 mask.
@@ -162,10 +164,12 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.operation = format!("reorient to {code}");
             reshape::reorient(&volume, code)?.into()
         }
-        Operation::Resample { spacing_mm, interpolation } => {
+        Operation::Resample { spacing_mm, interpolation, antialias } => {
             let interpolation = *interpolation;
             report.operation = format!("resample to {spacing_mm:?} mm ({interpolation:?})");
-            let options = ResampleOptions::default().with_interpolation(interpolation);
+            let options = ResampleOptions::default()
+                .with_interpolation(interpolation)
+                .with_antialias(*antialias);
             resample::resample_to_spacing(&volume, *spacing_mm, &options)?.into()
         }
         Operation::Threshold { lo, hi } => {

@@ -198,6 +198,9 @@ enum FilterOp {
         /// Cubic B-spline (scipy's order 3) instead of trilinear.
         #[arg(long)]
         bspline: bool,
+        /// Smooth before downsampling so that finer detail does not alias.
+        #[arg(long)]
+        antialias: bool,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size.
     Label {
@@ -249,7 +252,7 @@ impl FilterOp {
             FilterOp::Reorient { input, output, to } => {
                 (input, output, Operation::Reorient { code: to })
             }
-            FilterOp::Resample { input, output, spacing, nearest, bspline } => {
+            FilterOp::Resample { input, output, spacing, nearest, bspline, antialias } => {
                 let spacing_mm = match spacing.as_slice() {
                     [s] => [*s; 3],
                     [x, y, z] => [*x, *y, *z],
@@ -260,7 +263,7 @@ impl FilterOp {
                     (_, true) => Interpolation::BSpline3,
                     _ => Interpolation::Linear,
                 };
-                (input, output, Operation::Resample { spacing_mm, interpolation })
+                (input, output, Operation::Resample { spacing_mm, interpolation, antialias })
             }
             FilterOp::Label { input, output, connectivity, largest } => {
                 let connectivity = match connectivity.as_str() {
