@@ -127,6 +127,54 @@ pub fn percentile_normalize<T: Element>(
     Ok(volume.map(|v| ((v.to_f64() - lo) * scale).clamp(0.0, 1.0) as f32))
 }
 
+/// Maps the values of `volume` so that their histogram matches `reference`'s: each distinct
+/// value goes to the reference value at the same cumulative quantile, interpolated linearly
+/// between the reference's distinct values (scikit-image's `match_histograms`).
+pub fn match_histogram<T: Element, U: Element>(
+    volume: &Volume<T>,
+    reference: &Volume<U>,
+) -> Result<Volume<f32>> {
+    let unique_counts = |values: Vec<f64>| -> (Vec<f64>, Vec<f64>) {
+        let mut v = values;
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        let (mut values, mut quantiles) = (Vec::new(), Vec::new());
+        let mut seen = 0usize;
+        for (i, &x) in v.iter().enumerate() {
+            seen += 1;
+            if i + 1 == v.len() || v[i + 1] != x {
+                values.push(x);
+                quantiles.push(seen as f64 / n);
+            }
+        }
+        (values, quantiles)
+    };
+    let (src_values, src_q) = unique_counts(selected(volume, None)?);
+    let (ref_values, ref_q) = unique_counts(selected(reference, None)?);
+    // numpy.interp(src_q, ref_q, ref_values): clamped at both ends.
+    let mapped: Vec<f64> = src_q
+        .iter()
+        .map(|&q| {
+            let j = ref_q.partition_point(|&r| r < q);
+            if j == 0 {
+                ref_values[0]
+            } else if j == ref_q.len() {
+                ref_values[ref_values.len() - 1]
+            } else if ref_q[j] == q {
+                ref_values[j]
+            } else {
+                let t = (q - ref_q[j - 1]) / (ref_q[j] - ref_q[j - 1]);
+                ref_values[j - 1] + t * (ref_values[j] - ref_values[j - 1])
+            }
+        })
+        .collect();
+    Ok(volume.map(|v| {
+        let v = v.to_f64();
+        let i = src_values.partition_point(|&s| s < v);
+        mapped[i.min(mapped.len() - 1)] as f32
+    }))
+}
+
 /// numpy's default ("linear") percentile of sorted values.
 pub fn percentile(sorted: &[f64], pct: f64) -> f64 {
     let pos = pct / 100.0 * (sorted.len() - 1) as f64;

@@ -8,13 +8,15 @@
 //! - [`derivative`]: box mean, gradient and gradient magnitude per mm, unsharp masking;
 //! - [`rank`]: median and any rank over a box, every element type, vectorised selection
 //!   networks;
-//! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles;
-//! - [`threshold`]: fixed thresholds and Otsu's (scikit-image's bin convention);
+//! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles,
+//!   histogram matching;
+//! - [`threshold`]: fixed thresholds, Otsu's, multi-Otsu, Li's and the triangle threshold
+//!   (scikit-image's conventions);
 //! - [`resample`]: onto a new spacing or any target grid (oblique included), nearest or
 //!   trilinear or cubic B-spline ([`bspline`], scipy's order 3), pixel-centre convention, extent
 //!   kept;
 //! - [`morphology`]: binary erosion, dilation, opening and closing with a ball or box in mm
-//!   (balls through the exact distance transform), hole filling;
+//!   (balls through the exact distance transform), hole filling, grayscale erosion and dilation;
 //! - [`reshape`]: crop (by index or physical box), pad, flip, permute, reorient to RAS, LPS or
 //!   any code, every voxel keeping its physical position;
 //! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,

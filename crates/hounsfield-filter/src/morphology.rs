@@ -69,6 +69,20 @@ pub fn close<T: Element>(
     erode(&dilate(mask, element, radius_mm)?, element, radius_mm)
 }
 
+/// Grayscale erosion: the minimum over the box of `radius_mm` (whole voxels per axis), edges
+/// reflected (scipy's `grey_erosion(size = 2r + 1)` with mode "reflect").
+pub fn grey_erode<T: Element>(volume: &Volume<T>, radius_mm: [f64; 3]) -> Result<Volume<T>> {
+    let radius = crate::rank::voxel_radius(volume, radius_mm)?;
+    crate::rank::rank_filter(volume, radius, 0, crate::Boundary::Reflect)
+}
+
+/// Grayscale dilation: the maximum over the box of `radius_mm`.
+pub fn grey_dilate<T: Element>(volume: &Volume<T>, radius_mm: [f64; 3]) -> Result<Volume<T>> {
+    let radius = crate::rank::voxel_radius(volume, radius_mm)?;
+    let window = radius.iter().map(|r| 2 * r + 1).product::<usize>();
+    crate::rank::rank_filter(volume, radius, window - 1, crate::Boundary::Reflect)
+}
+
 /// Fills the holes of `mask`: background regions (6-connected) that do not touch the border of
 /// the volume become foreground, as scipy.ndimage.binary_fill_holes does.
 pub fn fill_holes<T: Element>(mask: &Volume<T>) -> Result<Volume<u8>> {

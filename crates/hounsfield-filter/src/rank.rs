@@ -22,6 +22,13 @@ pub fn median<T: Element>(
     radius_mm: [f64; 3],
     boundary: Boundary,
 ) -> Result<Volume<T>> {
+    let radius = voxel_radius(volume, radius_mm)?;
+    let window: usize = radius.iter().map(|r| 2 * r + 1).product();
+    rank_filter(volume, radius, window / 2, boundary)
+}
+
+/// A radius in mm (x, y, z) as whole voxels of `volume`, rounded down.
+pub fn voxel_radius<T: Element>(volume: &Volume<T>, radius_mm: [f64; 3]) -> Result<[usize; 3]> {
     let spacing = volume.geometry().spacing();
     if radius_mm.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
         return Err(Error::param(
@@ -29,9 +36,7 @@ pub fn median<T: Element>(
             format!("must be finite and >= 0 mm, got {radius_mm:?}"),
         ));
     }
-    let radius = [0, 1, 2].map(|k| (radius_mm[k] / spacing[k] * (1.0 + 1e-12)).floor() as usize);
-    let window: usize = radius.iter().map(|r| 2 * r + 1).product();
-    rank_filter(volume, radius, window / 2, boundary)
+    Ok([0, 1, 2].map(|k| (radius_mm[k] / spacing[k] * (1.0 + 1e-12)).floor() as usize))
 }
 
 /// The `rank`-th smallest value (0-based) of the box of `radius` voxels (x, y, z) around each

@@ -9,7 +9,7 @@
 //! reorientation to RAS equal to nibabel's as_closest_canonical (data and affine), cubic
 //! B-spline resampling within 1e-4 of scipy's map_coordinates(order=3, mode='mirror') on
 //! oblique and axis-aligned grids, box means within 1e-5 of uniform_filter, gradients within
-//! 1e-4 of numpy.gradient.
+//! 1e-4 of numpy.gradient, histogram matching equal to scikit-image's match_histograms.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -19,7 +19,7 @@ use std::process::Command;
 use hounsfield_core::{Geometry, Volume, mat3, rng::SplitMix64};
 use hounsfield_filter::{
     Boundary, Connectivity, Element3, GaussianOptions, Interpolation, ResampleOptions, derivative,
-    gaussian, label, morphology, rank, resample, reshape, threshold,
+    gaussian, intensity, label, morphology, rank, resample, reshape, threshold,
 };
 
 fn python() -> Option<PathBuf> {
@@ -425,4 +425,25 @@ fn box_means_and_gradients_match_scipy_and_numpy() {
     let ours: Vec<f32> = [gx, gy, gz].iter().flat_map(|g| g.as_slice().to_vec()).collect();
     let worst = ours.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(worst < 1e-4, "gradient: largest difference from numpy {worst}");
+}
+
+#[test]
+fn histogram_matching_matches_scikit_image() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Quantised so that both have repeated values.
+    let source = field([9, 11, 13], 51).map(|v| (v * 40.0).round());
+    let reference_volume = field([7, 12, 10], 52).map(|v| (v * v * 900.0 - 300.0).round() / 3.0);
+    let (inp, refp) = (dir.path().join("in.f32"), dir.path().join("ref.f32"));
+    write_f32(&inp, &source);
+    write_f32(&refp, &reference_volume);
+    let out = dir.path().join("matched.f32");
+    let mut args = vec!["match".to_owned(), inp.display().to_string()];
+    args.extend(shape_args(source.shape()));
+    args.extend([refp.display().to_string(), out.display().to_string()]);
+    reference(&py, &args);
+    let ours = intensity::match_histogram(&source, &reference_volume).unwrap();
+    let worst =
+        ours.as_slice().iter().zip(read_f32(&out)).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "largest difference from scikit-image {worst}");
 }

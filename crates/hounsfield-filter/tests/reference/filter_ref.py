@@ -18,6 +18,7 @@ output this script writes the same way. Usage:
       # scipy map_coordinates(order=3, mode='mirror') at COORDS (3 x N: z, y, x indices)
   filter_ref.py uniform IN.f32 NZ NY NX RZ RY RX MODE OUT.f32     # scipy uniform_filter(size=2R+1)
   filter_ref.py gradient IN.f32 NZ NY NX SX SY SZ OUT.f32         # numpy.gradient, written gx gy gz
+  filter_ref.py match IN.f32 NZ NY NX REF.f32 OUT.f32             # skimage match_histograms
   filter_ref.py canonical IN.nii[.gz] OUT.f32
       # nibabel as_closest_canonical: the data (in RAS index order, written z y x) and the affine
       # (printed, 16 numbers)
@@ -105,6 +106,12 @@ elif op == "gradient":
     sx, sy, sz = (float(v) for v in sys.argv[6:9])
     gz, gy, gx = np.gradient(a, sz, sy, sx)
     np.concatenate([gx.ravel(), gy.ravel(), gz.ravel()]).astype("<f4").tofile(sys.argv[9])
+elif op == "match":
+    from skimage.exposure import match_histograms
+
+    a = np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float64)
+    ref = np.fromfile(sys.argv[6], dtype="<f4").astype(np.float64).reshape(-1, 1, 1)
+    match_histograms(a, ref).astype("<f4").tofile(sys.argv[7])
 elif op == "canonical":
     import nibabel as nib
 
