@@ -44,8 +44,8 @@ pub enum Operation {
         op: String,
         /// Structuring element radius in mm (not used by fill-holes).
         radius_mm: f64,
-        /// A box instead of a ball.
-        box_element: bool,
+        /// The structuring element.
+        element: Element3,
     },
     /// Reorientation to an orientation code (RAS, LPS...): axes permuted and flipped only.
     Reorient {
@@ -145,8 +145,8 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.operation = format!("median radius {radius_mm} mm");
             rank::median(&volume, [*radius_mm; 3], Boundary::Reflect)?.into()
         }
-        Operation::Morphology { op, radius_mm, box_element } => {
-            let element = if *box_element { Element3::Box } else { Element3::Ball };
+        Operation::Morphology { op, radius_mm, element } => {
+            let element = *element;
             report.operation = format!("{op} ({element:?} of {radius_mm} mm)");
             match op.as_str() {
                 "dilate" => morphology::dilate(&volume, element, *radius_mm)?,

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use hounsfield_cli::{anonymize, demo, filter, progress, volume_info};
-use hounsfield_filter::{Connectivity, Interpolation, Window};
+use hounsfield_filter::{Connectivity, Element3, Interpolation, Window};
 use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
 
@@ -169,9 +169,9 @@ enum FilterOp {
         /// Structuring element radius in mm.
         #[arg(long, default_value_t = 1.0)]
         radius: f64,
-        /// A box instead of a ball.
-        #[arg(long = "box")]
-        box_element: bool,
+        /// The structuring element: ball, box or cross.
+        #[arg(long, default_value = "ball", value_parser = ["ball", "box", "cross"])]
+        element: String,
     },
     /// Reorient to an orientation code (axes permuted and flipped; voxels untouched).
     Reorient {
@@ -246,8 +246,13 @@ impl FilterOp {
             FilterOp::Median { input, output, radius } => {
                 (input, output, Operation::Median { radius_mm: radius })
             }
-            FilterOp::Morphology { op, input, output, radius, box_element } => {
-                (input, output, Operation::Morphology { op, radius_mm: radius, box_element })
+            FilterOp::Morphology { op, input, output, radius, element } => {
+                let element = match element.as_str() {
+                    "box" => Element3::Box,
+                    "cross" => Element3::Cross,
+                    _ => Element3::Ball,
+                };
+                (input, output, Operation::Morphology { op, radius_mm: radius, element })
             }
             FilterOp::Reorient { input, output, to } => {
                 (input, output, Operation::Reorient { code: to })

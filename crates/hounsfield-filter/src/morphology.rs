@@ -18,6 +18,8 @@ pub enum Element3 {
     Ball,
     /// Offsets within radius along every axis.
     Box,
+    /// Offsets along one axis only, within radius (the 6-neighbour cross for 1 voxel).
+    Cross,
 }
 
 /// Dilates the non-zero voxels of `mask` by `element` of `radius_mm`: 1 where any voxel of the
@@ -31,7 +33,8 @@ pub fn dilate<T: Element>(
     let on = to_bool(mask);
     let out = match element {
         Element3::Ball => within_ball(&on, mask, radius_mm)?,
-        Element3::Box => box_max(&on, mask, radius_mm),
+        Element3::Box => box_max(&on, mask, radius_mm, false),
+        Element3::Cross => box_max(&on, mask, radius_mm, true),
     };
     Volume::from_vec(mask.shape(), out.into_iter().map(u8::from).collect(), mask.geometry().clone())
 }
@@ -48,7 +51,8 @@ pub fn erode<T: Element>(
     // Erosion is the complement of the background's dilation, with the outside as background.
     let grown = match element {
         Element3::Ball => within_ball(&off, mask, radius_mm)?,
-        Element3::Box => box_max(&off, mask, radius_mm),
+        Element3::Box => box_max(&off, mask, radius_mm, false),
+        Element3::Cross => box_max(&off, mask, radius_mm, true),
     };
     let reach = near_border(mask, element, radius_mm);
     let out: Vec<u8> = grown.iter().zip(&reach).map(|(&g, &b)| u8::from(!g && !b)).collect();
@@ -124,29 +128,35 @@ fn within_ball<T: Element>(on: &[bool], like: &Volume<T>, radius_mm: f64) -> Res
 }
 
 /// Whether each voxel lies within the box of half-size `radius_mm` around some `on` voxel:
-/// three passes of a running maximum (any) along x, y and z.
-fn box_max<T: Element>(on: &[bool], like: &Volume<T>, radius_mm: f64) -> Vec<bool> {
+/// three passes of a running maximum (any) along x, y and z, one after the other; for the
+/// `cross`, each pass starts from the mask and the three are joined.
+fn box_max<T: Element>(on: &[bool], like: &Volume<T>, radius_mm: f64, cross: bool) -> Vec<bool> {
     let [nz, ny, nx] = like.shape();
     let spacing = like.geometry().spacing();
     let reach = [0, 1, 2].map(|k| (radius_mm / spacing[k] * (1.0 + 1e-12)).floor() as usize);
     let strides = [1, nx, nx * ny];
     let sizes = [nx, ny, nz];
     let mut cur = on.to_vec();
+    let mut joined = on.to_vec();
     for k in 0..3 {
         if reach[k] == 0 {
             continue;
         }
+        let from = if cross { on } else { &cur[..] };
         let mut next = vec![false; cur.len()];
         for (i, slot) in next.iter_mut().enumerate() {
             let pos = (i / strides[k]) % sizes[k];
             let lo = pos.saturating_sub(reach[k]);
             let hi = (pos + reach[k]).min(sizes[k] - 1);
             let base = i - pos * strides[k];
-            *slot = (lo..=hi).any(|p| cur[base + p * strides[k]]);
+            *slot = (lo..=hi).any(|p| from[base + p * strides[k]]);
+        }
+        if cross {
+            joined.iter_mut().zip(&next).for_each(|(j, &n)| *j |= n);
         }
         cur = next;
     }
-    cur
+    if cross { joined } else { cur }
 }
 
 /// Whether the element centred at each voxel reaches outside the volume.
@@ -167,7 +177,9 @@ fn near_border<T: Element>(like: &Volume<T>, element: Element3, radius_mm: f64) 
                 let nearest = gaps.iter().copied().fold(f64::INFINITY, f64::min);
                 out.push(match element {
                     // The ball reaches the outside voxel straight along the closest axis.
-                    Element3::Ball | Element3::Box => nearest <= radius_mm * slack,
+                    Element3::Ball | Element3::Box | Element3::Cross => {
+                        nearest <= radius_mm * slack
+                    }
                 });
             }
         }
@@ -200,6 +212,9 @@ mod tests {
         }
         let b = dilate(&m, Element3::Box, 2.0).unwrap();
         assert_eq!(b.as_slice().iter().filter(|&&v| v == 1).count(), 3 * 5 * 5);
+        // The cross: 2 voxels either way along x and y, 1 along z, plus the centre.
+        let c = dilate(&m, Element3::Cross, 2.0).unwrap();
+        assert_eq!(c.as_slice().iter().filter(|&&v| v == 1).count(), 1 + 4 + 4 + 2);
     }
 
     #[test]

@@ -229,8 +229,18 @@ fn binary_morphology_matches_scipy_exactly() {
     let noise = field([21, 26, 29], 13);
     let blobs = gaussian::gaussian(&noise, &GaussianOptions::new(1.2)).unwrap();
     let s = blobs.geometry().spacing();
-    let cases = [("dilate", 2.6), ("erode", 2.6), ("dilate", 1.0), ("erode", 5.1), ("fill", 0.0)];
-    for (op, radius) in cases {
+    let cases = [
+        ("dilate", 2.6, Element3::Ball, "ball"),
+        ("erode", 2.6, Element3::Ball, "ball"),
+        ("dilate", 1.0, Element3::Ball, "ball"),
+        ("erode", 5.1, Element3::Ball, "ball"),
+        ("dilate", 2.6, Element3::Cross, "cross"),
+        ("erode", 2.6, Element3::Cross, "cross"),
+        ("dilate", 2.0, Element3::Box, "box"),
+        ("erode", 2.0, Element3::Box, "box"),
+        ("fill", 0.0, Element3::Ball, "ball"),
+    ];
+    for (op, radius, element, element_name) in cases {
         let mask = if op == "fill" {
             // The complement of the blobs, with two closed shells carved in: hollow 5^3 and
             // 7^3 cubes, so that there are holes to fill.
@@ -250,22 +260,22 @@ fn binary_morphology_matches_scipy_exactly() {
         let inp = dir.path().join(format!("mask_{op}{radius}.u8"));
         std::fs::write(&inp, mask.as_slice()).unwrap();
         let ours = match op {
-            "dilate" => morphology::dilate(&mask, Element3::Ball, radius).unwrap(),
-            "erode" => morphology::erode(&mask, Element3::Ball, radius).unwrap(),
+            "dilate" => morphology::dilate(&mask, element, radius).unwrap(),
+            "erode" => morphology::erode(&mask, element, radius).unwrap(),
             _ => morphology::fill_holes(&mask).unwrap(),
         };
-        let out = dir.path().join(format!("{op}{radius}.u8"));
+        let out = dir.path().join(format!("{op}{radius}{element_name}.u8"));
         let mut args = vec!["morph".to_owned(), inp.display().to_string()];
         args.extend(shape_args(mask.shape()));
         args.push(op.to_owned());
         args.extend([s[0], s[1], s[2], radius].map(|v| v.to_string()));
-        args.push(out.display().to_string());
+        args.extend([element_name.to_owned(), out.display().to_string()]);
         reference(&py, &args);
         let want = std::fs::read(&out).unwrap();
         let changed = ours.as_slice().iter().zip(mask.as_slice()).filter(|(a, b)| a != b).count();
-        assert!(changed > 0, "{op} {radius}: changed nothing, a weak test");
+        assert!(changed > 0, "{op} {radius} {element_name}: changed nothing, a weak test");
         let differ = ours.as_slice().iter().zip(&want).filter(|(a, b)| a != b).count();
-        assert_eq!(differ, 0, "{op} {radius} mm: {differ} voxels differ from scipy");
+        assert_eq!(differ, 0, "{op} {radius} mm {element_name}: {differ} voxels differ from scipy");
     }
 }
 

@@ -9,9 +9,9 @@ output this script writes the same way. Usage:
   filter_ref.py thresholds IN.f32 NZ NY NX   # skimage otsu, li, triangle (256 bins), multiotsu (3 classes), printed
   filter_ref.py resample IN.f32 NZ NY NX GEOMETRY_IN(15) SIZE_OUT(3) GEOMETRY_OUT(15) OUTSIDE OUT.f32
       # SimpleITK ResampleImageFilter, linear; a geometry is spacing(3) origin(3) direction(9, row-major)
-  filter_ref.py morph IN.u8 NZ NY NX OP SX SY SZ RADIUS OUT.u8
-      # scipy binary_dilation / binary_erosion with the ball of RADIUS mm on that spacing
-      # (border_value 0), or binary_fill_holes (OP fill)
+  filter_ref.py morph IN.u8 NZ NY NX OP SX SY SZ RADIUS ELEMENT OUT.u8
+      # scipy binary_dilation / binary_erosion with the ball, box or cross of RADIUS mm on that
+      # spacing (border_value 0), or binary_fill_holes (OP fill)
   filter_ref.py rank IN.f32 NZ NY NX RZ RY RX RANK MODE CVAL OUT.f32
       # scipy rank_filter over the box of (2RZ+1, 2RY+1, 2RX+1)
   filter_ref.py bspline IN.f32 NZ NY NX COORDS.f64 OUT.f32
@@ -78,14 +78,20 @@ elif op == "morph":
     sx, sy, sz, radius = (float(v) for v in sys.argv[7:11])
     reach = [int(np.floor(radius / s * (1 + 1e-12))) for s in (sz, sy, sx)]
     dz, dy, dx = np.mgrid[-reach[0]:reach[0] + 1, -reach[1]:reach[1] + 1, -reach[2]:reach[2] + 1]
-    ball = (dz * sz) ** 2 + (dy * sy) ** 2 + (dx * sx) ** 2 <= radius * radius * (1 + 1e-12)
+    element = sys.argv[11]
+    if element == "ball":
+        structure = (dz * sz) ** 2 + (dy * sy) ** 2 + (dx * sx) ** 2 <= radius * radius * (1 + 1e-12)
+    elif element == "box":
+        structure = np.ones(dz.shape, dtype=bool)
+    else:
+        structure = (dz == 0) & (dy == 0) | (dz == 0) & (dx == 0) | (dy == 0) & (dx == 0)
     if kind == "dilate":
-        out = ndimage.binary_dilation(a, structure=ball)
+        out = ndimage.binary_dilation(a, structure=structure)
     elif kind == "erode":
-        out = ndimage.binary_erosion(a, structure=ball)
+        out = ndimage.binary_erosion(a, structure=structure)
     else:
         out = ndimage.binary_fill_holes(a)
-    out.astype("u1").tofile(sys.argv[11])
+    out.astype("u1").tofile(sys.argv[12])
 elif op == "rank":
     a = np.fromfile(path, dtype="<f4").reshape(shape)
     rz, ry, rx, rank = (int(v) for v in sys.argv[6:10])
