@@ -196,8 +196,11 @@ enum FilterOp {
         #[arg(long, conflicts_with = "bspline")]
         nearest: bool,
         /// Cubic B-spline (scipy's order 3) instead of trilinear.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "lanczos")]
         bspline: bool,
+        /// Lanczos windowed sinc (a = 3) instead of trilinear.
+        #[arg(long, conflicts_with = "nearest")]
+        lanczos: bool,
         /// Smooth before downsampling so that finer detail does not alias.
         #[arg(long)]
         antialias: bool,
@@ -257,15 +260,16 @@ impl FilterOp {
             FilterOp::Reorient { input, output, to } => {
                 (input, output, Operation::Reorient { code: to })
             }
-            FilterOp::Resample { input, output, spacing, nearest, bspline, antialias } => {
+            FilterOp::Resample { input, output, spacing, nearest, bspline, lanczos, antialias } => {
                 let spacing_mm = match spacing.as_slice() {
                     [s] => [*s; 3],
                     [x, y, z] => [*x, *y, *z],
                     _ => bail!("--spacing takes one value or three (x,y,z)"),
                 };
-                let interpolation = match (nearest, bspline) {
-                    (true, _) => Interpolation::Nearest,
-                    (_, true) => Interpolation::BSpline3,
+                let interpolation = match (nearest, bspline, lanczos) {
+                    (true, _, _) => Interpolation::Nearest,
+                    (_, true, _) => Interpolation::BSpline3,
+                    (_, _, true) => Interpolation::Lanczos3,
                     _ => Interpolation::Linear,
                 };
                 (input, output, Operation::Resample { spacing_mm, interpolation, antialias })

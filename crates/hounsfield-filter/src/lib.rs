@@ -13,8 +13,8 @@
 //! - [`threshold`]: fixed thresholds, Otsu's, multi-Otsu, Li's and the triangle threshold
 //!   (scikit-image's conventions);
 //! - [`resample`]: onto a new spacing or any target grid (oblique included), nearest or
-//!   trilinear or cubic B-spline ([`bspline`], scipy's order 3), pixel-centre convention, extent
-//!   kept;
+//!   trilinear, cubic B-spline ([`bspline`], scipy's order 3) or Lanczos windowed sinc
+//!   ([`sinc`]), label-aware, antialiased, pixel-centre convention, extent kept;
 //! - [`morphology`]: binary erosion, dilation, opening and closing with a ball or box in mm
 //!   (balls through the exact distance transform), hole filling, grayscale erosion and dilation;
 //! - [`reshape`]: crop (by index or physical box), pad, flip, permute, reorient to RAS, LPS or
@@ -56,6 +56,7 @@ pub mod morphology;
 pub mod rank;
 pub mod resample;
 pub mod reshape;
+pub mod sinc;
 pub mod threshold;
 
 pub use boundary::Boundary;
