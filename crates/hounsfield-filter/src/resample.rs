@@ -328,6 +328,28 @@ fn separable<const K: usize>(
     out
 }
 
+/// Tensor-product interpolation: the sum over the taps of the three axes of weight products
+/// times `data` (x, y, z sizes `size`), or `outside` when any axis is outside.
+pub(crate) fn tensor_sample<const K: usize>(
+    data: &[f32],
+    size: [usize; 3],
+    taps: [Option<[(usize, f32); K]>; 3],
+    outside: f32,
+) -> f32 {
+    let [Some(tx), Some(ty), Some(tz)] = taps else {
+        return outside;
+    };
+    let mut sum = 0.0;
+    for &(z, wz) in &tz {
+        for &(y, wy) in &ty {
+            let row = &data[(z * size[1] + y) * size[0]..];
+            let along: f32 = tx.iter().map(|&(x, wx)| wx * row[x]).sum();
+            sum += wz * wy * along;
+        }
+    }
+    sum
+}
+
 /// The affine map from output index to input index: `in = A out + b`.
 fn index_map(input: &Geometry, output: &Geometry) -> Result<(mat3::Mat3, [f64; 3])> {
     // physical = O + D S idx  =>  in = (Di Si)^-1 (Do So out + Oo - Oi)

@@ -48,20 +48,7 @@ pub(crate) fn table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Taps<
 
 /// The interpolated value of `data` (x, y, z sizes `size`) at continuous index `p`.
 pub(crate) fn sample(data: &[f32], size: [usize; 3], p: [f64; 3], outside: f32) -> f32 {
-    let (Some(tx), Some(ty), Some(tz)) =
-        (taps(p[0], size[0]), taps(p[1], size[1]), taps(p[2], size[2]))
-    else {
-        return outside;
-    };
-    let mut sum = 0.0;
-    for &(z, wz) in &tz {
-        for &(y, wy) in &ty {
-            let row = &data[(z * size[1] + y) * size[0]..];
-            let along: f32 = tx.iter().map(|&(x, wx)| wx * row[x]).sum();
-            sum += wz * wy * along;
-        }
-    }
-    sum
+    crate::resample::tensor_sample(data, size, [0, 1, 2].map(|k| taps(p[k], size[k])), outside)
 }
 
 #[cfg(test)]
