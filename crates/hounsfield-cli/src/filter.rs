@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hounsfield_core::{DynVolume, Volume};
+use hounsfield_filter::diffusion::{self, DiffusionOptions};
 use hounsfield_filter::{
     Boundary, Connectivity, Element3, GaussianOptions, Interpolation, ResampleOptions, Window,
-    gaussian, intensity, label, morphology, rank, resample, reshape, threshold,
+    derivative, gaussian, intensity, label, morphology, rank, resample, reshape, threshold,
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
@@ -32,6 +33,25 @@ pub enum Operation {
         lo: f64,
         /// Highest value inside.
         hi: f64,
+    },
+    /// Perona-Malik anisotropic diffusion.
+    Diffusion {
+        /// Iterations.
+        iterations: usize,
+        /// Conductance (intensity per mm).
+        conductance: f64,
+    },
+    /// Gradient magnitude per mm, after Gaussian smoothing of sigma mm when given.
+    GradientMagnitude {
+        /// Optional smoothing sigma in mm.
+        sigma_mm: Option<f64>,
+    },
+    /// Unsharp masking.
+    Unsharp {
+        /// Blur sigma in mm.
+        sigma_mm: f64,
+        /// How much of the detail to add back.
+        amount: f64,
     },
     /// Median over the box of this radius (mm).
     Median {
@@ -140,6 +160,20 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.threshold = Some(t);
             // Strictly above the threshold, as scikit-image's `image > threshold_otsu(image)`.
             volume.map(|v| u8::from(f64::from(v) > t)).into()
+        }
+        Operation::Diffusion { iterations, conductance } => {
+            report.operation =
+                format!("anisotropic diffusion ({iterations} iterations, K {conductance})");
+            let options = DiffusionOptions::new(*iterations, *conductance);
+            diffusion::anisotropic_diffusion(&volume, &options)?.into()
+        }
+        Operation::GradientMagnitude { sigma_mm } => {
+            report.operation = format!("gradient magnitude (sigma {sigma_mm:?} mm)");
+            derivative::gradient_magnitude(&volume, *sigma_mm)?.into()
+        }
+        Operation::Unsharp { sigma_mm, amount } => {
+            report.operation = format!("unsharp mask (sigma {sigma_mm} mm, amount {amount})");
+            derivative::unsharp_mask(&volume, *sigma_mm, *amount)?.into()
         }
         Operation::Median { radius_mm } => {
             report.operation = format!("median radius {radius_mm} mm");

@@ -146,6 +146,42 @@ enum FilterOp {
         #[arg(long, allow_hyphen_values = true)]
         hi: Option<f64>,
     },
+    /// Edge-preserving smoothing: Perona-Malik anisotropic diffusion.
+    Diffusion {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Iterations.
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+        /// Conductance: intensity differences per mm well above it are kept as edges.
+        #[arg(long)]
+        conductance: f64,
+    },
+    /// Gradient magnitude per mm (after Gaussian smoothing with --sigma mm when given).
+    GradientMagnitude {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Smoothing sigma in mm.
+        #[arg(long)]
+        sigma: Option<f64>,
+    },
+    /// Unsharp masking: v + amount (v - gaussian(v, sigma)).
+    Unsharp {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Blur sigma in mm.
+        #[arg(long, default_value_t = 1.0)]
+        sigma: f64,
+        /// Amount of detail added back.
+        #[arg(long, default_value_t = 1.0)]
+        amount: f64,
+    },
     /// Median over a box of --radius mm (3x3x3 for 1 mm voxels and radius 1).
     Median {
         /// Volume to read.
@@ -245,6 +281,15 @@ impl FilterOp {
                     },
                 };
                 (input, output, op)
+            }
+            FilterOp::Diffusion { input, output, iterations, conductance } => {
+                (input, output, Operation::Diffusion { iterations, conductance })
+            }
+            FilterOp::GradientMagnitude { input, output, sigma } => {
+                (input, output, Operation::GradientMagnitude { sigma_mm: sigma })
+            }
+            FilterOp::Unsharp { input, output, sigma, amount } => {
+                (input, output, Operation::Unsharp { sigma_mm: sigma, amount })
             }
             FilterOp::Median { input, output, radius } => {
                 (input, output, Operation::Median { radius_mm: radius })

@@ -6,6 +6,7 @@
 //! - [`gaussian`]: separable Gaussian smoothing with scipy.ndimage's kernel and boundary modes
 //!   ([`Boundary`]);
 //! - [`derivative`]: box mean, gradient and gradient magnitude per mm, unsharp masking;
+//! - [`diffusion`]: edge-preserving Perona-Malik anisotropic diffusion;
 //! - [`rank`]: median and any rank over a box, every element type, vectorised selection
 //!   networks;
 //! - [`intensity`]: CT windows with presets ([`Window`]), rescale, clip, z-score, percentiles,
@@ -49,6 +50,7 @@
 pub mod boundary;
 pub mod bspline;
 pub mod derivative;
+pub mod diffusion;
 pub mod gaussian;
 pub mod intensity;
 pub mod label;
