@@ -7,6 +7,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hounsfield_core::Geometry;
+use hounsfield_filter::recursive;
 use hounsfield_filter::{
     Boundary, Connectivity, GaussianOptions, Interpolation, ResampleOptions, gaussian, label, rank,
     resample, threshold,
@@ -19,6 +20,9 @@ fn filters(c: &mut Criterion) {
     group.throughput(Throughput::Elements(volume.len() as u64));
     group.bench_function("gaussian sigma 2 256^3", |b| {
         b.iter(|| gaussian::gaussian(&volume, &GaussianOptions::new(2.0)).expect("valid"))
+    });
+    group.bench_function("recursive gaussian sigma 2 256^3", |b| {
+        b.iter(|| recursive::recursive_gaussian(&volume, [2.0; 3]).expect("valid"))
     });
     group.bench_function("median r=1 256^3", |b| {
         b.iter(|| rank::median(&volume, [1.0; 3], Boundary::Reflect).expect("valid"))

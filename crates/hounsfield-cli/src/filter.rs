@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hounsfield_core::{DynVolume, Volume};
 use hounsfield_filter::diffusion::{self, DiffusionOptions};
+use hounsfield_filter::recursive;
 use hounsfield_filter::{
     Boundary, Connectivity, Element3, GaussianOptions, Interpolation, ResampleOptions, Window,
     derivative, gaussian, intensity, label, morphology, rank, resample, reshape, threshold,
@@ -22,6 +23,8 @@ pub enum Operation {
     Gaussian {
         /// Standard deviation in mm.
         sigma_mm: f64,
+        /// The recursive (IIR) filter instead of the FIR one.
+        recursive: bool,
     },
     /// A display window onto 0..1, by preset name or level/width.
     Window(Window),
@@ -146,9 +149,14 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
         largest_mm3: None,
     };
     let result: DynVolume = match op {
-        Operation::Gaussian { sigma_mm } => {
-            report.operation = format!("gaussian sigma {sigma_mm} mm");
-            gaussian::gaussian(&volume, &GaussianOptions::new(*sigma_mm))?.into()
+        Operation::Gaussian { sigma_mm, recursive } => {
+            if *recursive {
+                report.operation = format!("recursive gaussian sigma {sigma_mm} mm");
+                recursive::recursive_gaussian(&volume, [*sigma_mm; 3])?.into()
+            } else {
+                report.operation = format!("gaussian sigma {sigma_mm} mm");
+                gaussian::gaussian(&volume, &GaussianOptions::new(*sigma_mm))?.into()
+            }
         }
         Operation::Window(w) => {
             report.operation = format!("window level {} width {}", w.level, w.width);

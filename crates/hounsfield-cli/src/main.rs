@@ -104,7 +104,8 @@ enum Command {
 /// .nii.gz).
 #[derive(Subcommand)]
 enum FilterOp {
-    /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges).
+    /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges; or the
+    /// recursive Deriche filter, whose cost does not grow with sigma).
     Gaussian {
         /// Volume to read.
         input: PathBuf,
@@ -113,6 +114,9 @@ enum FilterOp {
         /// Standard deviation in mm.
         #[arg(long)]
         sigma: f64,
+        /// Use the recursive (IIR) filter.
+        #[arg(long)]
+        recursive: bool,
     },
     /// A display window onto 0..1: a CT preset, or --level and --width.
     Window {
@@ -260,8 +264,8 @@ impl FilterOp {
     fn parts(self) -> Result<(PathBuf, PathBuf, filter::Operation)> {
         use filter::Operation;
         Ok(match self {
-            FilterOp::Gaussian { input, output, sigma } => {
-                (input, output, Operation::Gaussian { sigma_mm: sigma })
+            FilterOp::Gaussian { input, output, sigma, recursive } => {
+                (input, output, Operation::Gaussian { sigma_mm: sigma, recursive })
             }
             FilterOp::Window { input, output, preset, level, width } => {
                 let window = match (preset, level, width) {
