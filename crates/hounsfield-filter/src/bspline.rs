@@ -27,25 +27,36 @@ pub fn coefficients(volume: &Volume<f32>) -> Vec<f32> {
         }
         prefilter(p, ny, nx);
     });
-    // z: planes as vectors, split into column blocks so that threads share the work.
+    // z: planes as vectors.
+    along_z(&mut c, nz, plane, prefilter);
+    c
+}
+
+/// Runs `filter(lines, nz, len)` along z: the planes are the samples, each cut into blocks of
+/// columns (`len` values per sample) so that threads share the work; results are written back.
+pub(crate) fn along_z(
+    data: &mut [f32],
+    nz: usize,
+    plane: usize,
+    filter: impl Fn(&mut [f32], usize, usize) + Sync,
+) {
     let block = 4096.min(plane);
     let blocks: Vec<Vec<f32>> = (0..plane.div_ceil(block))
         .into_par_iter()
         .map(|b| {
             let (start, len) = (b * block, block.min(plane - b * block));
             let mut lines: Vec<f32> =
-                (0..nz).flat_map(|z| c[z * plane + start..][..len].to_vec()).collect();
-            prefilter(&mut lines, nz, len);
+                (0..nz).flat_map(|z| data[z * plane + start..][..len].to_vec()).collect();
+            filter(&mut lines, nz, len);
             lines
         })
         .collect();
     for (b, lines) in blocks.into_iter().enumerate() {
         let (start, len) = (b * block, block.min(plane - b * block));
         for z in 0..nz {
-            c[z * plane + start..][..len].copy_from_slice(&lines[z * len..(z + 1) * len]);
+            data[z * plane + start..][..len].copy_from_slice(&lines[z * len..(z + 1) * len]);
         }
     }
-    c
 }
 
 /// Prefilters `n` samples, each a vector of `len` values stored one after the other.

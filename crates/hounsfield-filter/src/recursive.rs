@@ -95,24 +95,7 @@ pub fn recursive_gaussian(volume: &Volume<f32>, sigma_mm: [f64; 3]) -> Result<Vo
         }
     });
     if let Some(f) = filters[2] {
-        // Planes as vectors, in column blocks so that threads share the work.
-        let block = 4096.min(plane);
-        let blocks: Vec<Vec<f32>> = (0..plane.div_ceil(block))
-            .into_par_iter()
-            .map(|b| {
-                let (start, len) = (b * block, block.min(plane - b * block));
-                let mut lines: Vec<f32> =
-                    (0..nz).flat_map(|z| data[z * plane + start..][..len].to_vec()).collect();
-                filter(&mut lines, nz, len, f);
-                lines
-            })
-            .collect();
-        for (b, lines) in blocks.into_iter().enumerate() {
-            let (start, len) = (b * block, block.min(plane - b * block));
-            for z in 0..nz {
-                data[z * plane + start..][..len].copy_from_slice(&lines[z * len..(z + 1) * len]);
-            }
-        }
+        crate::bspline::along_z(&mut data, nz, plane, |lines, n, len| filter(lines, n, len, f));
     }
     Volume::from_vec([nz, ny, nx], data, volume.geometry().clone())
 }
