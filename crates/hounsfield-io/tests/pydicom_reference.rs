@@ -42,10 +42,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("SC_rgb_jpeg_app14_dcmd.dcm", LOSSY_JPEG),
     ("SC_rgb_jpeg_dcmtk.dcm", LOSSY_JPEG),
     ("SC_rgb_jpeg_lossy_gdcm.dcm", LOSSY_JPEG),
-    (
-        "SC_ybr_full_422_uncompressed.dcm",
-        "refused: uncompressed YBR_FULL_422 (subsampled chroma) is not converted yet",
-    ),
     ("examples_ybr_color.dcm", LOSSY_JPEG),
 ];
 
@@ -143,4 +139,28 @@ fn enhanced_ct_geometry_comes_from_the_functional_groups() {
     // The intercept came from the shared groups: unsigned 16-bit stored values minus 1024.
     let (min, _) = volume.min_max().unwrap();
     assert!((-1024.0..0.0).contains(&min), "min {min}");
+}
+
+/// Uncompressed YBR_FULL (pydicom-data's SC_ybr_full_uncompressed.dcm) comes out as RGB with
+/// exactly pydicom's values (pixel_array converts YBR to RGB by default).
+#[test]
+fn uncompressed_ybr_full_becomes_pydicoms_rgb() {
+    let (Some(data), Some(python)) = (common::testdata(), common::python()) else { return };
+    let path = data.join("pydicom-data/data_store/data/SC_ybr_full_uncompressed.dcm");
+    let ours = read_dicom_file(&path).unwrap();
+    assert_eq!(ours.samples, 3);
+    let script = "import sys, pydicom\n\
+        a = pydicom.dcmread(sys.argv[1]).pixel_array\n\
+        print(' '.join(str(int(a[..., c].sum())) for c in range(3)), int(a[17, 42, 1]))";
+    let out = std::process::Command::new(python).args(["-c", script]).arg(&path).output().unwrap();
+    let want: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(want.len(), 4, "{out:?}");
+    for c in 0..3 {
+        let sum: f64 = ours.volumes[c].to_f64().as_slice().iter().sum();
+        assert_eq!(sum, want[c], "sample {c}");
+    }
+    assert_eq!(ours.volumes[1].to_f64().as_slice()[17 * 100 + 42], want[3]);
 }

@@ -88,12 +88,6 @@ pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result
         return Err(unsupported(path, format!("BitsAllocated {} pixel data", h.bits_allocated)));
     }
     let native = decoded_natively(&h.transfer_syntax);
-    if h.photometric.starts_with("YBR_FULL_422") && native {
-        return Err(unsupported(
-            path,
-            "uncompressed YBR_FULL_422 (horizontally subsampled chroma)".into(),
-        ));
-    }
     let (data, samples, planar) = if native {
         // Stored as is: take the bytes without a decoder pass.
         let element = obj.element(tags::PIXEL_DATA).map_err(|e| Error::Truncated {
@@ -111,7 +105,20 @@ pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result
                 reason: format!("pixel data is not a byte array ({e})"),
             })?,
         };
-        (bytes, h.samples_per_pixel, h.planar)
+        let ybr = h.photometric.starts_with("YBR_FULL") && h.samples_per_pixel == 3;
+        if ybr && h.bits_allocated == 8 {
+            // As pydicom: 4:2:2 chroma repeated over its two pixels, then YCbCr to RGB.
+            let subsampled = h.photometric.starts_with("YBR_FULL_422");
+            let rgb = ybr_to_rgb(&bytes, h, subsampled).ok_or_else(|| Error::Truncated {
+                path: path.to_path_buf(),
+                reason: format!("{} pixel data holds {} bytes", h.photometric, bytes.len()),
+            })?;
+            (Cow::Owned(rgb), 3, false)
+        } else if ybr {
+            return Err(unsupported(path, format!("{}-bit {}", h.bits_allocated, h.photometric)));
+        } else {
+            (bytes, h.samples_per_pixel, h.planar)
+        }
     } else if h.transfer_syntax == RLE_LOSSLESS && h.bits_allocated >= 8 {
         let fragments =
             obj.element(tags::PIXEL_DATA).ok().and_then(|e| e.value().fragments()).ok_or_else(
@@ -265,6 +272,35 @@ fn apply_lut<T: Sample>(out: &mut [T], lut: Rescale, values: impl Iterator<Item 
             *o = T::from_real(v as f64 * lut.slope + lut.intercept);
         }
     }
+}
+
+/// 8-bit YBR_FULL (pixel- or plane-interleaved) or YBR_FULL_422 (Y0 Y1 Cb Cr per pixel pair)
+/// as interleaved RGB, with pydicom's arithmetic (PS3.3 C.7.6.3.1.2 in f32, rounded half up,
+/// clamped), so that the values match it exactly. `None` when the data is too short.
+fn ybr_to_rgb(bytes: &[u8], h: &DicomHeader, subsampled: bool) -> Option<Vec<u8>> {
+    let pixels = h.rows * h.columns;
+    let frame_len = if subsampled { 2 * pixels } else { 3 * pixels };
+    if bytes.len() < frame_len * h.frames || (subsampled && h.columns % 2 == 1) {
+        return None;
+    }
+    let (g_cb, g_cr) = ((-0.114 * 1.772 / 0.587) as f32, (-0.299 * 1.402 / 0.587) as f32);
+    let mut out = Vec::with_capacity(3 * pixels * h.frames);
+    for frame in bytes.chunks_exact(frame_len).take(h.frames) {
+        for p in 0..pixels {
+            let (y, cb, cr) = if subsampled {
+                let pair = &frame[4 * (p / 2)..4 * (p / 2) + 4];
+                (pair[p % 2], pair[2], pair[3])
+            } else if h.planar {
+                (frame[p], frame[pixels + p], frame[2 * pixels + p])
+            } else {
+                (frame[3 * p], frame[3 * p + 1], frame[3 * p + 2])
+            };
+            let (y, cb, cr) = (f32::from(y), f32::from(cb) - 128.0, f32::from(cr) - 128.0);
+            let rgb = [y + 1.402 * cr, y + g_cb * cb + g_cr * cr, y + 1.772 * cb];
+            out.extend(rgb.map(|v| (v + 0.5).floor().clamp(0.0, 255.0) as u8));
+        }
+    }
+    Some(out)
 }
 
 /// Transfer syntaxes whose pixel data is stored as is (implicit/explicit VR little endian,
