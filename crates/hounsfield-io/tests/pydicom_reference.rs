@@ -158,9 +158,9 @@ fn uncompressed_ybr_full_becomes_pydicoms_rgb() {
         .map(|v| v.parse().unwrap())
         .collect();
     assert_eq!(want.len(), 4, "{out:?}");
-    for c in 0..3 {
-        let sum: f64 = ours.volumes[c].to_f64().as_slice().iter().sum();
-        assert_eq!(sum, want[c], "sample {c}");
+    for (c, (volume, want)) in ours.volumes.iter().zip(&want).enumerate() {
+        let sum: f64 = volume.to_f64().as_slice().iter().sum();
+        assert_eq!(sum, *want, "sample {c}");
     }
     assert_eq!(ours.volumes[1].to_f64().as_slice()[17 * 100 + 42], want[3]);
 }
