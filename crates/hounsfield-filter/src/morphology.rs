@@ -144,12 +144,19 @@ fn box_max<T: Element>(on: &[bool], like: &Volume<T>, radius_mm: f64, cross: boo
         }
         let from = if cross { on } else { &cur[..] };
         let mut next = vec![false; cur.len()];
-        for (i, slot) in next.iter_mut().enumerate() {
-            let pos = (i / strides[k]) % sizes[k];
-            let lo = pos.saturating_sub(reach[k]);
-            let hi = (pos + reach[k]).min(sizes[k] - 1);
-            let base = i - pos * strides[k];
-            *slot = (lo..=hi).any(|p| from[base + p * strides[k]]);
+        // Along each line, a prefix count tells whether any voxel in a window is on: O(n)
+        // whatever the radius.
+        let (n, stride) = (sizes[k], strides[k]);
+        let mut prefix = vec![0u32; n + 1];
+        let starts = (0..cur.len()).filter(|i| (i / stride) % n == 0);
+        for base in starts {
+            for p in 0..n {
+                prefix[p + 1] = prefix[p] + u32::from(from[base + p * stride]);
+            }
+            for p in 0..n {
+                let (lo, hi) = (p.saturating_sub(reach[k]), (p + reach[k]).min(n - 1));
+                next[base + p * stride] = prefix[hi + 1] > prefix[lo];
+            }
         }
         if cross {
             joined.iter_mut().zip(&next).for_each(|(j, &n)| *j |= n);
