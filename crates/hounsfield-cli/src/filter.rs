@@ -28,8 +28,8 @@ pub enum Operation {
     },
     /// A display window onto 0..1, by preset name or level/width.
     Window(Window),
-    /// Otsu's threshold (256 bins); foreground above it, as a 0/1 mask.
-    Otsu,
+    /// An automatic threshold; foreground above it, as a 0/1 mask.
+    Automatic(Automatic),
     /// A fixed threshold: 1 where lo <= v <= hi.
     Threshold {
         /// Lowest value inside.
@@ -94,6 +94,17 @@ pub enum Operation {
     },
 }
 
+/// The automatic thresholds (scikit-image's conventions, 256 bins where binned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Automatic {
+    /// Otsu's.
+    Otsu,
+    /// Li's minimum cross entropy.
+    Li,
+    /// The triangle method.
+    Triangle,
+}
+
 /// What a filter run did.
 #[derive(Clone, Debug, Serialize)]
 pub struct Filtered {
@@ -103,7 +114,7 @@ pub struct Filtered {
     pub output: PathBuf,
     /// The operation, in words.
     pub operation: String,
-    /// The threshold Otsu chose, for `otsu`.
+    /// The threshold an automatic method chose.
     pub threshold: Option<f64>,
     /// Components found, for `label`.
     pub components: Option<u32>,
@@ -162,11 +173,15 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             report.operation = format!("window level {} width {}", w.level, w.width);
             intensity::window(&volume, *w).into()
         }
-        Operation::Otsu => {
-            let t = threshold::otsu_threshold(&volume, 256)?;
-            report.operation = "otsu threshold".into();
+        Operation::Automatic(method) => {
+            let t = match method {
+                Automatic::Otsu => threshold::otsu_threshold(&volume, 256)?,
+                Automatic::Li => threshold::li_threshold(&volume)?,
+                Automatic::Triangle => threshold::triangle_threshold(&volume, 256)?,
+            };
+            report.operation = format!("{method:?} threshold").to_lowercase();
             report.threshold = Some(t);
-            // Strictly above the threshold, as scikit-image's `image > threshold_otsu(image)`.
+            // Strictly above the threshold, as scikit-image's `image > threshold`.
             volume.map(|v| u8::from(f64::from(v) > t)).into()
         }
         Operation::Diffusion { iterations, conductance } => {

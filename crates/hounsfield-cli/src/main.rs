@@ -134,15 +134,21 @@ enum FilterOp {
         #[arg(long, requires = "level")]
         width: Option<f64>,
     },
-    /// A 0/1 mask: above Otsu's threshold (--otsu) or within --lo..--hi.
+    /// A 0/1 mask: above an automatic threshold (--otsu, --li, --triangle) or within --lo..--hi.
     Threshold {
         /// Volume to read.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
         /// Otsu's threshold (256 bins, scikit-image's convention).
-        #[arg(long, conflicts_with_all = ["lo", "hi"])]
+        #[arg(long, conflicts_with_all = ["lo", "hi", "li", "triangle"])]
         otsu: bool,
+        /// Li's minimum cross-entropy threshold.
+        #[arg(long, conflicts_with_all = ["lo", "hi", "triangle"])]
+        li: bool,
+        /// The triangle threshold (256 bins).
+        #[arg(long, conflicts_with_all = ["lo", "hi"])]
+        triangle: bool,
         /// Lowest value inside.
         #[arg(long, allow_hyphen_values = true)]
         lo: Option<f64>,
@@ -275,11 +281,20 @@ impl FilterOp {
                 };
                 (input, output, Operation::Window(window))
             }
-            FilterOp::Threshold { input, output, otsu, lo, hi } => {
-                let op = match (otsu, lo, hi) {
-                    (true, _, _) => Operation::Otsu,
-                    (false, None, None) => bail!("threshold needs --otsu, or --lo and/or --hi"),
-                    (false, lo, hi) => Operation::Threshold {
+            FilterOp::Threshold { input, output, otsu, li, triangle, lo, hi } => {
+                let automatic = if li {
+                    Some(filter::Automatic::Li)
+                } else if triangle {
+                    Some(filter::Automatic::Triangle)
+                } else {
+                    otsu.then_some(filter::Automatic::Otsu)
+                };
+                let op = match (automatic, lo, hi) {
+                    (Some(method), _, _) => Operation::Automatic(method),
+                    (None, None, None) => {
+                        bail!("threshold needs --otsu, --li, --triangle, or --lo and/or --hi")
+                    }
+                    (None, lo, hi) => Operation::Threshold {
                         lo: lo.unwrap_or(f64::NEG_INFINITY),
                         hi: hi.unwrap_or(f64::INFINITY),
                     },
