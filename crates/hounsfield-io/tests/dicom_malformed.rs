@@ -133,6 +133,16 @@ fn an_element_longer_than_the_file_is_refused_before_allocating() {
     let text = err.to_string();
     assert!(text.contains("huge_element.dcm") && text.contains("4294967280"), "{err}");
 
+    // In the file meta group, which dicom-object reads (and allocates) before anything else.
+    let mut meta = vec![0u8; 128];
+    meta.extend_from_slice(b"DICM");
+    meta.extend(long_element(0x0002, 0x0001, b"OB", 0xFFFF_FF00, &[0, 1]));
+    let p = dir.path().join("huge_meta.dcm");
+    std::fs::write(&p, &meta).unwrap();
+    let err = read_dicom_file(&p).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    assert!(err.to_string().contains("(0002,0001)"), "{err}");
+
     // The same after valid pixel data: the header read stops before it, the decode must not.
     let mut image = explicit_le_preamble();
     for (element, v) in [(0x0002, 1), (0x0010, 2), (0x0011, 2), (0x0100, 8), (0x0101, 8)] {

@@ -30,6 +30,7 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
     if file_len < 132 || file.seek(SeekFrom::Start(128)).is_err() {
         return Ok(false);
     }
+    check_meta_lengths(path, file_len)?;
     let Ok(meta) = FileMetaTable::from_reader(&mut file) else { return Ok(false) };
     let Some(ts) = TransferSyntaxRegistry.get(meta.transfer_syntax()) else { return Ok(false) };
     // A deflated data set cannot be walked without inflating it, and the lazy reader needs to
@@ -90,4 +91,41 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// The file meta group (always explicit VR little endian, right after the magic) walked by
+/// hand: dicom-object's meta reader allocates each declared length too (also found by the
+/// fuzzer), before the lazy reader can look.
+fn check_meta_lengths(path: &Path, file_len: u64) -> Result<()> {
+    use std::io::Read;
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let mut head = Vec::new();
+    // The meta group is small: 64 KiB is far more than any real one.
+    File::open(path).map_err(io)?.take(132 + 65536).read_to_end(&mut head).map_err(io)?;
+    let mut at = 132;
+    while at + 8 <= head.len() {
+        let group = u16::from_le_bytes([head[at], head[at + 1]]);
+        if group != 0x0002 {
+            break;
+        }
+        let vr = [head[at + 4], head[at + 5]];
+        let long = matches!(&vr, b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN" | b"UC" | b"UR");
+        let (len, header) = if long {
+            let Some(b) = head.get(at + 8..at + 12) else { break };
+            (u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])), 12)
+        } else {
+            (u64::from(u16::from_le_bytes([head[at + 6], head[at + 7]])), 8)
+        };
+        if len > file_len {
+            let element = u16::from_le_bytes([head[at + 2], head[at + 3]]);
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "file meta element (0002,{element:04X}) declares {len} bytes, more than the file's {file_len}"
+                ),
+            });
+        }
+        at += header + len as usize;
+    }
+    Ok(())
 }
