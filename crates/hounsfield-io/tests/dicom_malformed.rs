@@ -143,6 +143,16 @@ fn an_element_longer_than_the_file_is_refused_before_allocating() {
     assert!(matches!(err, Error::Truncated { .. }), "{err}");
     assert!(err.to_string().contains("(0002,0001)"), "{err}");
 
+    // A binary value whose length is not a multiple of its size (FD of 2 bytes): dicom-parser
+    // would skip more than it reads and then meet garbage lengths (third fuzz find).
+    let mut odd = explicit_le_preamble();
+    odd.extend_from_slice(&[0x28, 0x00, 0x02, 0x01, b'F', b'D', 2, 0, 0, 0]);
+    let p = dir.path().join("short_fd.dcm");
+    std::fs::write(&p, &odd).unwrap();
+    let err = read_dicom_file(&p).unwrap_err();
+    assert!(matches!(err, Error::InvalidHeader { .. }), "{err}");
+    assert!(err.to_string().contains("not a multiple of 8"), "{err}");
+
     // The same after valid pixel data: the header read stops before it, the decode must not.
     let mut image = explicit_le_preamble();
     for (element, v) in [(0x0002, 1), (0x0010, 2), (0x0011, 2), (0x0100, 8), (0x0101, 8)] {

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 
+use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::meta::FileMetaTable;
@@ -45,6 +46,8 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
         reason: format!("{what} declares {len} bytes, more than the file's {file_len}"),
     };
     let mut depth = 0usize;
+    // Inside the top-level encapsulated pixel data: how many of its items were checked.
+    let mut pixel_items: Option<usize> = None;
     while let Some(token) = reader.advance() {
         let Ok(token) = token else { return Ok(false) };
         let top_level = depth == 0;
@@ -67,8 +70,15 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
         {
             return Ok(true);
         }
-        if header_only && pixel_data && top_level {
+        if header_only
+            && top_level
+            && matches!(token, LazyDataToken::LazyValue { .. })
+            && pixel_data
+        {
             return Ok(false);
+        }
+        if top_level && matches!(token, LazyDataToken::PixelSequenceStart) {
+            pixel_items = Some(0);
         }
         let (what, len) = match &token {
             LazyDataToken::LazyValue { header, .. } => {
@@ -84,6 +94,30 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
         if let Some(len) = len.filter(|&l| l > limit) {
             return Err(too_long(what, len));
         }
+        // Binary values of a fixed size: a length that is not a multiple of it makes
+        // dicom-parser read fewer bytes than it skips, and its stream goes astray.
+        if let LazyDataToken::LazyValue { header, .. } = &token
+            && let Some(size) = fixed_size(header.vr)
+            && header.len.get().is_some_and(|l| l % size != 0)
+        {
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "element {} ({:?}) has length {}, not a multiple of {size}",
+                    header.tag,
+                    header.vr,
+                    header.len.get().unwrap_or(0)
+                ),
+            });
+        }
+        // A header read still takes in the offset table, the first item of encapsulated pixel
+        // data (dicom-object reads it): check it, then stop.
+        if let (Some(items), LazyDataToken::LazyItemValue { .. }) = (pixel_items, &token) {
+            pixel_items = Some(items + 1);
+            if header_only {
+                return Ok(false);
+            }
+        }
         if matches!(token, LazyDataToken::LazyValue { .. } | LazyDataToken::LazyItemValue { .. })
             && token.skip().is_err()
         {
@@ -91,6 +125,16 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// The size of one value of a binary VR, for the VRs read as arrays of fixed-size numbers.
+fn fixed_size(vr: VR) -> Option<u32> {
+    match vr {
+        VR::US | VR::SS => Some(2),
+        VR::UL | VR::SL | VR::FL | VR::AT => Some(4),
+        VR::FD | VR::SV | VR::UV => Some(8),
+        _ => None,
+    }
 }
 
 /// The file meta group (always explicit VR little endian, right after the magic) walked by
