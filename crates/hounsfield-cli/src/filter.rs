@@ -70,6 +70,42 @@ pub enum Operation {
         /// The structuring element.
         element: Element3,
     },
+    /// Crop to `size` voxels from index `min` (x, y, z).
+    Crop {
+        /// First voxel kept.
+        min: [usize; 3],
+        /// Voxels kept per axis.
+        size: [usize; 3],
+    },
+    /// Pad with `value`: voxels before and after per axis (x, y, z).
+    Pad {
+        /// Voxels before index 0.
+        before: [usize; 3],
+        /// Voxels after the last.
+        after: [usize; 3],
+        /// The padding value.
+        value: f32,
+    },
+    /// Reverse the index order along the flagged axes (x, y, z).
+    Flip {
+        /// Which axes.
+        axes: [bool; 3],
+    },
+    /// Mean over the box of this radius (voxels, x y z).
+    BoxMean {
+        /// Radius in voxels per axis.
+        radius: [usize; 3],
+    },
+    /// Intensity normalisation.
+    Normalize {
+        /// "zscore", "rescale" (onto 0..1) or "percentile" (1st..99th onto 0..1).
+        method: String,
+    },
+    /// Histogram matching to a reference volume.
+    MatchHistogram {
+        /// The reference volume's file.
+        reference: PathBuf,
+    },
     /// Reorientation to an orientation code (RAS, LPS...): axes permuted and flipped only.
     Reorient {
         /// The orientation code.
@@ -216,6 +252,38 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
                 }
             }
             .into()
+        }
+        Operation::Crop { min, size } => {
+            report.operation = format!("crop {size:?} voxels from {min:?}");
+            reshape::crop(&volume, *min, *size)?.into()
+        }
+        Operation::Pad { before, after, value } => {
+            report.operation = format!("pad {before:?} before, {after:?} after with {value}");
+            reshape::pad(&volume, *before, *after, *value)?.into()
+        }
+        Operation::Flip { axes } => {
+            report.operation = format!("flip {axes:?}");
+            reshape::flip(&volume, *axes)?.into()
+        }
+        Operation::BoxMean { radius } => {
+            report.operation = format!("box mean radius {radius:?} voxels");
+            derivative::box_mean(&volume, *radius, Boundary::Reflect)?.into()
+        }
+        Operation::Normalize { method } => {
+            report.operation = format!("normalize ({method})");
+            match method.as_str() {
+                "zscore" => intensity::zscore(&volume, None)?,
+                "rescale" => intensity::rescale(&volume, 0.0, 1.0)?,
+                "percentile" => intensity::percentile_normalize(&volume, 1.0, 99.0)?,
+                other => bail!("unknown normalisation `{other}`: zscore, rescale, percentile"),
+            }
+            .into()
+        }
+        Operation::MatchHistogram { reference } => {
+            report.operation = format!("match histogram to {}", reference.display());
+            let reference = volume_info::read_image(reference, &ConvertOptions::default())?;
+            let reference = reference.scaled_f32(0).context("a reference without voxels")?;
+            intensity::match_histogram(&volume, &reference)?.into()
         }
         Operation::Reorient { code } => {
             report.operation = format!("reorient to {code}");

@@ -219,6 +219,75 @@ enum FilterOp {
         #[arg(long, default_value = "ball", value_parser = ["ball", "box", "cross"])]
         element: String,
     },
+    /// Crop to --size voxels starting at index --min (x,y,z each).
+    Crop {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// First voxel kept, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        min: Vec<usize>,
+        /// Voxels kept, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        size: Vec<usize>,
+    },
+    /// Pad with --value: --before and --after voxels per axis (x,y,z each).
+    Pad {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Voxels before index 0, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        before: Vec<usize>,
+        /// Voxels after the last, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        after: Vec<usize>,
+        /// The padding value.
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+        value: f32,
+    },
+    /// Reverse the index order along the axes named (x, y and/or z).
+    Flip {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Axes to flip, for example x,z.
+        #[arg(long, value_delimiter = ',', value_parser = ["x", "y", "z"])]
+        axes: Vec<String>,
+    },
+    /// Mean over a box of --radius voxels (one value, or x,y,z).
+    BoxMean {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Radius in voxels.
+        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+        radius: Vec<usize>,
+    },
+    /// Intensity normalisation: zscore, rescale (onto 0..1) or percentile (1st..99th onto 0..1).
+    Normalize {
+        /// zscore, rescale or percentile.
+        #[arg(value_parser = ["zscore", "rescale", "percentile"])]
+        method: String,
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+    },
+    /// Map the histogram onto a reference volume's.
+    MatchHistogram {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// The reference volume.
+        #[arg(long)]
+        reference: PathBuf,
+    },
     /// Reorient to an orientation code (axes permuted and flipped; voxels untouched).
     Reorient {
         /// Volume to read.
@@ -321,6 +390,31 @@ impl FilterOp {
                 };
                 (input, output, Operation::Morphology { op, radius_mm: radius, element })
             }
+            FilterOp::Crop { input, output, min, size } => {
+                let (min, size) = (three(&min, "--min")?, three(&size, "--size")?);
+                (input, output, Operation::Crop { min, size })
+            }
+            FilterOp::Pad { input, output, before, after, value } => {
+                let (before, after) = (three(&before, "--before")?, three(&after, "--after")?);
+                (input, output, Operation::Pad { before, after, value })
+            }
+            FilterOp::Flip { input, output, axes } => {
+                let axes = ["x", "y", "z"].map(|a| axes.iter().any(|b| b == a));
+                (input, output, Operation::Flip { axes })
+            }
+            FilterOp::BoxMean { input, output, radius } => {
+                let radius = match radius.as_slice() {
+                    [r] => [*r; 3],
+                    r => three(r, "--radius")?,
+                };
+                (input, output, Operation::BoxMean { radius })
+            }
+            FilterOp::Normalize { method, input, output } => {
+                (input, output, Operation::Normalize { method })
+            }
+            FilterOp::MatchHistogram { input, output, reference } => {
+                (input, output, Operation::MatchHistogram { reference })
+            }
             FilterOp::Reorient { input, output, to } => {
                 (input, output, Operation::Reorient { code: to })
             }
@@ -347,6 +441,14 @@ impl FilterOp {
                 (input, output, Operation::Label { connectivity, largest })
             }
         })
+    }
+}
+
+/// Exactly three values (x, y, z) of a comma-separated option.
+fn three<T: Copy>(values: &[T], name: &str) -> Result<[T; 3]> {
+    match values {
+        [x, y, z] => Ok([*x, *y, *z]),
+        _ => bail!("{name} takes three values, x,y,z"),
     }
 }
 

@@ -280,6 +280,30 @@ fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
     let median = hounsfield_io::nifti::read_nifti(path("median.nii")).unwrap();
     assert_eq!(median.volumes()[0].to_f64().as_slice(), want.to_f64().as_slice());
 
+    // Crop keeps the voxels where they were: the crop's origin is the source's voxel (10, 20, 30).
+    let args =
+        ["filter", "crop", &brain, &path("crop.nii"), "--min", "10,20,30", "--size", "5,6,7"];
+    let out = hounsfield(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let crop = hounsfield_io::nifti::read_nifti(path("crop.nii")).unwrap();
+    assert_eq!(crop.volumes()[0].shape(), [7, 6, 5]);
+    let corner = input.geometry().index_to_physical([10.0, 20.0, 30.0]);
+    let origin = crop.geometry().origin();
+    assert!((0..3).all(|k| (origin[k] - corner[k]).abs() < 1e-4), "{origin:?} vs {corner:?}");
+    assert_eq!(crop.volumes()[0].to_f64().as_slice()[0], f64::from(input.view()[[30, 20, 10]]));
+    let bad = hounsfield(&[
+        "filter",
+        "crop",
+        &brain,
+        &path("bad.nii"),
+        "--min",
+        "1,2",
+        "--size",
+        "1,1,1",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("three values"), "{}", text(&bad.stderr));
+
     let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("unknown window"), "{}", text(&refused.stderr));
