@@ -9,8 +9,7 @@
 use hounsfield_core::Volume;
 use rayon::prelude::*;
 
-use crate::boundary::Boundary;
-use crate::resample::Taps;
+use crate::resample::{Taps, kernel_table, kernel_taps};
 
 /// The pole of the cubic B-spline prefilter.
 const POLE: f64 = -0.267_949_192_431_122_7; // sqrt(3) - 2
@@ -121,30 +120,15 @@ fn weights(t: f64) -> [f64; 4] {
     ]
 }
 
-/// The four (index, weight) taps at continuous index `p` of an axis of `n` samples, or `None`
-/// beyond half a voxel outside.
-#[inline]
-fn taps(p: f64, n: usize) -> Option<[(usize, f32); 4]> {
-    if !(p >= -0.5 && p <= (n - 1) as f64 + 0.5) {
-        return None;
-    }
-    let i = p.floor();
-    let w = weights(p - i);
-    let i = i as isize;
-    Some([0, 1, 2, 3].map(|k| {
-        let index = Boundary::Mirror.index(i - 1 + k as isize, n).unwrap_or(0);
-        (index, w[k] as f32)
-    }))
-}
-
 /// The taps of every output index of one axis (`in = scale * out + offset`).
 pub(crate) fn table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Taps<4> {
-    (0..n_out).map(|i| taps(scale * i as f64 + offset, n_in)).collect()
+    kernel_table(scale, offset, n_out, n_in, weights)
 }
 
 /// The spline with `coefficients` (x, y, z sizes `size`) at continuous index `p`.
 pub(crate) fn sample(data: &[f32], size: [usize; 3], p: [f64; 3], outside: f32) -> f32 {
-    crate::resample::tensor_sample(data, size, [0, 1, 2].map(|k| taps(p[k], size[k])), outside)
+    let taps = [0, 1, 2].map(|k| kernel_taps(p[k], size[k], weights));
+    crate::resample::tensor_sample(data, size, taps, outside)
 }
 
 #[cfg(test)]

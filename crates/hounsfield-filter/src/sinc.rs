@@ -4,8 +4,7 @@
 
 use std::f64::consts::PI;
 
-use crate::boundary::Boundary;
-use crate::resample::Taps;
+use crate::resample::{Taps, kernel_taps};
 
 const A: isize = 3;
 
@@ -20,25 +19,21 @@ fn lanczos(x: f64) -> f64 {
     }
 }
 
-/// The six (index, weight) taps at continuous index `p` of an axis of `n` samples, or `None`
-/// beyond half a voxel outside.
-#[inline]
-fn taps(p: f64, n: usize) -> Option<[(usize, f32); 6]> {
-    if !(p >= -0.5 && p <= (n - 1) as f64 + 0.5) {
-        return None;
-    }
-    // Snap to a centre within 1e-6 voxel: there the kernel is a single 1.
-    let p = if (p - p.round()).abs() < 1e-6 { p.round() } else { p };
-    let i = p.floor() as isize;
-    let mut w = [0f64; 6];
-    for (k, wk) in w.iter_mut().enumerate() {
-        *wk = lanczos(p - (i - A + 1 + k as isize) as f64);
-    }
+/// The six weights for fraction `t` of samples floor(p) - 2 ..= floor(p) + 3, normalised.
+fn weights(t: f64) -> [f64; 6] {
+    let w: [f64; 6] = std::array::from_fn(|k| lanczos(t + (A - 1) as f64 - k as f64));
     let sum: f64 = w.iter().sum();
-    Some([0, 1, 2, 3, 4, 5].map(|k| {
-        let index = Boundary::Mirror.index(i - A + 1 + k as isize, n).unwrap_or(0);
-        (index, (w[k] / sum) as f32)
-    }))
+    w.map(|v| v / sum)
+}
+
+/// Snaps to a centre within 1e-6 voxel: there the kernel is a single 1.
+fn snap(p: f64) -> f64 {
+    if (p - p.round()).abs() < 1e-6 { p.round() } else { p }
+}
+
+/// The six taps at continuous index `p` of an axis of `n` samples.
+fn taps(p: f64, n: usize) -> Option<[(usize, f32); 6]> {
+    kernel_taps(snap(p), n, weights)
 }
 
 /// The taps of every output index of one axis (`in = scale * out + offset`).
