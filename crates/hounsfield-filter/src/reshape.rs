@@ -71,7 +71,8 @@ pub fn pad<T: Element>(
     value: T,
 ) -> Result<Volume<T>> {
     let [nx, ny, nz] = volume.size_xyz();
-    let size = [0, 1, 2].map(|k| [nx, ny, nz][k] + before_xyz[k] + after_xyz[k]);
+    let size = [0, 1, 2]
+        .map(|k| [nx, ny, nz][k].saturating_add(before_xyz[k]).saturating_add(after_xyz[k]));
     hounsfield_core::volume::checked_len(&size, size_of::<T>(), 64 << 30)?;
     let origin = volume.geometry().index_to_physical(before_xyz.map(|v| -(v as f64)));
     let mut out =
@@ -203,6 +204,7 @@ mod tests {
         assert_eq!(p.view()[[0, 2, 1]], v.view()[[0, 0, 0]]);
         assert_eq!(p.geometry().index_to_physical([1.0, 2.0, 0.0]), v.geometry().origin());
         assert!(crop(&v, [4, 0, 0], [2, 1, 1]).is_err());
+        assert!(pad(&v, [usize::MAX, 0, 0], [1, 0, 0], 0).is_err(), "an absurd pad is an error");
         assert!(permute(&v, [0, 0, 1]).is_err());
     }
 

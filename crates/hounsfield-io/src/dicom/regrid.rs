@@ -17,9 +17,11 @@ pub fn fill_gaps(
     debug_assert_eq!(along.len(), nz);
     let smallest = along.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
     let extent = along[nz - 1] - along[0];
-    let count = (extent / smallest).round() as usize + 1;
+    let count = ((extent / smallest).round() as usize).saturating_add(1);
     let dz = extent / (count - 1) as f64;
     let plane = ny * nx;
+    // Positions a hair apart and far apart would ask for millions of slices: bound it first.
+    hounsfield_core::volume::checked_len(&[count, plane], 4, 16 << 30)?;
     let src = stack.as_slice();
     let mut out = Vec::with_capacity(count * plane);
     let mut k = 0;
@@ -62,7 +64,9 @@ pub fn deshear(
     let lo = |f: fn(&(f64, f64)) -> f64| shifts.iter().map(f).fold(0.0, f64::min).floor();
     let hi = |f: fn(&(f64, f64)) -> f64| shifts.iter().map(f).fold(0.0, f64::max).ceil();
     let (x0, x1, y0, y1) = (lo(|s| s.0), hi(|s| s.0), lo(|s| s.1), hi(|s| s.1));
-    let (mx, my) = (nx + (x1 - x0) as usize, ny + (y1 - y0) as usize);
+    let (mx, my) = (nx.saturating_add((x1 - x0) as usize), ny.saturating_add((y1 - y0) as usize));
+    // A lateral shift of absurd size would widen the plane without bound: check first.
+    hounsfield_core::volume::checked_len(&[nz, my, mx], 4, 16 << 30)?;
     let src = stack.as_slice();
     let mut out = Vec::with_capacity(nz * my * mx);
     for (k, (sx, sy)) in shifts.iter().enumerate() {
@@ -120,6 +124,17 @@ mod tests {
         assert_eq!(out.geometry().spacing(), [1.0, 1.0, 5.0]);
         let at = |z: usize| out.data()[[z, 1, 2]];
         assert_eq!([at(0), at(1), at(2), at(3), at(4)], [2.0, 12.0, 22.0, 27.0, 32.0]);
+    }
+
+    /// Absurd positions are refused before anything is allocated.
+    #[test]
+    fn absurd_grids_are_errors_not_allocations() {
+        let g = Geometry::default();
+        let stack = ramp(3, 2, 4, g.clone());
+        assert!(fill_gaps(&stack, &[0.0, 1e-3, 1e12], &g).is_err());
+        let axes = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let far = [[0.0; 3], [1e15, 0.0, 1.0], [2e15, 0.0, 2.0]];
+        assert!(deshear(&stack, &far, axes, [1.0, 1.0], 0.0).is_err());
     }
 
     #[test]
