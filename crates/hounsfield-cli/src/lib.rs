@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod anonymize;
+pub mod ct;
 pub mod demo;
 pub mod filter;
 pub mod progress;

@@ -44,14 +44,66 @@ fn unavailable_subcommand_is_a_one_line_error_with_exit_one() {
 }
 
 #[test]
-fn demo_json_lists_stages_and_reports_no_uncomputed_results() {
-    let out = hounsfield(&["demo", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+fn demo_json_reports_computed_ct_numbers_that_follow_the_seed() {
+    let run = |seed: &str| -> serde_json::Value {
+        let out = hounsfield(&["demo", "--json", "--size", "24", "--seed", seed]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("valid JSON")
+    };
+    let v = run("1");
     let stages = v["stages"].as_array().expect("stages array");
     assert_eq!(stages.len(), 10);
     assert_eq!(stages[0]["name"], "phantom");
-    assert_eq!(v["results"].as_object().map(|m| m.len()), Some(0));
+    let results = v["results"].as_object().unwrap();
+    assert_eq!(results.len(), 1, "only the built CT stages report: {results:?}");
+    let ct = &v["results"]["ct"];
+    let (fdk, tv) = (ct["fdk_psnr_db"].as_f64().unwrap(), ct["fista_tv_psnr_db"].as_f64().unwrap());
+    // A 24^3 noisy cone-beam scan: FDK well above an empty image (~10 dB), FISTA-TV better.
+    assert!(fdk > 18.0 && tv > fdk, "FDK {fdk} dB, FISTA-TV {tv} dB");
+    let other = run("2");
+    assert_ne!(
+        other["results"]["ct"]["fdk_psnr_db"], ct["fdk_psnr_db"],
+        "numbers must be computed"
+    );
+}
+
+#[test]
+fn ct_phantom_project_reconstruct_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("scan.toml");
+    std::fs::write(
+        &scan,
+        "[grid]\nshape = [1, 64, 64]\nspacing = [1.0, 1.0, 1.0]\n\n[scan]\ntype = \"parallel2d\"\n\
+         angles = { count = 120, span_degrees = 180 }\ndetector = { cols = 64, col_spacing = 1.0 }\n",
+    )
+    .unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let s = scan.to_string_lossy().into_owned();
+    assert_eq!(hounsfield(&["ct", "phantom", &s, &p("ph.nii.gz")]).status.code(), Some(0));
+    assert_eq!(hounsfield(&["ct", "project", &s, &p("sino.nii.gz")]).status.code(), Some(0));
+    assert!(dir.path().join("sino.scan.json").exists(), "the geometry is written beside");
+    let out = hounsfield(&[
+        "ct",
+        "reconstruct",
+        &p("sino.nii.gz"),
+        &p("rec.nii.gz"),
+        "--reference",
+        &p("ph.nii.gz"),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 64^2 FBP of exact projections: ~27 dB against the pixel-averaged phantom.
+    assert!(v["psnr_db"].as_f64().unwrap() > 25.0, "{v}");
+    // Errors: a missing scan file, a bad window, projections of the wrong size.
+    let bad = hounsfield(&["ct", "phantom", &p("none.toml"), &p("x.nii.gz")]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(text(&bad.stderr).lines().count(), 1, "{}", text(&bad.stderr));
+    let bad =
+        hounsfield(&["ct", "reconstruct", &p("sino.nii.gz"), &p("r.nii.gz"), "--filter", "box"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let wrong = hounsfield(&["ct", "reconstruct", &p("ph.nii.gz"), &p("r.nii.gz"), "--scan", &s]);
+    assert_eq!(wrong.status.code(), Some(1));
 }
 
 fn corpus(name: &str) -> String {
