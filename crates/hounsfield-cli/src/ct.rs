@@ -127,6 +127,34 @@ fn report(output: &Path, what: String, data: &ArrayD<f32>, seconds: f64) -> CtRe
     }
 }
 
+/// A scan in ASTRA's vector form, for `astra.create_proj_geom(geometry_type, ...)`.
+#[derive(Debug, Serialize)]
+pub struct AstraVectors {
+    /// `parallel_vec`, `fanflat_vec`, `parallel3d_vec` or `cone_vec`.
+    pub geometry_type: &'static str,
+    /// Detector rows (1 in 2D).
+    pub det_rows: usize,
+    /// Detector columns.
+    pub det_cols: usize,
+    /// One row per view (6 numbers in 2D, 12 in 3D).
+    pub vectors: Vec<Vec<f64>>,
+}
+
+impl fmt::Display for AstraVectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string_pretty(self).map_err(|_| fmt::Error)?;
+        writeln!(f, "{json}")
+    }
+}
+
+/// `hounsfield ct astra`: the scan's geometry as ASTRA vectors.
+pub fn astra_vectors(scan: &Path) -> Result<AstraVectors> {
+    let file = ScanFile::read(scan)?;
+    let (geometry_type, vectors) = file.scan.to_astra()?;
+    let (det_rows, det_cols) = file.scan.detector_shape();
+    Ok(AstraVectors { geometry_type, det_rows, det_cols, vectors })
+}
+
 /// `hounsfield ct phantom`: the Shepp-Logan phantom (or `random` ellipses) on the scan's grid.
 pub fn phantom(scan: &Path, output: &Path, random: Option<usize>, seed: u64) -> Result<CtReport> {
     let file = ScanFile::read(scan)?;

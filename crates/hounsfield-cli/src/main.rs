@@ -117,6 +117,12 @@ enum Command {
 /// `hounsfield ct` operations.
 #[derive(Subcommand)]
 enum CtOp {
+    /// Print the scan's geometry as ASTRA vectors (JSON: geometry_type, det_rows, det_cols,
+    /// vectors) for `astra.create_proj_geom`.
+    Astra {
+        /// Scan file (.toml or .json).
+        scan: PathBuf,
+    },
     /// Write the Shepp-Logan phantom (2D or 3D after the scan) or random ellipses on the grid.
     Phantom {
         /// Scan file (.toml or .json).
@@ -644,6 +650,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
     let report = match op {
+        CtOp::Astra { scan } => return print(&ct::astra_vectors(&scan)?, json),
         CtOp::Phantom { scan, output, random, seed } => ct::phantom(&scan, &output, random, seed)?,
         CtOp::Project { scan, output, image, random, scale, photons, seed } => {
             let options = ct::ProjectOptions { image, random, scale, photons, seed };

@@ -396,8 +396,13 @@ impl TvProx {
     /// Forward difference along `axis` (0 at the last index).
     fn gradient(&self, x: &[f32], axis: usize, out: &mut [f32]) {
         let (n, s) = (self.shape[axis], self.strides[axis]);
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = if (i / s) % n + 1 < n { x[i + s] - x[i] } else { 0.0 };
+        // Blocks of n planes of s contiguous values: plane k + 1 minus plane k.
+        for (o, x) in out.chunks_mut(n * s).zip(x.chunks(n * s)) {
+            let (body, last) = o.split_at_mut((n - 1) * s);
+            for ((o, &next), &here) in body.iter_mut().zip(&x[s..]).zip(x) {
+                *o = next - here;
+            }
+            last.fill(0.0);
         }
     }
 
@@ -406,11 +411,21 @@ impl TvProx {
         out.fill(0.0);
         for (axis, q) in p.iter().enumerate() {
             let (n, s) = (self.shape[axis], self.strides[axis]);
-            for (i, o) in out.iter_mut().enumerate() {
-                let k = (i / s) % n;
-                let here = if k + 1 < n { q[i] } else { 0.0 };
-                let before = if k > 0 { q[i - s] } else { 0.0 };
-                *o += before - here;
+            for (o, q) in out.chunks_mut(n * s).zip(q.chunks(n * s)) {
+                // (D^T q)_k = q_{k-1} - q_k, with q_{-1} = 0 and q_{n-1} taken as 0.
+                for (k, (o, q_k)) in o.chunks_mut(s).zip(q.chunks(s)).enumerate() {
+                    if k + 1 < n {
+                        for (o, &v) in o.iter_mut().zip(q_k) {
+                            *o -= v;
+                        }
+                    }
+                    if k > 0 {
+                        let before = &q[(k - 1) * s..k * s];
+                        for (o, &v) in o.iter_mut().zip(before) {
+                            *o += v;
+                        }
+                    }
+                }
             }
         }
     }
