@@ -14,5 +14,6 @@ pub mod anonymize;
 pub mod ct;
 pub mod demo;
 pub mod filter;
+pub mod mesh;
 pub mod progress;
 pub mod volume_info;

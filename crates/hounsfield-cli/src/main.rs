@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use hounsfield_cli::{anonymize, ct, demo, filter, progress, volume_info};
+use hounsfield_cli::{anonymize, ct, demo, filter, mesh, progress, volume_info};
 use hounsfield_filter::{Connectivity, Element3, Interpolation, Window};
 use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
@@ -96,8 +96,17 @@ enum Command {
     },
     /// Train and run segmentation networks (not available yet).
     Segment(Pending),
-    /// Extract and process surface meshes (not available yet).
-    Mesh(Pending),
+    /// The isosurface of a volume as a watertight mesh (STL, PLY or OBJ by extension), with its
+    /// area, enclosed volume and topology.
+    Mesh {
+        /// NIfTI file, DICOM file or DICOM directory.
+        input: PathBuf,
+        /// .stl, .ply or .obj.
+        output: PathBuf,
+        /// The isolevel (values >= level are inside).
+        #[arg(long)]
+        level: f64,
+    },
     /// Render volumes and meshes to PNG (not available yet).
     Render(Pending),
     /// Run the end-to-end demo and report what each stage measured.
@@ -640,7 +649,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment(_) => pending("segment"),
-        Command::Mesh(_) => pending("mesh"),
+        Command::Mesh { input, output, level } => {
+            let spinner = progress::spinner(&format!("meshing {}", input.display()), !cli.quiet);
+            let done = mesh::mesh(&input, &output, level);
+            spinner.finish_and_clear();
+            print(&done?, cli.json)
+        }
         Command::Render(_) => pending("render"),
         Command::Demo { size, seed, out } => {
             run_demo(size, seed, out.as_deref(), cli.json, cli.quiet)

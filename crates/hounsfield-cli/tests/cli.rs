@@ -35,11 +35,11 @@ fn usage_errors_exit_two() {
 
 #[test]
 fn unavailable_subcommand_is_a_one_line_error_with_exit_one() {
-    let out = hounsfield(&["mesh", "in.nii", "out.stl", "--level", "0.5"]);
+    let out = hounsfield(&["render", "in.nii", "out.png"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("hounsfield: error: `hounsfield mesh` is not available"), "{err}");
+    assert!(err.starts_with("hounsfield: error: `hounsfield render` is not available"), "{err}");
     assert!(out.stdout.is_empty());
 }
 
@@ -359,4 +359,38 @@ fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
     let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("unknown window"), "{}", text(&refused.stderr));
+}
+
+#[test]
+fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("scan.toml");
+    std::fs::write(
+        &scan,
+        "[grid]\nshape = [48, 48, 48]\nspacing = [1.0, 1.0, 1.0]\n\n[scan]\ntype = \"cone\"\n\
+         angles = { count = 4, span_degrees = 360 }\ndetector = { cols = 8, rows = 8, col_spacing = 1.0 }\n\
+         source_origin = 100.0\nsource_detector = 200.0\n",
+    )
+    .unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // The 3D Shepp-Logan phantom's skull (value 1 over 0 outside) at level 0.5.
+    assert_eq!(
+        hounsfield(&["ct", "phantom", &scan.to_string_lossy(), &p("ph.nii.gz")]).status.code(),
+        Some(0)
+    );
+    let out = hounsfield(&["mesh", &p("ph.nii.gz"), &p("head.stl"), "--level", "0.5", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["watertight"], true, "{v}");
+    // The outer ellipsoid (semi-axes 0.69, 0.92, 0.81 of 23 mm) bounds the skull surface: the
+    // enclosed volume is positive and below it.
+    let outer = 4.0 / 3.0 * std::f64::consts::PI * 0.69 * 0.92 * 0.81 * 23f64.powi(3);
+    let volume = v["volume"].as_f64().unwrap();
+    assert!(volume > 0.0 && volume < outer, "{volume} vs {outer}");
+    assert!(std::fs::metadata(dir.path().join("head.stl")).unwrap().len() > 84);
+    let bad = hounsfield(&["mesh", &p("ph.nii.gz"), &p("head.vtk"), "--level", "0.5"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let empty = hounsfield(&["mesh", &p("ph.nii.gz"), &p("none.stl"), "--level", "5"]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(text(&empty.stderr).contains("no surface"), "{}", text(&empty.stderr));
 }

@@ -1,7 +1,34 @@
 //! # hounsfield-mesh
 //!
-//! Isosurfaces and label surfaces in physical (LPS) coordinates, smoothing, decimation, measures
-//! and STL/PLY/OBJ input and output.
+//! Isosurfaces in physical (LPS) coordinates, mesh measures and STL/PLY/OBJ input and output.
 //!
-//! **Status: not implemented yet.** The crate exports nothing so far.
+//! ```
+//! use hounsfield_core::{Geometry, Volume};
+//! use hounsfield_mesh::{IsoOptions, isosurface};
+//!
+//! // A ball of radius 8 mm sampled on 1 mm voxels, as a distance field (positive inside).
+//! let n = 24;
+//! let c = (n as f64 - 1.0) / 2.0;
+//! let field: Vec<f32> = (0..n * n * n)
+//!     .map(|i| {
+//!         let (z, y, x) = ((i / (n * n)) as f64, ((i / n) % n) as f64, (i % n) as f64);
+//!         (8.0 - ((x - c).powi(2) + (y - c).powi(2) + (z - c).powi(2)).sqrt()) as f32
+//!     })
+//!     .collect();
+//! let volume = Volume::from_vec([n, n, n], field, Geometry::default())?;
+//! let mesh = isosurface(&volume, 0.0, &IsoOptions::default())?;
+//! let stats = mesh.stats();
+//! assert!(stats.is_watertight() && stats.euler_characteristic == 2);
+//! let sphere = 4.0 * std::f64::consts::PI * 64.0;
+//! assert!((stats.area - sphere).abs() < 0.01 * sphere);
+//! # Ok::<(), hounsfield_core::Error>(())
+//! ```
 #![warn(missing_docs)]
+
+mod cases;
+pub mod io;
+pub mod isosurface;
+pub mod mesh;
+
+pub use isosurface::{IsoOptions, isosurface};
+pub use mesh::{MeshStats, TriMesh};

@@ -1,0 +1,241 @@
+//! The triangle mesh type and its measures.
+
+use std::collections::HashMap;
+
+use hounsfield_core::{Error, Result};
+use serde::Serialize;
+
+/// An indexed triangle mesh in physical coordinates (mm, LPS when it comes from a volume).
+/// Triangles are counter-clockwise seen from outside: normals point outward.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TriMesh {
+    /// Vertex positions.
+    pub vertices: Vec<[f32; 3]>,
+    /// Vertex indices, three per triangle.
+    pub triangles: Vec<[u32; 3]>,
+    /// Unit vertex normals, if computed (one per vertex).
+    pub normals: Option<Vec<[f32; 3]>>,
+}
+
+/// Topology and size of a mesh, as `hounsfield mesh` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MeshStats {
+    /// Vertices.
+    pub vertices: usize,
+    /// Triangles.
+    pub triangles: usize,
+    /// Surface area, mm².
+    pub area: f64,
+    /// Enclosed volume by the divergence theorem, mm³ (positive for outward normals; only
+    /// meaningful for a closed mesh).
+    pub volume: f64,
+    /// `V - E + F` (2 for a sphere, 0 for a torus, per connected closed component).
+    pub euler_characteristic: i64,
+    /// Edges used by one triangle only (holes).
+    pub boundary_edges: usize,
+    /// Edges used by three or more triangles.
+    pub non_manifold_edges: usize,
+    /// Edges used twice in the same direction (neighbouring triangles wound inconsistently).
+    pub inconsistent_edges: usize,
+    /// Triangles of zero area (collinear or repeated vertices).
+    pub degenerate_triangles: usize,
+    /// Vertices at exactly the same position as an earlier vertex.
+    pub duplicate_vertices: usize,
+    /// Connected components (by shared vertices).
+    pub components: usize,
+}
+
+impl MeshStats {
+    /// Closed (no boundary edges), manifold and consistently oriented.
+    pub fn is_watertight(&self) -> bool {
+        self.boundary_edges == 0 && self.non_manifold_edges == 0 && self.inconsistent_edges == 0
+    }
+}
+
+fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+impl TriMesh {
+    /// A mesh from positions and triangles, checking that every index exists.
+    pub fn new(vertices: Vec<[f32; 3]>, triangles: Vec<[u32; 3]>) -> Result<Self> {
+        let n = vertices.len();
+        if let Some((k, t)) =
+            triangles.iter().enumerate().find(|(_, t)| t.iter().any(|&i| i as usize >= n))
+        {
+            return Err(Error::param(
+                "triangles",
+                format!("triangle {k} {t:?} refers to a vertex beyond the {n} vertices"),
+            ));
+        }
+        if let Some(k) = vertices.iter().position(|v| v.iter().any(|c| !c.is_finite())) {
+            return Err(Error::param("vertices", format!("vertex {k} is not finite")));
+        }
+        Ok(TriMesh { vertices, triangles, normals: None })
+    }
+
+    /// Whether the mesh has no triangle.
+    pub fn is_empty(&self) -> bool {
+        self.triangles.is_empty()
+    }
+
+    /// The corners of triangle `t` in f64.
+    pub fn corners(&self, t: usize) -> [[f64; 3]; 3] {
+        self.triangles[t].map(|i| self.vertices[i as usize].map(f64::from))
+    }
+
+    /// Surface area, mm².
+    pub fn area(&self) -> f64 {
+        (0..self.triangles.len())
+            .map(|t| {
+                let [a, b, c] = self.corners(t);
+                let n = cross(sub(b, a), sub(c, a));
+                dot(n, n).sqrt() / 2.0
+            })
+            .sum()
+    }
+
+    /// Signed enclosed volume, mm³: positive when a closed mesh's normals point outward.
+    pub fn signed_volume(&self) -> f64 {
+        // Relative to the first vertex, which keeps the sum's terms small far from the origin.
+        let o = self.vertices.first().map_or([0.0; 3], |v| v.map(f64::from));
+        (0..self.triangles.len())
+            .map(|t| {
+                let [a, b, c] = self.corners(t).map(|p| sub(p, o));
+                dot(a, cross(b, c)) / 6.0
+            })
+            .sum()
+    }
+
+    /// Area-weighted mean of the triangle centroids (the surface's centre), mm.
+    pub fn centroid(&self) -> [f64; 3] {
+        let mut sum = [0.0; 3];
+        let mut total = 0.0;
+        for t in 0..self.triangles.len() {
+            let [a, b, c] = self.corners(t);
+            let w = dot(cross(sub(b, a), sub(c, a)), cross(sub(b, a), sub(c, a))).sqrt();
+            for k in 0..3 {
+                sum[k] += w * (a[k] + b[k] + c[k]) / 3.0;
+            }
+            total += w;
+        }
+        if total > 0.0 { sum.map(|s| s / total) } else { sum }
+    }
+
+    /// Every measure of [`MeshStats`].
+    pub fn stats(&self) -> MeshStats {
+        // Undirected edge -> (uses, uses as a -> b with a < b).
+        let mut edges: HashMap<(u32, u32), (u32, u32)> =
+            HashMap::with_capacity(self.triangles.len() * 2);
+        let mut degenerate = 0;
+        for (t, tri) in self.triangles.iter().enumerate() {
+            let [a, b, c] = self.corners(t);
+            let n = cross(sub(b, a), sub(c, a));
+            if dot(n, n) == 0.0 {
+                degenerate += 1;
+            }
+            for k in 0..3 {
+                let (u, v) = (tri[k], tri[(k + 1) % 3]);
+                let e = edges.entry((u.min(v), u.max(v))).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += u32::from(u < v);
+            }
+        }
+        let mut boundary = 0;
+        let mut non_manifold = 0;
+        let mut inconsistent = 0;
+        for &(uses, forward) in edges.values() {
+            match uses {
+                1 => boundary += 1,
+                2 => inconsistent += usize::from(forward != 1),
+                _ => non_manifold += 1,
+            }
+        }
+        let mut positions: HashMap<[u32; 3], ()> = HashMap::with_capacity(self.vertices.len());
+        let duplicates = self
+            .vertices
+            .iter()
+            .filter(|v| positions.insert(v.map(f32::to_bits), ()).is_some())
+            .count();
+        let used = {
+            let mut u = vec![false; self.vertices.len()];
+            self.triangles.iter().flatten().for_each(|&i| u[i as usize] = true);
+            u.iter().filter(|&&x| x).count()
+        };
+        MeshStats {
+            vertices: self.vertices.len(),
+            triangles: self.triangles.len(),
+            area: self.area(),
+            volume: self.signed_volume(),
+            euler_characteristic: used as i64 - edges.len() as i64 + self.triangles.len() as i64,
+            boundary_edges: boundary,
+            non_manifold_edges: non_manifold,
+            inconsistent_edges: inconsistent,
+            degenerate_triangles: degenerate,
+            duplicate_vertices: duplicates,
+            components: self.components().1,
+        }
+    }
+
+    /// `(component of each vertex, number of components)` over vertices used by triangles
+    /// (unused vertices get `u32::MAX`).
+    pub fn components(&self) -> (Vec<u32>, usize) {
+        let n = self.vertices.len();
+        let mut parent: Vec<u32> = (0..n as u32).collect();
+        fn find(p: &mut [u32], mut x: u32) -> u32 {
+            while p[x as usize] != x {
+                p[x as usize] = p[p[x as usize] as usize];
+                x = p[x as usize];
+            }
+            x
+        }
+        for t in &self.triangles {
+            for k in 1..3 {
+                let (a, b) = (find(&mut parent, t[0]), find(&mut parent, t[k]));
+                if a != b {
+                    parent[a.max(b) as usize] = a.min(b);
+                }
+            }
+        }
+        let mut used = vec![false; n];
+        self.triangles.iter().flatten().for_each(|&i| used[i as usize] = true);
+        let mut label = vec![u32::MAX; n];
+        let mut ids: HashMap<u32, u32> = HashMap::new();
+        for v in 0..n {
+            if used[v] {
+                let root = find(&mut parent, v as u32);
+                let next = ids.len() as u32;
+                label[v] = *ids.entry(root).or_insert(next);
+            }
+        }
+        (label, ids.len())
+    }
+
+    /// Unit normals per vertex from the area-weighted normals of the triangles around it.
+    pub fn vertex_normals_from_faces(&self) -> Vec<[f32; 3]> {
+        let mut acc = vec![[0.0f64; 3]; self.vertices.len()];
+        for (t, tri) in self.triangles.iter().enumerate() {
+            let [a, b, c] = self.corners(t);
+            let n = cross(sub(b, a), sub(c, a));
+            for &i in tri {
+                for k in 0..3 {
+                    acc[i as usize][k] += n[k];
+                }
+            }
+        }
+        acc.iter()
+            .map(|n| {
+                let len = dot(*n, *n).sqrt();
+                if len > 0.0 { n.map(|c| (c / len) as f32) } else { [0.0; 3] }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,89 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+//! Every format round-trips a mesh exactly (positions are f32 in every format), and malformed
+//! files give errors that name the file.
+
+use hounsfield_core::{Geometry, Volume};
+use hounsfield_mesh::io::{MeshFormat, read_mesh, write_mesh, write_mesh_as};
+use hounsfield_mesh::{IsoOptions, TriMesh, isosurface};
+
+fn sample_mesh() -> TriMesh {
+    let n = 12;
+    let c = 5.3;
+    let values = (0..n * n * n)
+        .map(|i| {
+            let (x, y, z) = ((i % n) as f64, ((i / n) % n) as f64, (i / (n * n)) as f64);
+            (4.0 - ((x - c).powi(2) + (y - c).powi(2) + 2.0 * (z - c).powi(2)).sqrt()) as f32
+        })
+        .collect();
+    let g = Geometry::axis_aligned([0.7, 1.1, 1.3], [-3.0, 2.0, 5.0]).unwrap();
+    isosurface(&Volume::from_vec([n, n, n], values, g).unwrap(), 0.0, &IsoOptions::default())
+        .unwrap()
+}
+
+#[test]
+fn every_format_round_trips_vertices_and_triangles() {
+    let mesh = sample_mesh();
+    assert!(mesh.triangles.len() > 100);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, format) in [
+        ("a.stl", MeshFormat::StlBinary),
+        ("b.stl", MeshFormat::StlAscii),
+        ("c.ply", MeshFormat::PlyBinary),
+        ("d.ply", MeshFormat::PlyAscii),
+        ("e.obj", MeshFormat::Obj),
+    ] {
+        let path = dir.path().join(name);
+        write_mesh_as(&path, &mesh, format).unwrap();
+        let back = read_mesh(&path).unwrap();
+        assert_eq!(back.triangles.len(), mesh.triangles.len(), "{name}");
+        assert_eq!(
+            back.vertices.len(),
+            mesh.vertices.len(),
+            "{name}: STL is welded back by position"
+        );
+        // Same triangles with the same positions and winding (STL renumbers vertices).
+        for (t, u) in mesh.triangles.iter().zip(&back.triangles) {
+            let a = t.map(|i| mesh.vertices[i as usize]);
+            let b = u.map(|i| back.vertices[i as usize]);
+            assert_eq!(a, b, "{name}");
+        }
+        let (s, r) = (mesh.stats(), back.stats());
+        assert!((s.area - r.area).abs() < 1e-9 * s.area && r.is_watertight(), "{name}");
+    }
+    // The extension picks the format; unknown extensions are refused.
+    write_mesh(&dir.path().join("f.ply"), &mesh).unwrap();
+    assert!(write_mesh(&dir.path().join("g.vtk"), &mesh).is_err());
+}
+
+#[test]
+fn malformed_files_are_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let mesh = sample_mesh();
+    let good = dir.path().join("good.stl");
+    write_mesh(&good, &mesh).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let cases = [
+        write("truncated.stl", &bytes[..bytes.len() - 7]),
+        write("huge_count.stl", &[&[0u8; 80][..], &u32::MAX.to_le_bytes()].concat()),
+        write("magic.ply", b"plx\nformat ascii 1.0\nend_header\n"),
+        write("counts.ply", b"ply\nformat binary_little_endian 1.0\nelement vertex 4000000000\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n\x00"),
+        write("index.ply", b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n"),
+        write("index.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n"),
+        write("text.obj", b"v 0 zero 0\n"),
+    ];
+    for path in cases {
+        let err = read_mesh(&path).unwrap_err().to_string();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(err.contains(&name), "{name}: {err}");
+    }
+    assert!(read_mesh(&dir.path().join("missing.stl")).is_err());
+    // Negative OBJ indices count from the end.
+    let p = write("negative.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf -3 -2 -1\n");
+    assert_eq!(read_mesh(&p).unwrap().triangles, vec![[0, 1, 2]]);
+}
