@@ -1,12 +1,13 @@
 //! Isosurfaces of 256^3 f32 volumes, the problems: a sphere of radius 100 voxels (a
 //! distance field) and a gyroid with 4 periods across the volume, both at level 0. Peers
-//! (vtkFlyingEdges3D, scikit-image marching_cubes) on the same fields: `benches/peers/mesh_peers.py`.
+//! (vtkFlyingEdges3D, scikit-image marching_cubes, vtkQuadricDecimation) on the same fields:
+//! `benches/peers/mesh_peers.py`.
 //! Run with `RAYON_NUM_THREADS=1` for the single-thread numbers.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hounsfield_core::{Geometry, Volume};
-use hounsfield_mesh::{IsoOptions, isosurface};
+use hounsfield_mesh::{IsoOptions, TaubinOptions, decimate, isosurface, taubin_smooth};
 
 /// `f(x, y, z)` on an `n^3` grid of 1 mm voxels.
 fn field(n: usize, f: impl Fn(f64, f64, f64) -> f64) -> Volume<f32> {
@@ -37,6 +38,13 @@ fn mesh(c: &mut Criterion) {
             });
         }
     }
+    let surface = isosurface(&sphere, 0.0, &IsoOptions { gradient_normals: false }).expect("valid");
+    group.bench_function("decimate sphere to 10%", |b| {
+        b.iter(|| decimate(&surface, 0.1).expect("valid"))
+    });
+    group.bench_function("taubin sphere 10 iterations", |b| {
+        b.iter(|| taubin_smooth(&surface, &TaubinOptions::default()).expect("valid"))
+    });
     group.finish();
 }
 

@@ -36,7 +36,7 @@ pub fn stages() -> Vec<Stage> {
         name,
         crate_name,
         description,
-        available: crate_name == "hounsfield-ct",
+        available: matches!(crate_name, "hounsfield-ct" | "hounsfield-mesh"),
     };
     vec![
         stage(
@@ -93,7 +93,7 @@ pub struct CtResults {
 /// `size^3` 1 mm voxels scaled to water-like attenuation (0.02/mm), `2 size` views over 360
 /// degrees on a panel 1.5x the volume at magnification 2, 1e5 photons. Writes the volumes into
 /// `out` when given.
-pub fn run_ct(size: usize, seed: u64, out: Option<&Path>) -> Result<CtResults> {
+pub fn run_ct(size: usize, seed: u64, out: Option<&Path>) -> Result<CtOutput> {
     const SCALE: f32 = 0.02;
     const PHOTONS: f64 = 1e5;
     let size = size.clamp(16, 256);
@@ -148,7 +148,7 @@ pub fn run_ct(size: usize, seed: u64, out: Option<&Path>) -> Result<CtResults> {
             )?;
         }
     }
-    Ok(CtResults {
+    let results = CtResults {
         size,
         seed,
         views,
@@ -159,6 +159,76 @@ pub fn run_ct(size: usize, seed: u64, out: Option<&Path>) -> Result<CtResults> {
         fista_tv_ssim: ssim(&truth, &iterative, &options)?,
         fista_tv_iterations: iterations,
         seconds: [t_phantom, t_noise, t_fdk, t_iter],
+    };
+    Ok(CtOutput { results, phantom: truth, reconstruction: iterative })
+}
+
+/// The CT stages' numbers and the volumes later stages use.
+pub struct CtOutput {
+    /// What the CT stages measured.
+    pub results: CtResults,
+    /// The phantom on the reconstruction grid.
+    pub phantom: Volume<f32>,
+    /// The FISTA-TV reconstruction.
+    pub reconstruction: Volume<f32>,
+}
+
+/// What the mesh stage measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeshResults {
+    /// The isolevel (background 0, brain 0.2, skull 1).
+    pub level: f64,
+    /// Triangles after smoothing.
+    pub triangles: usize,
+    /// Surface area, mm².
+    pub area_mm2: f64,
+    /// Enclosed volume, mm³.
+    pub volume_mm3: f64,
+    /// Closed, manifold, consistently wound.
+    pub watertight: bool,
+    /// 2 for a sphere-like surface.
+    pub euler_characteristic: i64,
+    /// The same pipeline on the phantom itself.
+    pub phantom_volume_mm3: f64,
+    /// `100 (volume / phantom volume - 1)`.
+    pub volume_difference_percent: f64,
+    /// Seconds for both surfaces.
+    pub seconds: f64,
+}
+
+/// The outer surface of the head: the largest component of the `level = 0.1` isosurface,
+/// Taubin-smoothed, from the reconstruction and from the phantom; STL and PLY into `out`.
+pub fn run_mesh(ct: &CtOutput, out: Option<&Path>) -> Result<MeshResults> {
+    use hounsfield_mesh::{
+        IsoOptions, TaubinOptions, isosurface, keep_largest_component, taubin_smooth,
+    };
+    let clock = Instant::now();
+    // Between the background (0) and the brain (0.2): the outer surface of the head.
+    let level = 0.1;
+    let surface = |v: &Volume<f32>| -> Result<hounsfield_mesh::TriMesh> {
+        let mesh = keep_largest_component(&isosurface(v, level, &IsoOptions::default())?);
+        Ok(taubin_smooth(&mesh, &TaubinOptions::default())?)
+    };
+    let mesh = surface(&ct.reconstruction)?;
+    let reference = surface(&ct.phantom)?;
+    let seconds = clock.elapsed().as_secs_f64();
+    if let Some(dir) = out {
+        for name in ["head.stl", "head.ply"] {
+            hounsfield_mesh::io::write_mesh(&dir.join(name), &mesh)?;
+        }
+    }
+    let s = mesh.stats();
+    let phantom_volume = reference.signed_volume();
+    Ok(MeshResults {
+        level,
+        triangles: s.triangles,
+        area_mm2: s.area,
+        volume_mm3: s.volume,
+        watertight: s.is_watertight(),
+        euler_characteristic: s.euler_characteristic,
+        phantom_volume_mm3: phantom_volume,
+        volume_difference_percent: 100.0 * (s.volume / phantom_volume - 1.0),
+        seconds,
     })
 }
 
@@ -172,6 +242,6 @@ mod tests {
         let s = stages();
         assert_eq!(s.len(), 10);
         let ready: Vec<_> = s.iter().filter(|st| st.available).map(|st| st.name).collect();
-        assert_eq!(ready, ["phantom", "noise", "fdk", "iterative"]);
+        assert_eq!(ready, ["phantom", "noise", "fdk", "iterative", "mesh"]);
     }
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use hounsfield_mesh::io::write_mesh;
-use hounsfield_mesh::{IsoOptions, MeshStats, isosurface};
+use hounsfield_mesh::{
+    IsoOptions, MeshStats, TaubinOptions, decimate, isosurface, keep_largest_component,
+    taubin_smooth,
+};
 use serde::Serialize;
 
 use crate::volume_info::{ConvertOptions, read_image};
@@ -22,7 +25,7 @@ pub struct MeshReport {
     pub stats: MeshStats,
     /// No holes, manifold, consistently wound.
     pub watertight: bool,
-    /// Seconds spent extracting the surface.
+    /// Seconds spent extracting and post-processing the surface.
     pub seconds: f64,
 }
 
@@ -48,21 +51,43 @@ impl fmt::Display for MeshReport {
     }
 }
 
-/// Extracts the `level` isosurface of `input`'s first volume and writes it to `output`.
-pub fn mesh(input: &Path, output: &Path, level: f64) -> Result<MeshReport> {
+/// What to do to the surface after extraction, in this order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PostProcess {
+    /// Keep only the largest connected component.
+    pub largest: bool,
+    /// Taubin smoothing passes (0 = none).
+    pub smooth: usize,
+    /// Decimate to this fraction of the triangles.
+    pub decimate: Option<f64>,
+}
+
+/// Extracts the `level` isosurface of `input`'s first volume, post-processes it and writes it
+/// to `output`.
+pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Result<MeshReport> {
     // Check the output format before the (possibly long) extraction.
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
     let image = read_image(input, &ConvertOptions::default())?;
     let volume = image.scaled_f32(0).context("an image without voxels")?;
     let start = std::time::Instant::now();
-    let mesh = isosurface(&volume, level, &IsoOptions::default())?;
-    let seconds = start.elapsed().as_secs_f64();
+    let mut mesh = isosurface(&volume, level, &IsoOptions::default())?;
     if mesh.is_empty() {
         anyhow::bail!(
             "{}: no surface at level {level} (the volume is entirely on one side)",
             input.display()
         );
     }
+    if post.largest {
+        mesh = keep_largest_component(&mesh);
+    }
+    if post.smooth > 0 {
+        let options = TaubinOptions { iterations: post.smooth, ..Default::default() };
+        mesh = taubin_smooth(&mesh, &options)?;
+    }
+    if let Some(ratio) = post.decimate {
+        mesh = decimate(&mesh, ratio)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
     write_mesh(output, &mesh)?;
     let stats = mesh.stats();
     Ok(MeshReport {

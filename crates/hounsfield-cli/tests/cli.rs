@@ -55,7 +55,10 @@ fn demo_json_reports_computed_ct_numbers_that_follow_the_seed() {
     assert_eq!(stages.len(), 10);
     assert_eq!(stages[0]["name"], "phantom");
     let results = v["results"].as_object().unwrap();
-    assert_eq!(results.len(), 1, "only the built CT stages report: {results:?}");
+    assert_eq!(results.len(), 2, "only the built stages report: {results:?}");
+    let mesh = &v["results"]["mesh"];
+    assert_eq!(mesh["watertight"], true, "{mesh}");
+    assert!(mesh["volume_difference_percent"].as_f64().unwrap().abs() < 10.0, "{mesh}");
     let ct = &v["results"]["ct"];
     let (fdk, tv) = (ct["fdk_psnr_db"].as_f64().unwrap(), ct["fista_tv_psnr_db"].as_f64().unwrap());
     // A 24^3 noisy cone-beam scan: FDK well above an empty image (~10 dB), FISTA-TV better.
@@ -388,6 +391,28 @@ fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
     let volume = v["volume"].as_f64().unwrap();
     assert!(volume > 0.0 && volume < outer, "{volume} vs {outer}");
     assert!(std::fs::metadata(dir.path().join("head.stl")).unwrap().len() > 84);
+    // Largest component, smoothed and decimated: still watertight, fewer triangles.
+    let out = hounsfield(&[
+        "mesh",
+        &p("ph.nii.gz"),
+        &p("head.ply"),
+        "--level",
+        "0.5",
+        "--largest",
+        "--smooth",
+        "5",
+        "--decimate",
+        "0.3",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(w["watertight"], true, "{w}");
+    assert_eq!(w["components"], 1, "{w}");
+    assert!(w["triangles"].as_u64().unwrap() < v["triangles"].as_u64().unwrap() / 3, "{w}");
+    let bad =
+        hounsfield(&["mesh", &p("ph.nii.gz"), &p("x.stl"), "--level", "0.5", "--decimate", "2"]);
+    assert_eq!(bad.status.code(), Some(1));
     let bad = hounsfield(&["mesh", &p("ph.nii.gz"), &p("head.vtk"), "--level", "0.5"]);
     assert_eq!(bad.status.code(), Some(1));
     let empty = hounsfield(&["mesh", &p("ph.nii.gz"), &p("none.stl"), "--level", "5"]);

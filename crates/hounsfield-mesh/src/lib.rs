@@ -26,9 +26,15 @@
 #![warn(missing_docs)]
 
 mod cases;
+pub mod decimate;
 pub mod io;
 pub mod isosurface;
 pub mod mesh;
+pub mod process;
 
+pub use decimate::decimate;
 pub use isosurface::{IsoOptions, isosurface};
 pub use mesh::{MeshStats, TriMesh};
+pub use process::{
+    TaubinOptions, compact, keep_largest_component, remove_small_components, taubin_smooth,
+};

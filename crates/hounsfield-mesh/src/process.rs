@@ -1,0 +1,167 @@
+//! Cleaning and smoothing: unused vertices, connected components, Taubin smoothing.
+
+use hounsfield_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::TriMesh;
+
+/// The mesh without vertices that no triangle uses (indices renumbered in order; normals kept).
+pub fn compact(mesh: &TriMesh) -> TriMesh {
+    let mut map = vec![u32::MAX; mesh.vertices.len()];
+    let mut vertices = Vec::new();
+    let mut normals = mesh.normals.as_ref().map(|_| Vec::new());
+    let triangles = mesh
+        .triangles
+        .iter()
+        .map(|t| {
+            t.map(|i| {
+                if map[i as usize] == u32::MAX {
+                    map[i as usize] = vertices.len() as u32;
+                    vertices.push(mesh.vertices[i as usize]);
+                    if let (Some(out), Some(src)) = (normals.as_mut(), mesh.normals.as_ref()) {
+                        out.push(src[i as usize]);
+                    }
+                }
+                map[i as usize]
+            })
+        })
+        .collect();
+    TriMesh { vertices, triangles, normals }
+}
+
+/// Each vertex's component and each component's area (mm²).
+fn component_areas(mesh: &TriMesh) -> (Vec<u32>, Vec<f64>) {
+    let (label, count) = mesh.components();
+    let mut area = vec![0.0f64; count];
+    for (t, tri) in mesh.triangles.iter().enumerate() {
+        let [a, b, d] = mesh.corners(t);
+        let (u, v) =
+            ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [d[0] - a[0], d[1] - a[1], d[2] - a[2]]);
+        let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+        area[label[tri[0] as usize] as usize] +=
+            (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() / 2.0;
+    }
+    (label, area)
+}
+
+/// The triangles of the components whose area passes `keep(component, area)`, compacted.
+fn filter_components(mesh: &TriMesh, keep: impl Fn(usize, f64) -> bool) -> TriMesh {
+    let (label, area) = component_areas(mesh);
+    let kept: Vec<bool> = area.iter().enumerate().map(|(c, &a)| keep(c, a)).collect();
+    let selected = TriMesh {
+        vertices: mesh.vertices.clone(),
+        triangles: mesh
+            .triangles
+            .iter()
+            .filter(|t| kept[label[t[0] as usize] as usize])
+            .copied()
+            .collect(),
+        normals: mesh.normals.clone(),
+    };
+    compact(&selected)
+}
+
+/// The connected component with the largest area.
+pub fn keep_largest_component(mesh: &TriMesh) -> TriMesh {
+    let (_, area) = component_areas(mesh);
+    let best = (0..area.len()).max_by(|&a, &b| area[a].total_cmp(&area[b])).unwrap_or(0);
+    filter_components(mesh, |c, _| c == best)
+}
+
+/// The mesh without components smaller than `min_area` mm² (specks of noise).
+pub fn remove_small_components(mesh: &TriMesh, min_area: f64) -> TriMesh {
+    filter_components(mesh, |_, area| area >= min_area)
+}
+
+/// Options of [`taubin_smooth`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaubinOptions {
+    /// Passes of the λ|μ pair (10).
+    pub iterations: usize,
+    /// Shrinking step λ (0.5).
+    pub lambda: f64,
+    /// Inflating step μ, negative with |μ| > λ (-0.53): together they pass low frequencies
+    /// (the shape) and damp high ones (staircase and noise) without shrinking.
+    pub mu: f64,
+    /// Keep boundary vertices fixed (true) so open surfaces keep their rims.
+    pub fix_boundary: bool,
+}
+
+impl Default for TaubinOptions {
+    fn default() -> Self {
+        TaubinOptions { iterations: 10, lambda: 0.5, mu: -0.53, fix_boundary: true }
+    }
+}
+
+/// Each vertex's neighbours (by edges) and whether it lies on a boundary edge.
+fn neighbourhoods(mesh: &TriMesh) -> (Vec<Vec<u32>>, Vec<bool>) {
+    let n = mesh.vertices.len();
+    let mut neighbours: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut edge_uses: std::collections::HashMap<(u32, u32), u32> =
+        std::collections::HashMap::new();
+    for t in &mesh.triangles {
+        for k in 0..3 {
+            let (a, b) = (t[k], t[(k + 1) % 3]);
+            *edge_uses.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+        }
+    }
+    let mut boundary = vec![false; n];
+    for (&(a, b), &uses) in &edge_uses {
+        neighbours[a as usize].push(b);
+        neighbours[b as usize].push(a);
+        if uses == 1 {
+            boundary[a as usize] = true;
+            boundary[b as usize] = true;
+        }
+    }
+    for list in &mut neighbours {
+        list.sort_unstable(); // deterministic sums whatever the hash order
+    }
+    (neighbours, boundary)
+}
+
+/// Taubin's λ|μ smoothing (uniform Laplacian): removes the marching-cubes staircase while
+/// keeping the enclosed volume within a fraction of a percent. Normals, if any, are recomputed
+/// from the faces.
+pub fn taubin_smooth(mesh: &TriMesh, options: &TaubinOptions) -> Result<TriMesh> {
+    let o = options;
+    if !(o.lambda > 0.0 && o.lambda < 1.0 && o.mu < -o.lambda && o.mu > -1.0) {
+        return Err(Error::param(
+            "lambda/mu",
+            format!("need 0 < lambda < -mu < 1, found {} and {}", o.lambda, o.mu),
+        ));
+    }
+    let (neighbours, boundary) = neighbourhoods(mesh);
+    let mut pos: Vec<[f64; 3]> = mesh.vertices.iter().map(|v| v.map(f64::from)).collect();
+    let mut next = pos.clone();
+    for _ in 0..o.iterations {
+        for factor in [o.lambda, o.mu] {
+            for (v, out) in next.iter_mut().enumerate() {
+                let nb = &neighbours[v];
+                if nb.is_empty() || (o.fix_boundary && boundary[v]) {
+                    *out = pos[v];
+                    continue;
+                }
+                let mut mean = [0.0; 3];
+                for &u in nb {
+                    for k in 0..3 {
+                        mean[k] += pos[u as usize][k];
+                    }
+                }
+                let inv = 1.0 / nb.len() as f64;
+                *out = std::array::from_fn(|k| pos[v][k] + factor * (mean[k] * inv - pos[v][k]));
+            }
+            std::mem::swap(&mut pos, &mut next);
+        }
+    }
+    let mut out = TriMesh {
+        vertices: pos.iter().map(|p| p.map(|c| c as f32)).collect(),
+        triangles: mesh.triangles.clone(),
+        normals: None,
+    };
+    if mesh.normals.is_some() {
+        out.normals = Some(out.vertex_normals_from_faces());
+    }
+    Ok(out)
+}

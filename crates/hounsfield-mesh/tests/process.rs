@@ -1,0 +1,111 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+//! Smoothing, decimation and component filters on analytic shapes.
+
+use hounsfield_core::rng::SplitMix64;
+use hounsfield_core::{Geometry, Volume};
+use hounsfield_mesh::{
+    IsoOptions, TaubinOptions, TriMesh, decimate, isosurface, keep_largest_component,
+    remove_small_components, taubin_smooth,
+};
+use std::f64::consts::PI;
+
+/// Distance-field balls `(centre, radius)` (the union) on an `n^3` grid of 1 mm voxels, plus
+/// uniform noise of amplitude `noise`.
+fn balls(n: usize, spheres: &[([f64; 3], f64)], noise: f64) -> TriMesh {
+    let mut rng = SplitMix64::new(9);
+    let values = (0..n * n * n)
+        .map(|i| {
+            let p = [(i % n) as f64, ((i / n) % n) as f64, (i / (n * n)) as f64];
+            let d = spheres
+                .iter()
+                .map(|(c, r)| {
+                    r - ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2))
+                        .sqrt()
+                })
+                .fold(f64::NEG_INFINITY, f64::max);
+            (d + noise * rng.uniform(-1.0, 1.0)) as f32
+        })
+        .collect();
+    let v = Volume::from_vec([n; 3], values, Geometry::default()).unwrap();
+    isosurface(&v, 0.0, &IsoOptions::default()).unwrap()
+}
+
+/// Mean and largest `| |p - c| - r |` over the vertices.
+fn radial_error(mesh: &TriMesh, c: [f64; 3], r: f64) -> (f64, f64) {
+    let e: Vec<f64> = mesh
+        .vertices
+        .iter()
+        .map(|v| {
+            let d = (0..3).map(|k| (f64::from(v[k]) - c[k]).powi(2)).sum::<f64>().sqrt();
+            (d - r).abs()
+        })
+        .collect();
+    (e.iter().sum::<f64>() / e.len() as f64, e.iter().cloned().fold(0.0, f64::max))
+}
+
+#[test]
+fn taubin_smoothing_removes_noise_without_shrinking() {
+    let c = [23.5, 23.5, 23.5];
+    let noisy = balls(48, &[(c, 18.0)], 0.4);
+    let smooth = taubin_smooth(&noisy, &TaubinOptions::default()).unwrap();
+    let (before, after) = (radial_error(&noisy, c, 18.0).0, radial_error(&smooth, c, 18.0).0);
+    assert!(after < 0.6 * before, "mean radial error {before} -> {after}");
+    let (v0, v1) = (noisy.signed_volume(), smooth.signed_volume());
+    assert!((v1 / v0 - 1.0).abs() < 0.01, "volume {v0} -> {v1}");
+    assert!(smooth.stats().is_watertight());
+    // Plain Laplacian smoothing (mu = 0 is refused; a shrinking pair is allowed) shrinks more.
+    assert!(taubin_smooth(&noisy, &TaubinOptions { mu: -0.3, ..Default::default() }).is_err());
+}
+
+#[test]
+fn decimation_to_10_percent_keeps_a_closed_manifold_sphere() {
+    let c = [47.5, 47.5, 47.5];
+    let mesh = balls(96, &[(c, 40.0)], 0.0);
+    let small = decimate(&mesh, 0.1).unwrap();
+    let (s0, s1) = (mesh.stats(), small.stats());
+    assert!(
+        s1.triangles as f64 <= 0.101 * s0.triangles as f64,
+        "{} -> {}",
+        s0.triangles,
+        s1.triangles
+    );
+    assert!(s1.is_watertight() && s1.euler_characteristic == 2 && s1.components == 1, "{s1:?}");
+    assert_eq!(s1.degenerate_triangles, 0);
+    // Area and volume within 1% of the analytic sphere, every vertex within 0.25 mm of it.
+    let (area, volume) = (4.0 * PI * 1600.0, 4.0 / 3.0 * PI * 64000.0);
+    assert!(
+        (s1.area / area - 1.0).abs() < 0.01 && (s1.volume / volume - 1.0).abs() < 0.01,
+        "{s1:?}"
+    );
+    let (_, worst) = radial_error(&small, c, 40.0);
+    assert!(worst < 0.25, "largest radial error {worst} mm");
+    assert!(decimate(&mesh, 0.0).is_err() && decimate(&mesh, 1.5).is_err());
+}
+
+#[test]
+fn decimation_keeps_the_rim_of_an_open_surface() {
+    // A ball cut by the volume's faces: an open surface whose rim must not move.
+    let open = balls(40, &[([0.0, 20.0, 20.0], 25.0)], 0.0);
+    let s0 = open.stats();
+    assert!(s0.boundary_edges > 0);
+    let small = decimate(&open, 0.2).unwrap();
+    let s1 = small.stats();
+    assert_eq!(s1.boundary_edges, s0.boundary_edges);
+    assert_eq!((s1.non_manifold_edges, s1.inconsistent_edges), (0, 0));
+    assert!(s1.triangles < s0.triangles / 2);
+}
+
+#[test]
+fn component_filters_keep_the_largest_or_drop_specks() {
+    let mesh = balls(48, &[([14.0, 14.0, 14.0], 9.0), ([34.0, 34.0, 34.0], 4.0)], 0.0);
+    assert_eq!(mesh.stats().components, 2);
+    let big = keep_largest_component(&mesh);
+    let s = big.stats();
+    assert_eq!(s.components, 1);
+    assert!((s.area / (4.0 * PI * 81.0) - 1.0).abs() < 0.01, "{s:?}");
+    // Drop components under 500 mm² (the small ball has ~201 mm²).
+    let cleaned = remove_small_components(&mesh, 500.0);
+    assert_eq!(cleaned.triangles.len(), big.triangles.len());
+    assert_eq!(cleaned.vertices.len(), big.vertices.len(), "unused vertices are dropped");
+}
