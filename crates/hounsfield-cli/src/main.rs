@@ -9,7 +9,7 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use hounsfield_cli::{anonymize, ct, demo, filter, mesh, progress, volume_info};
@@ -104,8 +104,12 @@ enum Command {
         /// .stl, .ply or .obj.
         output: PathBuf,
         /// The isolevel (values >= level are inside).
+        #[arg(long, required_unless_present = "labels", conflicts_with = "labels")]
+        level: Option<f64>,
+        /// One surface per non-zero label (a segmentation), written as OUTPUT's stem plus
+        /// `_<label>`; neighbouring labels share their boundary exactly.
         #[arg(long)]
-        level: f64,
+        labels: bool,
         /// Keep only the largest connected component.
         #[arg(long)]
         largest: bool,
@@ -658,9 +662,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment(_) => pending("segment"),
-        Command::Mesh { input, output, level, largest, smooth, decimate } => {
+        Command::Mesh { input, output, level, labels, largest, smooth, decimate } => {
             let spinner = progress::spinner(&format!("meshing {}", input.display()), !cli.quiet);
             let post = mesh::PostProcess { largest, smooth, decimate };
+            if labels {
+                let done = mesh::mesh_labels(&input, &output, &post);
+                spinner.finish_and_clear();
+                return print(&done?, cli.json);
+            }
+            let level = level.context("--level or --labels is required")?;
             let done = mesh::mesh(&input, &output, level, &post);
             spinner.finish_and_clear();
             print(&done?, cli.json)

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use hounsfield_mesh::io::write_mesh;
 use hounsfield_mesh::{
-    IsoOptions, MeshStats, TaubinOptions, decimate, isosurface, keep_largest_component,
-    taubin_smooth,
+    IsoOptions, LabelOptions, MeshStats, TaubinOptions, TriMesh, decimate, isosurface,
+    keep_largest_component, label_surfaces, taubin_smooth,
 };
 use serde::Serialize;
 
@@ -62,6 +62,98 @@ pub struct PostProcess {
     pub decimate: Option<f64>,
 }
 
+impl PostProcess {
+    fn apply(&self, mut mesh: TriMesh) -> Result<TriMesh> {
+        if self.largest {
+            mesh = keep_largest_component(&mesh);
+        }
+        if self.smooth > 0 {
+            let options = TaubinOptions { iterations: self.smooth, ..Default::default() };
+            mesh = taubin_smooth(&mesh, &options)?;
+        }
+        if let Some(ratio) = self.decimate {
+            mesh = decimate(&mesh, ratio)?;
+        }
+        Ok(mesh)
+    }
+}
+
+/// One label's surface as `hounsfield mesh --labels` reports it.
+#[derive(Debug, Serialize)]
+pub struct LabelReport {
+    /// The label value.
+    pub label: i64,
+    /// The file written.
+    pub output: PathBuf,
+    /// Measures of the mesh.
+    #[serde(flatten)]
+    pub stats: MeshStats,
+    /// No holes, manifold, consistently wound.
+    pub watertight: bool,
+}
+
+/// What `hounsfield mesh --labels` wrote.
+#[derive(Debug, Serialize)]
+pub struct LabelsReport {
+    /// One entry per label, in label order.
+    pub labels: Vec<LabelReport>,
+    /// Seconds for all surfaces.
+    pub seconds: f64,
+}
+
+impl fmt::Display for LabelsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for l in &self.labels {
+            let s = &l.stats;
+            writeln!(
+                f,
+                "label {} -> {}: {} triangles, area {:.2} mm², volume {:.2} mm³, closed: {}",
+                l.label,
+                l.output.display(),
+                s.triangles,
+                s.area,
+                s.volume,
+                if s.boundary_edges == 0 { "yes" } else { "no" }
+            )?;
+        }
+        writeln!(f, "  {:.2} s", self.seconds)
+    }
+}
+
+/// `<dir>/<stem>_<label>.<ext>` for `<dir>/<stem>.<ext>`.
+fn label_path(output: &Path, label: i64) -> PathBuf {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = output.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    output.with_file_name(format!("{stem}_{label}.{ext}"))
+}
+
+/// One surface per non-zero label of `input` (shared boundaries between neighbours), written
+/// as `<output stem>_<label>.<ext>`.
+pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<LabelsReport> {
+    hounsfield_mesh::io::MeshFormat::from_path(output)?;
+    let image = read_image(input, &ConvertOptions::default())?;
+    let volume = image.scaled_f32(0).context("an image without voxels")?;
+    let start = std::time::Instant::now();
+    let surfaces = label_surfaces(&volume, &LabelOptions::default())?;
+    if surfaces.is_empty() {
+        anyhow::bail!("{}: no label other than 0", input.display());
+    }
+    let mut labels = Vec::with_capacity(surfaces.len());
+    for s in surfaces {
+        let mesh = post.apply(s.mesh)?;
+        let path = label_path(output, s.label);
+        write_mesh(&path, &mesh)?;
+        let stats = mesh.stats();
+        labels.push(LabelReport {
+            label: s.label,
+            output: path,
+            stats,
+            watertight: stats.is_watertight(),
+        });
+    }
+    Ok(LabelsReport { labels, seconds: start.elapsed().as_secs_f64() })
+}
+
 /// Extracts the `level` isosurface of `input`'s first volume, post-processes it and writes it
 /// to `output`.
 pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Result<MeshReport> {
@@ -77,16 +169,7 @@ pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Resu
             input.display()
         );
     }
-    if post.largest {
-        mesh = keep_largest_component(&mesh);
-    }
-    if post.smooth > 0 {
-        let options = TaubinOptions { iterations: post.smooth, ..Default::default() };
-        mesh = taubin_smooth(&mesh, &options)?;
-    }
-    if let Some(ratio) = post.decimate {
-        mesh = decimate(&mesh, ratio)?;
-    }
+    mesh = post.apply(mesh)?;
     let seconds = start.elapsed().as_secs_f64();
     write_mesh(output, &mesh)?;
     let stats = mesh.stats();

@@ -410,6 +410,24 @@ fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
     assert_eq!(w["watertight"], true, "{w}");
     assert_eq!(w["components"], 1, "{w}");
     assert!(w["triangles"].as_u64().unwrap() < v["triangles"].as_u64().unwrap() / 3, "{w}");
+    // Label surfaces: the phantom's bright structures (> 0.25) labelled by connected component.
+    let run = |args: &[&str]| {
+        let out = hounsfield(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        out
+    };
+    run(&["filter", "threshold", &p("ph.nii.gz"), &p("mask.nii.gz"), "--lo", "0.25"]);
+    run(&["filter", "label", &p("mask.nii.gz"), &p("labels.nii.gz")]);
+    let out = run(&["mesh", &p("labels.nii.gz"), &p("part.ply"), "--labels", "--json"]);
+    let l: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels = l["labels"].as_array().unwrap();
+    assert!(!labels.is_empty(), "{l}");
+    for entry in labels {
+        assert_eq!(entry["boundary_edges"], 0, "{entry}");
+        assert!(std::path::Path::new(entry["output"].as_str().unwrap()).exists());
+    }
+    assert!(dir.path().join("part_1.ply").exists());
+    assert_eq!(hounsfield(&["mesh", &p("labels.nii.gz"), &p("x.stl")]).status.code(), Some(2));
     let bad =
         hounsfield(&["mesh", &p("ph.nii.gz"), &p("x.stl"), "--level", "0.5", "--decimate", "2"]);
     assert_eq!(bad.status.code(), Some(1));

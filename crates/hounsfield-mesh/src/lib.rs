@@ -27,13 +27,17 @@
 
 mod cases;
 pub mod decimate;
+pub mod distance;
 pub mod io;
 pub mod isosurface;
+pub mod labels;
 pub mod mesh;
 pub mod process;
 
 pub use decimate::decimate;
+pub use distance::{SurfaceDistances, surface_distances, vertex_to_surface};
 pub use isosurface::{IsoOptions, isosurface};
+pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
 pub use process::{
     TaubinOptions, compact, keep_largest_component, remove_small_components, taubin_smooth,

@@ -6,7 +6,7 @@ use hounsfield_core::rng::SplitMix64;
 use hounsfield_core::{Geometry, Volume};
 use hounsfield_mesh::{
     IsoOptions, TaubinOptions, TriMesh, decimate, isosurface, keep_largest_component,
-    remove_small_components, taubin_smooth,
+    remove_small_components, surface_distances, taubin_smooth, vertex_to_surface,
 };
 use std::f64::consts::PI;
 
@@ -108,4 +108,28 @@ fn component_filters_keep_the_largest_or_drop_specks() {
     let cleaned = remove_small_components(&mesh, 500.0);
     assert_eq!(cleaned.triangles.len(), big.triangles.len());
     assert_eq!(cleaned.vertices.len(), big.vertices.len(), "unused vertices are dropped");
+}
+
+#[test]
+fn surface_distances_match_concentric_and_shifted_spheres() {
+    let c = [23.5, 23.5, 23.5];
+    let inner = balls(48, &[(c, 15.0)], 0.0);
+    let outer = balls(48, &[(c, 16.0)], 0.0);
+    // Concentric spheres 1 mm apart: every distance is 1 mm up to the discretisation (chords
+    // of ~1 mm triangles on a 15 mm sphere sag by < 0.05 mm).
+    let d = surface_distances(&inner, &outer).unwrap();
+    assert!((d.hausdorff - 1.0).abs() < 0.06 && (d.chamfer - 1.0).abs() < 0.03, "{d:?}");
+    assert!(d.hausdorff95 <= d.hausdorff);
+    // A mesh against itself: 0. Against a copy shifted by 0.7 mm along x: Hausdorff 0.7.
+    let same = surface_distances(&inner, &inner).unwrap();
+    assert!(same.hausdorff < 1e-6, "{same:?}");
+    let mut shifted = inner.clone();
+    shifted.vertices.iter_mut().for_each(|v| v[0] += 0.7);
+    let d = surface_distances(&inner, &shifted).unwrap();
+    assert!((d.hausdorff - 0.7).abs() < 0.05, "{d:?}");
+    // Decimation error measured as a distance: within 0.25 mm of the original surface.
+    let small = decimate(&inner, 0.1).unwrap();
+    let worst = vertex_to_surface(&small, &inner).unwrap().into_iter().fold(0.0, f64::max);
+    assert!(worst < 0.25, "{worst}");
+    assert!(vertex_to_surface(&inner, &TriMesh::default()).is_err());
 }
