@@ -40,5 +40,6 @@ pub use isosurface::{IsoOptions, isosurface};
 pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
 pub use process::{
-    TaubinOptions, compact, keep_largest_component, remove_small_components, taubin_smooth,
+    TaubinOptions, WindowedSincOptions, compact, keep_largest_component, remove_small_components,
+    taubin_smooth, windowed_sinc_smooth,
 };

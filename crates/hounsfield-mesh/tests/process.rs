@@ -5,8 +5,9 @@
 use hounsfield_core::rng::SplitMix64;
 use hounsfield_core::{Geometry, Volume};
 use hounsfield_mesh::{
-    IsoOptions, TaubinOptions, TriMesh, decimate, isosurface, keep_largest_component,
-    remove_small_components, surface_distances, taubin_smooth, vertex_to_surface,
+    IsoOptions, TaubinOptions, TriMesh, WindowedSincOptions, decimate, isosurface,
+    keep_largest_component, remove_small_components, surface_distances, taubin_smooth,
+    vertex_to_surface, windowed_sinc_smooth,
 };
 use std::f64::consts::PI;
 
@@ -56,6 +57,21 @@ fn taubin_smoothing_removes_noise_without_shrinking() {
     assert!(smooth.stats().is_watertight());
     // Plain Laplacian smoothing (mu = 0 is refused; a shrinking pair is allowed) shrinks more.
     assert!(taubin_smooth(&noisy, &TaubinOptions { mu: -0.3, ..Default::default() }).is_err());
+}
+
+#[test]
+fn windowed_sinc_smoothing_removes_noise_without_shrinking() {
+    let c = [23.5, 23.5, 23.5];
+    let noisy = balls(48, &[(c, 18.0)], 0.4);
+    let smooth = windowed_sinc_smooth(&noisy, &WindowedSincOptions::default()).unwrap();
+    let (before, after) = (radial_error(&noisy, c, 18.0).0, radial_error(&smooth, c, 18.0).0);
+    assert!(after < 0.5 * before, "mean radial error {before} -> {after}");
+    let (v0, v1) = (noisy.signed_volume(), smooth.signed_volume());
+    assert!((v1 / v0 - 1.0).abs() < 0.01, "volume {v0} -> {v1}");
+    assert!(
+        windowed_sinc_smooth(&noisy, &WindowedSincOptions { pass_band: 2.5, ..Default::default() })
+            .is_err()
+    );
 }
 
 #[test]
