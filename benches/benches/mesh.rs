@@ -32,13 +32,15 @@ fn mesh(c: &mut Criterion) {
     group.sample_size(10);
     for (name, volume) in [("sphere", &sphere), ("gyroid", &gyroid)] {
         for (label, normals) in [("", false), (" + gradient normals", true)] {
-            let options = IsoOptions { gradient_normals: normals };
+            let options = IsoOptions { gradient_normals: normals, ..Default::default() };
             group.bench_function(format!("isosurface {name} 256^3{label}"), |b| {
                 b.iter(|| isosurface(volume, 0.0, &options).expect("valid"))
             });
         }
     }
-    let surface = isosurface(&sphere, 0.0, &IsoOptions { gradient_normals: false }).expect("valid");
+    let surface =
+        isosurface(&sphere, 0.0, &IsoOptions { gradient_normals: false, ..Default::default() })
+            .expect("valid");
     group.bench_function("decimate sphere to 10%", |b| {
         b.iter(|| decimate(&surface, 0.1).expect("valid"))
     });

@@ -11,21 +11,17 @@ time of one reconstruction (one thread). Run from this folder:
 
 import json
 import os
-import pathlib
 import subprocess
-import time
 
 import astra
 import nibabel
 import numpy as np
 from skimage.transform import iradon
 
-root = pathlib.Path(__file__).resolve().parents[2]
-work = root / "target" / "bench-data" / "ct"
-work.mkdir(parents=True, exist_ok=True)
-binary = root / "target" / "release" / "hounsfield"
-if not binary.exists():
-    subprocess.run(["cargo", "build", "--release", "-p", "hounsfield-cli"], check=True, cwd=root)
+from inputs import best_time, hounsfield_binary, work_dir
+
+work = work_dir("ct")
+binary = hounsfield_binary()
 
 N, VIEWS = 512, 720
 scan = work / "parallel512.toml"
@@ -57,13 +53,8 @@ def best(images):
 
 
 def timed(f, repeat=3):
-    f()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t)
-    return out, min(times)
+    f()  # warm-up
+    return best_time(f, repeat)
 
 
 # ASTRA: its 2D y axis points up; with our array as is, our angle θ is ASTRA's -θ

@@ -21,3 +21,34 @@ def median_time(fn, runs=5):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def work_dir(name):
+    """target/bench-data/<name>, created."""
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "target" / "bench-data" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def hounsfield_binary():
+    """The release `hounsfield` binary, built if missing."""
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    binary = root / "target" / "release" / "hounsfield"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "--release", "-p", "hounsfield-cli"], check=True, cwd=root)
+    return binary
+
+
+def best_time(fn, repeat=3):
+    """(result of the last call, shortest wall time of `repeat` calls)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, min(times)

@@ -13,9 +13,7 @@ Prints one JSON line per measurement. Run from this folder:
 
 import json
 import os
-import pathlib
 import subprocess
-import time
 
 import nibabel
 import numpy as np
@@ -24,12 +22,10 @@ import vtk
 from skimage.measure import marching_cubes
 from vtk.util import numpy_support
 
-root = pathlib.Path(__file__).resolve().parents[2]
-work = root / "target" / "bench-data" / "mesh"
-work.mkdir(parents=True, exist_ok=True)
-binary = root / "target" / "release" / "hounsfield"
-if not binary.exists():
-    subprocess.run(["cargo", "build", "--release", "-p", "hounsfield-cli"], check=True, cwd=root)
+from inputs import best_time, hounsfield_binary, work_dir
+
+work = work_dir("mesh")
+binary = hounsfield_binary()
 vtk.vtkSMPTools.SetBackend("Sequential")
 
 n = 256
@@ -50,13 +46,7 @@ def defects(points, triangles):
     return int(np.sum(area2 == 0)), int(points.shape[0] - unique)
 
 
-def best(f, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t)
-    return out, min(times)
+best = best_time
 
 
 def flying_edges(arr):

@@ -113,9 +113,13 @@ enum Command {
         /// Keep only the largest connected component.
         #[arg(long)]
         largest: bool,
-        /// Taubin smoothing passes (removes the voxel staircase without shrinking).
+        /// Smoothing passes (removes the voxel staircase without shrinking): Taubin's λ|μ, or
+        /// with --sinc the order of the windowed-sinc filter (20 is typical).
         #[arg(long, default_value_t = 0)]
         smooth: usize,
+        /// Smooth with the windowed-sinc filter instead of Taubin's.
+        #[arg(long, requires = "smooth")]
+        sinc: bool,
         /// Decimate to this fraction of the triangles (quadric error, topology kept).
         #[arg(long)]
         decimate: Option<f64>,
@@ -662,9 +666,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment(_) => pending("segment"),
-        Command::Mesh { input, output, level, labels, largest, smooth, decimate } => {
+        Command::Mesh { input, output, level, labels, largest, smooth, sinc, decimate } => {
             let spinner = progress::spinner(&format!("meshing {}", input.display()), !cli.quiet);
-            let post = mesh::PostProcess { largest, smooth, decimate };
+            let post = mesh::PostProcess { largest, smooth, sinc, decimate };
             if labels {
                 let done = mesh::mesh_labels(&input, &output, &post);
                 spinner.finish_and_clear();

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use hounsfield_mesh::io::write_mesh;
 use hounsfield_mesh::{
-    IsoOptions, LabelOptions, MeshStats, TaubinOptions, TriMesh, decimate, isosurface,
-    keep_largest_component, label_surfaces, taubin_smooth,
+    IsoOptions, LabelOptions, MeshStats, TaubinOptions, TriMesh, WindowedSincOptions, decimate,
+    isosurface, keep_largest_component, label_surfaces, taubin_smooth, windowed_sinc_smooth,
 };
 use serde::Serialize;
 
@@ -56,8 +56,10 @@ impl fmt::Display for MeshReport {
 pub struct PostProcess {
     /// Keep only the largest connected component.
     pub largest: bool,
-    /// Taubin smoothing passes (0 = none).
+    /// Smoothing passes (0 = none): Taubin λ|μ pairs, or the order of the windowed-sinc filter.
     pub smooth: usize,
+    /// Windowed-sinc smoothing instead of Taubin's.
+    pub sinc: bool,
     /// Decimate to this fraction of the triangles.
     pub decimate: Option<f64>,
 }
@@ -67,7 +69,10 @@ impl PostProcess {
         if self.largest {
             mesh = keep_largest_component(&mesh);
         }
-        if self.smooth > 0 {
+        if self.smooth > 0 && self.sinc {
+            let options = WindowedSincOptions { iterations: self.smooth, ..Default::default() };
+            mesh = windowed_sinc_smooth(&mesh, &options)?;
+        } else if self.smooth > 0 {
             let options = TaubinOptions { iterations: self.smooth, ..Default::default() };
             mesh = taubin_smooth(&mesh, &options)?;
         }

@@ -418,7 +418,16 @@ fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
     };
     run(&["filter", "threshold", &p("ph.nii.gz"), &p("mask.nii.gz"), "--lo", "0.25"]);
     run(&["filter", "label", &p("mask.nii.gz"), &p("labels.nii.gz")]);
-    let out = run(&["mesh", &p("labels.nii.gz"), &p("part.ply"), "--labels", "--json"]);
+    let out = run(&[
+        "mesh",
+        &p("labels.nii.gz"),
+        &p("part.ply"),
+        "--labels",
+        "--smooth",
+        "20",
+        "--sinc",
+        "--json",
+    ]);
     let l: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let labels = l["labels"].as_array().unwrap();
     assert!(!labels.is_empty(), "{l}");

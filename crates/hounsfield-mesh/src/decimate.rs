@@ -14,6 +14,7 @@ use hounsfield_core::{Error, Result};
 
 use crate::mesh::TriMesh;
 use crate::process::compact;
+use crate::vec3::{cross, dot, sub};
 
 /// A symmetric 4x4 quadric stored as its 10 upper-triangle entries.
 #[derive(Clone, Copy, Debug, Default)]
@@ -88,18 +89,6 @@ impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
         other.cost.total_cmp(&self.cost).then_with(|| (other.u, other.v).cmp(&(self.u, self.v)))
     }
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 struct Decimator {

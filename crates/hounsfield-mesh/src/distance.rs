@@ -9,19 +9,7 @@ use serde::Serialize;
 
 use crate::mesh::TriMesh;
 
-type P = [f64; 3];
-
-fn sub(a: P, b: P) -> P {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn dot(a: P, b: P) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn lerp(a: P, b: P, t: f64) -> P {
-    [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])]
-}
+use crate::vec3::{V3 as P, dot, lerp, sub};
 
 /// The point of triangle `abc` closest to `p` (Ericson, Real-Time Collision Detection 5.1.5).
 fn closest_on_triangle(p: P, a: P, b: P, c: P) -> P {

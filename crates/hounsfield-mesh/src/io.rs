@@ -65,9 +65,7 @@ pub fn write_mesh_as(path: &Path, mesh: &TriMesh, format: MeshFormat) -> Result<
 }
 
 fn facet_normal(mesh: &TriMesh, t: usize) -> [f32; 3] {
-    let [a, b, c] = mesh.corners(t);
-    let (u, v) = ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
-    let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+    let n = mesh.face_normal(t);
     let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
     if len > 0.0 { n.map(|c| (c / len) as f32) } else { [0.0; 3] }
 }

@@ -27,12 +27,29 @@ pub struct IsoOptions {
     /// Compute vertex normals from the volume's gradient (physical space, pointing towards lower
     /// values: outward for a bright object).
     pub gradient_normals: bool,
+    /// Drop zero-area triangles (false). Extraction never makes any (vertices keep off the
+    /// samples), so this only guards against collinear crossings in exotic fields; dropping a
+    /// triangle may open the surface.
+    pub drop_degenerate: bool,
 }
 
 impl Default for IsoOptions {
     fn default() -> Self {
-        IsoOptions { gradient_normals: true }
+        IsoOptions { gradient_normals: true, drop_degenerate: false }
     }
+}
+
+/// [`isosurface`] within a region of interest: only cubes whose eight samples are all inside
+/// `mask` (non-zero, same shape as the volume) are polygonised, so the surface stops (open) at
+/// the region's border, as scikit-image's `mask` does.
+pub fn isosurface_in<T: Element>(
+    volume: &Volume<T>,
+    level: f64,
+    mask: &Volume<u8>,
+    options: &IsoOptions,
+) -> Result<TriMesh> {
+    volume.check_same_shape(mask, "mask")?;
+    extract(volume, level, Some(mask.as_slice()), options)
 }
 
 /// The isosurface `value = level` of `volume` in physical coordinates.
@@ -44,6 +61,15 @@ impl Default for IsoOptions {
 pub fn isosurface<T: Element>(
     volume: &Volume<T>,
     level: f64,
+    options: &IsoOptions,
+) -> Result<TriMesh> {
+    extract(volume, level, None, options)
+}
+
+fn extract<T: Element>(
+    volume: &Volume<T>,
+    level: f64,
+    mask: Option<&[u8]>,
     options: &IsoOptions,
 ) -> Result<TriMesh> {
     if !level.is_finite() {
@@ -112,6 +138,16 @@ pub fn isosurface<T: Element>(
                 case = (case >> 1 & 0x55) | high(x + 1);
                 if case == 0 || case == 255 {
                     continue;
+                }
+                if let Some(m) = mask {
+                    let inside = |c: u8| {
+                        let (dx, dy, dz) =
+                            (usize::from(c & 1), usize::from(c >> 1 & 1), usize::from(c >> 2 & 1));
+                        m[((z + dz) * ny + y + dy) * nx + x + dx] != 0
+                    };
+                    if !(0..8u8).all(inside) {
+                        continue;
+                    }
                 }
                 let corner = |c: u8| {
                     at(
@@ -204,6 +240,9 @@ pub fn isosurface<T: Element>(
             })
             .collect();
         mesh.normals = Some(normals);
+    }
+    if options.drop_degenerate {
+        mesh = crate::process::drop_degenerate(&mesh);
     }
     Ok(mesh)
 }

@@ -33,13 +33,14 @@ pub mod isosurface;
 pub mod labels;
 pub mod mesh;
 pub mod process;
+mod vec3;
 
 pub use decimate::decimate;
 pub use distance::{SurfaceDistances, surface_distances, vertex_to_surface};
-pub use isosurface::{IsoOptions, isosurface};
+pub use isosurface::{IsoOptions, isosurface, isosurface_in};
 pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
 pub use process::{
-    TaubinOptions, WindowedSincOptions, compact, keep_largest_component, remove_small_components,
-    taubin_smooth, windowed_sinc_smooth,
+    TaubinOptions, WindowedSincOptions, clean, compact, drop_degenerate, keep_largest_component,
+    remove_small_components, taubin_smooth, windowed_sinc_smooth,
 };

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use hounsfield_core::{Error, Result};
 use serde::Serialize;
 
+use crate::vec3::{cross, dot, norm, sub};
+
 /// An indexed triangle mesh in physical coordinates (mm, LPS when it comes from a volume).
 /// Triangles are counter-clockwise seen from outside: normals point outward.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -52,18 +54,6 @@ impl MeshStats {
     }
 }
 
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
 impl TriMesh {
     /// A mesh from positions and triangles, checking that every index exists.
     pub fn new(vertices: Vec<[f32; 3]>, triangles: Vec<[u32; 3]>) -> Result<Self> {
@@ -90,6 +80,17 @@ impl TriMesh {
     /// The corners of triangle `t` in f64.
     pub fn corners(&self, t: usize) -> [[f64; 3]; 3] {
         self.triangles[t].map(|i| self.vertices[i as usize].map(f64::from))
+    }
+
+    /// `(b - a) x (c - a)` of triangle `t`: along its outward normal, twice its area long.
+    pub fn face_normal(&self, t: usize) -> [f64; 3] {
+        let [a, b, c] = self.corners(t);
+        cross(sub(b, a), sub(c, a))
+    }
+
+    /// Area of triangle `t`, mm².
+    pub fn triangle_area(&self, t: usize) -> f64 {
+        norm(self.face_normal(t)) / 2.0
     }
 
     /// Surface area, mm².

@@ -34,14 +34,50 @@ fn component_areas(mesh: &TriMesh) -> (Vec<u32>, Vec<f64>) {
     let (label, count) = mesh.components();
     let mut area = vec![0.0f64; count];
     for (t, tri) in mesh.triangles.iter().enumerate() {
-        let [a, b, d] = mesh.corners(t);
-        let (u, v) =
-            ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [d[0] - a[0], d[1] - a[1], d[2] - a[2]]);
-        let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
-        area[label[tri[0] as usize] as usize] +=
-            (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() / 2.0;
+        area[label[tri[0] as usize] as usize] += mesh.triangle_area(t);
     }
     (label, area)
+}
+
+/// The mesh without zero-area triangles (repeated or collinear corners), compacted.
+pub fn drop_degenerate(mesh: &TriMesh) -> TriMesh {
+    let keep: Vec<[u32; 3]> = (0..mesh.triangles.len())
+        .filter(|&t| mesh.triangle_area(t) > 0.0)
+        .map(|t| mesh.triangles[t])
+        .collect();
+    compact(&TriMesh {
+        vertices: mesh.vertices.clone(),
+        triangles: keep,
+        normals: mesh.normals.clone(),
+    })
+}
+
+/// Cleans an imported mesh: vertices at exactly the same position merged, zero-area and
+/// repeated triangles (the same three vertices) dropped, unused vertices removed.
+pub fn clean(mesh: &TriMesh) -> TriMesh {
+    let mut first: std::collections::HashMap<[u32; 3], u32> = std::collections::HashMap::new();
+    let remap: Vec<u32> = mesh
+        .vertices
+        .iter()
+        .enumerate()
+        .map(|(i, v)| *first.entry(v.map(f32::to_bits)).or_insert(i as u32))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let triangles = mesh
+        .triangles
+        .iter()
+        .map(|t| t.map(|i| remap[i as usize]))
+        .filter(|t| {
+            let mut key = *t;
+            key.sort_unstable();
+            seen.insert(key)
+        })
+        .collect();
+    drop_degenerate(&TriMesh {
+        vertices: mesh.vertices.clone(),
+        triangles,
+        normals: mesh.normals.clone(),
+    })
 }
 
 /// The triangles of the components whose area passes `keep(component, area)`, compacted.

@@ -4,7 +4,7 @@
 //! geometries.
 
 use hounsfield_core::{Geometry, Volume, mat3};
-use hounsfield_mesh::{IsoOptions, TriMesh, isosurface};
+use hounsfield_mesh::{IsoOptions, TriMesh, clean, isosurface, isosurface_in};
 use proptest::prelude::*;
 use std::f64::consts::PI;
 
@@ -207,4 +207,53 @@ proptest! {
         prop_assert_eq!(s.degenerate_triangles, 0);
         prop_assert!(s.euler_characteristic % 2 == 0, "{:?}", s);
     }
+}
+
+#[test]
+fn a_mask_limits_the_surface_to_the_region_of_interest() {
+    let g = Geometry::default();
+    let full = ball([32; 3], g.clone(), [15.5, 15.5, 15.5], 10.0);
+    // Keep the half x < 16: the surface is the hemisphere, open along the cut.
+    let mask: Vec<u8> = (0..32 * 32 * 32).map(|i| u8::from(i % 32 < 16)).collect();
+    let mask = Volume::from_vec([32; 3], mask, g).unwrap();
+    let all = isosurface(&full, 0.0, &IsoOptions::default()).unwrap();
+    let half = isosurface_in(&full, 0.0, &mask, &IsoOptions::default()).unwrap();
+    let (a, h) = (all.stats(), half.stats());
+    assert!(h.boundary_edges > 0 && (h.area / a.area - 0.5).abs() < 0.03, "{a:?} {h:?}");
+    assert!(half.vertices.iter().all(|v| v[0] <= 15.0 + 1e-4));
+    let wrong = Volume::from_vec([2, 2, 2], vec![1u8; 8], Geometry::default()).unwrap();
+    assert!(isosurface_in(&full, 0.0, &wrong, &IsoOptions::default()).is_err());
+}
+
+#[test]
+fn cleaning_welds_duplicates_and_drops_degenerate_and_repeated_triangles() {
+    // A soup: two triangles sharing an edge through duplicated vertices, one repeated
+    // triangle and one collapsed triangle.
+    let v = vec![
+        [0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [1.0, 1.0, 0.0],
+        [2.0, 2.0, 0.0],
+    ];
+    let t = vec![[0, 1, 2], [3, 5, 4], [2, 0, 1], [0, 1, 1]];
+    let mesh = TriMesh::new(v, t).unwrap();
+    let c = clean(&mesh);
+    assert_eq!((c.vertices.len(), c.triangles.len()), (4, 2));
+    let s = c.stats();
+    assert_eq!((s.duplicate_vertices, s.degenerate_triangles, s.boundary_edges), (0, 0, 4));
+    // Extraction itself never needs it: drop_degenerate changes nothing on a sphere.
+    let g = Geometry::default();
+    let sphere =
+        isosurface(&ball([24; 3], g, [11.5, 11.5, 11.5], 8.0), 0.0, &IsoOptions::default())
+            .unwrap();
+    let dropped = isosurface(
+        &ball([24; 3], Geometry::default(), [11.5, 11.5, 11.5], 8.0),
+        0.0,
+        &IsoOptions { drop_degenerate: true, ..Default::default() },
+    )
+    .unwrap();
+    assert_eq!(sphere.triangles, dropped.triangles);
 }
