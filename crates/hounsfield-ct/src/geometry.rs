@@ -30,6 +30,18 @@ pub type Vec3 = [f64; 3];
 /// far beyond any scanner, small enough that index arithmetic cannot overflow.
 const MAX_COUNT: usize = 1 << 20;
 
+/// Largest number of voxels in an image or values in a projection stack (16 GiB of f32): a
+/// typed error instead of an allocation failure for a scan file that asks for more.
+const MAX_ELEMENTS: u64 = 1 << 32;
+
+fn check_elements(what: &'static str, counts: &[usize]) -> Result<()> {
+    let total = counts.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
+    match total {
+        Some(t) if t <= MAX_ELEMENTS => Ok(()),
+        _ => Err(Error::TooLarge(format!("{what} of {counts:?} exceed {MAX_ELEMENTS} values"))),
+    }
+}
+
 /// The image grid a projector or a reconstruction works on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageGrid {
@@ -63,6 +75,7 @@ impl ImageGrid {
 
     /// Checks sizes, spacings and centre.
     pub fn validate(&self) -> Result<()> {
+        check_elements("image voxels", &self.shape)?;
         if self.shape.iter().any(|&n| n == 0 || n > MAX_COUNT) {
             return Err(Error::param(
                 "image shape",
@@ -436,6 +449,8 @@ impl ScanGeometry {
     /// Checks counts, distances and vectors; every constructor calls it, deserialised geometries
     /// must too (projectors and reconstructions do).
     pub fn validate(&self) -> Result<()> {
+        let (rows, cols) = self.detector_shape();
+        check_elements("projections (views, rows, cols)", &[self.views(), rows, cols])?;
         let check_angles = |angles: &[f64]| -> Result<()> {
             if angles.is_empty() || angles.len() > MAX_COUNT {
                 return Err(Error::param(

@@ -178,6 +178,9 @@ impl Phantom {
         if !(radius.is_finite() && radius > 0.0) {
             return Err(Error::param("radius", format!("must be finite and > 0, found {radius}")));
         }
+        if count > 100_000 {
+            return Err(Error::param("count", format!("at most 100000 shapes, found {count}")));
+        }
         let mut rng = SplitMix64::new(seed);
         let mut shapes = Vec::with_capacity(count);
         for _ in 0..count {

@@ -91,6 +91,16 @@ fn bad_geometries_and_inputs_are_refused_with_a_reason() {
         ImageGrid::new_3d([0, 4, 4], [1.0; 3]).err(),
         ImageGrid::new_2d(4, 4, -1.0).err(),
         Phantom::random(4, 3, 10.0, 1).err(),
+        Phantom::random(2, usize::MAX, 10.0, 1).err(),
+        // 2^20 views of a 2^20 x 2^20 panel: refused before anything is allocated.
+        ScanGeometry::cone(
+            vec![0.0; 1 << 20],
+            Detector::panel(1 << 20, 1 << 20, 1.0, 1.0),
+            10.0,
+            20.0,
+        )
+        .err(),
+        ImageGrid::new_3d([1 << 20; 3], [1.0; 3]).err(),
     ];
     for (k, e) in cases.iter().enumerate() {
         let e = e.as_ref().unwrap_or_else(|| panic!("case {k} was accepted"));
