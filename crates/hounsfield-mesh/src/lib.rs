@@ -1,6 +1,9 @@
 //! # hounsfield-mesh
 //!
-//! Isosurfaces in physical (LPS) coordinates, mesh measures and STL/PLY/OBJ input and output.
+//! Watertight isosurfaces in physical (LPS) coordinates, label surfaces with shared boundaries,
+//! measures (area, volume, topology, Hausdorff/Chamfer), cleaning, Taubin and windowed-sinc
+//! smoothing, quadric decimation, and STL/PLY/OBJ input and output. Details and measurements
+//! against VTK and scikit-image: `docs/MESH.md`.
 //!
 //! ```
 //! use hounsfield_core::{Geometry, Volume};
