@@ -36,7 +36,7 @@ pub fn stages() -> Vec<Stage> {
         name,
         crate_name,
         description,
-        available: matches!(crate_name, "hounsfield-ct" | "hounsfield-mesh"),
+        available: matches!(crate_name, "hounsfield-ct" | "hounsfield-mesh" | "hounsfield-render"),
     };
     vec![
         stage(
@@ -198,7 +198,10 @@ pub struct MeshResults {
 
 /// The outer surface of the head: the largest component of the `level = 0.1` isosurface,
 /// Taubin-smoothed, from the reconstruction and from the phantom; STL and PLY into `out`.
-pub fn run_mesh(ct: &CtOutput, out: Option<&Path>) -> Result<MeshResults> {
+pub fn run_mesh(
+    ct: &CtOutput,
+    out: Option<&Path>,
+) -> Result<(MeshResults, hounsfield_mesh::TriMesh)> {
     use hounsfield_mesh::{
         IsoOptions, TaubinOptions, isosurface, keep_largest_component, taubin_smooth,
     };
@@ -219,7 +222,7 @@ pub fn run_mesh(ct: &CtOutput, out: Option<&Path>) -> Result<MeshResults> {
     }
     let s = mesh.stats();
     let phantom_volume = reference.signed_volume();
-    Ok(MeshResults {
+    let results = MeshResults {
         level,
         triangles: s.triangles,
         area_mm2: s.area,
@@ -229,6 +232,66 @@ pub fn run_mesh(ct: &CtOutput, out: Option<&Path>) -> Result<MeshResults> {
         phantom_volume_mm3: phantom_volume,
         volume_difference_percent: 100.0 * (s.volume / phantom_volume - 1.0),
         seconds,
+    };
+    Ok((results, mesh))
+}
+
+/// What the render stage drew.
+#[derive(Clone, Debug, Serialize)]
+pub struct RenderResults {
+    /// PNG files written (names in the output directory), or those that would be written.
+    pub pictures: Vec<String>,
+    /// Seconds for all pictures.
+    pub seconds: f64,
+}
+
+/// Montage of the reconstruction with the phantom's head as overlay, coronal MIP, a volume
+/// rendering and the head mesh preview, written into `out` when given.
+pub fn run_render(
+    ct: &CtOutput,
+    mesh: &hounsfield_mesh::TriMesh,
+    out: Option<&Path>,
+) -> Result<RenderResults> {
+    use hounsfield_render::{
+        DvrOptions, Overlay, Plane, TransferFunction, View, Window, mesh_preview, mip, montage,
+        volume_render,
+    };
+    let clock = Instant::now();
+    let window = Window::from_range(0.0, 1.0)?;
+    // The overlay marks the phantom's bright structures (skull and the small ellipsoids).
+    let labels = ct.phantom.map(|v| u8::from(v > 0.25));
+    let overlay = Overlay { labels: &labels, opacity: 0.35 };
+    let view = View { azimuth: 30.0, elevation: 20.0, size: 320 };
+    // The head semi-transparent (brain 0.2), the skull (1) opaque ivory.
+    let cp = |value, colour, opacity| hounsfield_render::ControlPoint { value, colour, opacity };
+    let soft = TransferFunction {
+        points: vec![
+            cp(0.1, [0.7, 0.45, 0.4], 0.0),
+            cp(0.2, [0.8, 0.5, 0.45], 0.03),
+            cp(0.5, [0.9, 0.8, 0.7], 0.2),
+            cp(1.0, [1.0, 0.97, 0.9], 0.8),
+        ],
+    };
+    let pictures = [
+        ("montage.png", montage(&ct.reconstruction, Plane::Axial, 9, 3, &window, Some(overlay))?),
+        ("mip.png", mip(&ct.reconstruction, Plane::Coronal, &window)),
+        (
+            "dvr.png",
+            volume_render(&ct.reconstruction, &soft, &DvrOptions { view, ..Default::default() })?,
+        ),
+        ("mesh.png", mesh_preview(&mesh.vertices, &mesh.triangles, &view, [20, 20, 28])?),
+    ];
+    if let Some(dir) = out {
+        for (name, picture) in &pictures {
+            picture.write_png(&dir.join(name))?;
+        }
+    }
+    Ok(RenderResults {
+        pictures: pictures
+            .iter()
+            .map(|(n, p)| format!("{n} ({} x {})", p.width, p.height))
+            .collect(),
+        seconds: clock.elapsed().as_secs_f64(),
     })
 }
 
@@ -242,6 +305,6 @@ mod tests {
         let s = stages();
         assert_eq!(s.len(), 10);
         let ready: Vec<_> = s.iter().filter(|st| st.available).map(|st| st.name).collect();
-        assert_eq!(ready, ["phantom", "noise", "fdk", "iterative", "mesh"]);
+        assert_eq!(ready, ["phantom", "noise", "fdk", "iterative", "mesh", "render"]);
     }
 }

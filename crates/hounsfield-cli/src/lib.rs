@@ -16,4 +16,5 @@ pub mod demo;
 pub mod filter;
 pub mod mesh;
 pub mod progress;
+pub mod render;
 pub mod volume_info;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use hounsfield_cli::{anonymize, ct, demo, filter, mesh, progress, volume_info};
+use hounsfield_cli::{anonymize, ct, demo, filter, mesh, progress, render, volume_info};
 use hounsfield_filter::{Connectivity, Element3, Interpolation, Window};
 use hounsfield_io::dicom::SeriesOptions;
 use serde::Serialize;
@@ -124,8 +124,47 @@ enum Command {
         #[arg(long)]
         decimate: Option<f64>,
     },
-    /// Render volumes and meshes to PNG (not available yet).
-    Render(Pending),
+    /// A PNG of a volume (slice, montage, MIP, volume rendering; physical proportions) or of a
+    /// mesh (.stl, .ply, .obj: shaded preview).
+    Render {
+        /// NIfTI file, DICOM file or directory, or a mesh file.
+        input: PathBuf,
+        /// The .png to write.
+        output: PathBuf,
+        /// What to draw from a volume.
+        #[arg(long, value_enum, default_value = "montage")]
+        mode: render::Mode,
+        /// Plane of slices, montages and axis MIPs: axial, coronal, sagittal.
+        #[arg(long, default_value = "axial")]
+        plane: String,
+        /// Slice index for --mode slice (default: the middle).
+        #[arg(long)]
+        slice: Option<usize>,
+        /// Slices in a montage.
+        #[arg(long, default_value_t = 12)]
+        count: usize,
+        /// Display window as LO,HI (default: 1st to 99th percentile).
+        #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+        window: Option<Vec<f64>>,
+        /// Volume-rendering preset: bone, soft-tissue (CT, HU), mr.
+        #[arg(long, default_value = "bone")]
+        preset: String,
+        /// Camera azimuth in degrees (DVR, meshes; MIP with --oblique).
+        #[arg(long, default_value_t = 30.0, allow_hyphen_values = true)]
+        azimuth: f64,
+        /// Camera elevation in degrees.
+        #[arg(long, default_value_t = 20.0, allow_hyphen_values = true)]
+        elevation: f64,
+        /// Picture size in pixels for DVR, oblique MIP and meshes.
+        #[arg(long, default_value_t = 384)]
+        size: usize,
+        /// MIP from the camera instead of along the plane's normal.
+        #[arg(long)]
+        oblique: bool,
+        /// A label volume to overlay on slices and montages.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
     /// Run the end-to-end demo and report what each stage measured.
     Demo {
         /// Edge of the phantom volume in voxels.
@@ -679,7 +718,37 @@ fn run(cli: Cli) -> Result<()> {
             spinner.finish_and_clear();
             print(&done?, cli.json)
         }
-        Command::Render(_) => pending("render"),
+        Command::Render {
+            input,
+            output,
+            mode,
+            plane,
+            slice,
+            count,
+            window,
+            preset,
+            azimuth,
+            elevation,
+            size,
+            oblique,
+            labels,
+        } => {
+            let options = render::RenderOptions {
+                mode,
+                plane: hounsfield_render::Plane::from_name(&plane)?,
+                slice,
+                count,
+                window: window.map(|w| (w[0], w[1])),
+                preset,
+                view: hounsfield_render::View { azimuth, elevation, size },
+                oblique,
+                labels,
+            };
+            let spinner = progress::spinner(&format!("rendering {}", input.display()), !cli.quiet);
+            let done = render::render(&input, &output, &options);
+            spinner.finish_and_clear();
+            print(&done?, cli.json)
+        }
         Command::Demo { size, seed, out } => {
             run_demo(size, seed, out.as_deref(), cli.json, cli.quiet)
         }
@@ -760,12 +829,16 @@ fn run_demo(
     let spinner = progress::spinner("mesh: head surface", !quiet);
     let mesh = demo::run_mesh(&output, out);
     spinner.finish_and_clear();
-    let (ct, mesh) = (output.results, mesh?);
+    let (mesh, surface) = mesh?;
+    let spinner = progress::spinner("render: montage, MIP, DVR, mesh", !quiet);
+    let pictures = demo::run_render(&output, &surface, out);
+    spinner.finish_and_clear();
+    let (ct, pictures) = (output.results, pictures?);
     if json {
         let report = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "stages": stages,
-            "results": { "ct": ct, "mesh": mesh },
+            "results": { "ct": ct, "mesh": mesh, "render": pictures },
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -803,6 +876,8 @@ fn run_demo(
         mesh.euler_characteristic,
         mesh.seconds
     );
+    let written = if out.is_some() { "written" } else { "drawn (add --out DIR to keep them)" };
+    println!("Render: {} {written} ({:.2} s)", pictures.pictures.join(", "), pictures.seconds);
     println!();
     println!("{ready} of {} stages are built; the others report nothing.", stages.len());
     Ok(())

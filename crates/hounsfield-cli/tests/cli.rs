@@ -35,11 +35,11 @@ fn usage_errors_exit_two() {
 
 #[test]
 fn unavailable_subcommand_is_a_one_line_error_with_exit_one() {
-    let out = hounsfield(&["render", "in.nii", "out.png"]);
+    let out = hounsfield(&["segment", "train", "config.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("hounsfield: error: `hounsfield render` is not available"), "{err}");
+    assert!(err.starts_with("hounsfield: error: `hounsfield segment` is not available"), "{err}");
     assert!(out.stdout.is_empty());
 }
 
@@ -55,7 +55,8 @@ fn demo_json_reports_computed_ct_numbers_that_follow_the_seed() {
     assert_eq!(stages.len(), 10);
     assert_eq!(stages[0]["name"], "phantom");
     let results = v["results"].as_object().unwrap();
-    assert_eq!(results.len(), 2, "only the built stages report: {results:?}");
+    assert_eq!(results.len(), 3, "only the built stages report: {results:?}");
+    assert_eq!(v["results"]["render"]["pictures"].as_array().map(Vec::len), Some(4));
     let mesh = &v["results"]["mesh"];
     assert_eq!(mesh["watertight"], true, "{mesh}");
     assert!(mesh["volume_difference_percent"].as_f64().unwrap().abs() < 10.0, "{mesh}");
@@ -445,4 +446,71 @@ fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
     let empty = hounsfield(&["mesh", &p("ph.nii.gz"), &p("none.stl"), "--level", "5"]);
     assert_eq!(empty.status.code(), Some(1));
     assert!(text(&empty.stderr).contains("no surface"), "{}", text(&empty.stderr));
+}
+
+#[test]
+fn render_draws_volumes_and_meshes_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("scan.toml");
+    std::fs::write(
+        &scan,
+        "[grid]\nshape = [24, 24, 24]\nspacing = [1.0, 1.0, 2.0]\n\n[scan]\ntype = \"parallel3d\"\n\
+         angles = { count = 4, span_degrees = 180 }\ndetector = { cols = 8, rows = 8, col_spacing = 1.0 }\n",
+    )
+    .unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    assert_eq!(
+        hounsfield(&["ct", "phantom", &scan.to_string_lossy(), &p("ph.nii.gz")]).status.code(),
+        Some(0)
+    );
+    for (mode, size) in [
+        ("montage", None),
+        ("slice", Some([24u64, 48])),
+        ("mip", Some([24, 48])),
+        ("dvr", Some([96, 96])),
+    ] {
+        let plane = if mode == "montage" { "axial" } else { "coronal" };
+        let out = hounsfield(&[
+            "render",
+            &p("ph.nii.gz"),
+            &p(&format!("{mode}.png")),
+            "--mode",
+            mode,
+            "--plane",
+            plane,
+            "--preset",
+            "mr",
+            "--size",
+            "96",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some([w, h]) = size {
+            // Coronal pictures of 1 x 2 mm voxels are twice as tall as wide.
+            assert_eq!(
+                (v["width"].as_u64(), v["height"].as_u64()),
+                (Some(w), Some(h)),
+                "{mode}: {v}"
+            );
+        }
+        let png = std::fs::read(dir.path().join(format!("{mode}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    assert_eq!(
+        hounsfield(&["mesh", &p("ph.nii.gz"), &p("ph.stl"), "--level", "0.5"]).status.code(),
+        Some(0)
+    );
+    let out = hounsfield(&["render", &p("ph.stl"), &p("mesh.png"), "--size", "64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Errors: not a PNG, an unknown preset, a slice beyond the volume.
+    for args in [
+        vec!["render", &p("ph.nii.gz") as &str, &p("x.jpg")],
+        vec!["render", &p("ph.nii.gz"), &p("x.png"), "--mode", "dvr", "--preset", "glass"],
+        vec!["render", &p("ph.nii.gz"), &p("x.png"), "--mode", "slice", "--slice", "99"],
+    ] {
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr).trim_end().lines().count(), 1);
+    }
 }

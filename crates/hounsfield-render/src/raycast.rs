@@ -153,7 +153,7 @@ impl Sampler {
         let sp = g.spacing();
         let half: V3 = std::array::from_fn(|k| (n[k] as f64) * sp[k] / 2.0);
         let radius = dot(half, half).sqrt();
-        let step = sp.iter().copied().fold(f64::INFINITY, f64::min) / 2.0;
+        let step = sp.iter().copied().fold(f64::INFINITY, f64::min) / 4.0;
         // physical -> index is q = J (p - origin); column c of J is the index of origin + e_c.
         let columns: [V3; 3] = std::array::from_fn(|c| {
             let e: V3 = std::array::from_fn(|k| f64::from(u8::from(k == c)));
@@ -208,14 +208,22 @@ impl Sampler {
         let mut g = [0.0; 3];
         for k in 0..3 {
             let (mut a, mut b) = (q, q);
-            a[k] += 0.5;
-            b[k] -= 0.5;
+            a[k] += 1.0;
+            b[k] -= 1.0;
             g[k] = self.sample(a).unwrap_or(0.0) - self.sample(b).unwrap_or(0.0);
         }
         let world: V3 = std::array::from_fn(|r| dot(self.gradient_to_world[r], g));
         let len = dot(world, world).sqrt();
         (len > 0.0).then(|| scale(world, -1.0 / len))
     }
+}
+
+/// A fraction in [0, 1) from a pixel position (SplitMix64's finaliser).
+fn jitter(x: usize, y: usize) -> f64 {
+    let mut z = ((x as u64) << 32 ^ y as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Options of [`volume_render`].
@@ -254,8 +262,13 @@ pub fn volume_render<T: Element>(
     let mut img = RgbImage::new(size, size, options.background);
     img.pixels.par_chunks_mut(size).enumerate().for_each(|(y, row)| {
         for (x, out) in row.iter_mut().enumerate() {
-            let start =
-                add(frame.pixel(s.centre, s.radius, size, x, y), scale(frame.dir, -s.radius));
+            // Each ray starts a fixed pseudo-random fraction of a step late: samples of
+            // neighbouring rays then do not line up into the wood-grain rings that a thin bright
+            // shell shows otherwise (the pattern is the same on every run).
+            let start = add(
+                frame.pixel(s.centre, s.radius, size, x, y),
+                scale(frame.dir, -s.radius + jitter(x, y) * s.step),
+            );
             let (q0, dq) = (s.index_of(start), s.index_step(scale(frame.dir, s.step)));
             let mut colour = [0.0f64; 3];
             let mut alpha = 0.0f64;

@@ -33,6 +33,11 @@ impl Plane {
         }
     }
 
+    /// The index axis normal to the plane (0 = i, 1 = j, 2 = k).
+    pub fn normal_axis(self) -> usize {
+        self.axes().2
+    }
+
     /// Parses `axial`, `coronal`, `sagittal`.
     pub fn from_name(name: &str) -> Result<Self> {
         match name.to_ascii_lowercase().as_str() {
