@@ -821,11 +821,14 @@ fn run_demo(
     quiet: bool,
 ) -> Result<()> {
     let stages = demo::stages();
-    let ready = stages.iter().filter(|s| s.available).count();
     let spinner = progress::spinner("CT: phantom, projections, FDK, FISTA-TV", !quiet);
     let ct = demo::run_ct(size, seed, out);
     spinner.finish_and_clear();
     let output = ct?;
+    let spinner = progress::spinner("NIfTI round trip and filters", !quiet);
+    let filtered = demo::run_filter(&output, out);
+    spinner.finish_and_clear();
+    let filtered = filtered?;
     let spinner = progress::spinner("mesh: head surface", !quiet);
     let mesh = demo::run_mesh(&output, out);
     spinner.finish_and_clear();
@@ -834,37 +837,82 @@ fn run_demo(
     let pictures = demo::run_render(&output, &surface, out);
     spinner.finish_and_clear();
     let (ct, pictures) = (output.results, pictures?);
-    if json {
-        let report = serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "stages": stages,
-            "results": { "ct": ct, "mesh": mesh, "render": pictures },
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    let report = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "size": size,
+        "seed": seed,
+        "stages": stages,
+        "results": { "ct": ct, "filter": filtered, "mesh": mesh, "render": pictures },
+    });
+    let text = demo_text(&stages, &ct, &filtered, &mesh, &pictures, out.is_some());
+    if let Some(dir) = out {
+        let json_text = serde_json::to_string_pretty(&report)?;
+        hounsfield_core::fs::write_bytes_atomic(&dir.join("report.json"), json_text.as_bytes())?;
+        let md = format!(
+            "# Hounsfield demo report\n\n```text\n{text}```\n\n![montage](montage.png) ![MIP](mip.png) \
+             ![volume rendering](dvr.png) ![mesh](mesh.png)\n"
+        );
+        hounsfield_core::fs::write_bytes_atomic(&dir.join("report.md"), md.as_bytes())?;
     }
-    println!(
-        "Hounsfield {} demo: phantom -> CT -> filtering -> segmentation -> mesh -> pictures",
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{text}");
+        if let Some(dir) = out {
+            println!("Report: {} and report.json", dir.join("report.md").display());
+        }
+    }
+    Ok(())
+}
+
+/// The demo's human-readable report.
+fn demo_text(
+    stages: &[demo::Stage],
+    ct: &demo::CtResults,
+    filtered: &demo::FilterResults,
+    mesh: &demo::MeshResults,
+    pictures: &demo::RenderResults,
+    written: bool,
+) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "Hounsfield {} demo: phantom -> CT -> filtering -> segmentation -> mesh -> pictures\n",
         env!("CARGO_PKG_VERSION")
     );
-    println!();
-    for s in &stages {
+    for s in stages {
         let state = if s.available { "ran" } else { "not built yet" };
-        println!("  {:<10} {:<18} {:<62} {state}", s.name, s.crate_name, s.description);
+        let _ = writeln!(t, "  {:<10} {:<18} {:<62} {state}", s.name, s.crate_name, s.description);
     }
-    println!();
-    println!(
-        "CT: {0}^3 Shepp-Logan, {1} cone-beam views, {2:.0e} photons (seed {3})",
+    let _ = writeln!(
+        t,
+        "\nCT: {0}^3 Shepp-Logan, {1} cone-beam views, {2:.0e} photons (seed {3})",
         ct.size, ct.views, ct.photons, ct.seed
     );
-    println!("  FDK       PSNR {:6.2} dB  SSIM {:.4}", ct.fdk_psnr_db, ct.fdk_ssim);
-    println!(
+    let _ = writeln!(t, "  FDK       PSNR {:6.2} dB  SSIM {:.4}", ct.fdk_psnr_db, ct.fdk_ssim);
+    let _ = writeln!(
+        t,
         "  FISTA-TV  PSNR {:6.2} dB  SSIM {:.4}  ({} iterations)",
         ct.fista_tv_psnr_db, ct.fista_tv_ssim, ct.fista_tv_iterations
     );
     let [a, b, c, d] = ct.seconds;
-    println!("  seconds: phantom {a:.2}, noise {b:.2}, FDK {c:.2}, FISTA-TV {d:.2}");
-    println!(
+    let _ = writeln!(t, "  seconds: phantom {a:.2}, noise {b:.2}, FDK {c:.2}, FISTA-TV {d:.2}");
+    let f = filtered;
+    let _ = writeln!(
+        t,
+        "NIfTI round trip: max difference {}; diffusion on FDK: noise (brain SD) {:.4} -> \
+         {:.4}, PSNR {:.2} -> {:.2} dB; resampled to 2 mm: {:?} voxels ({:.2} s)",
+        f.nifti_round_trip_max_difference,
+        f.fdk_brain_sd,
+        f.fdk_smoothed_brain_sd,
+        f.fdk_psnr_db,
+        f.fdk_smoothed_psnr_db,
+        f.resampled_size,
+        f.seconds
+    );
+    let _ = writeln!(
+        t,
         "Mesh: head surface at {} of the FISTA-TV volume: {} triangles, {:.0} mm², {:.0} mm³ \
          ({:+.2}% against the phantom's), watertight {}, Euler characteristic {} ({:.2} s)",
         mesh.level,
@@ -876,9 +924,11 @@ fn run_demo(
         mesh.euler_characteristic,
         mesh.seconds
     );
-    let written = if out.is_some() { "written" } else { "drawn (add --out DIR to keep them)" };
-    println!("Render: {} {written} ({:.2} s)", pictures.pictures.join(", "), pictures.seconds);
-    println!();
-    println!("{ready} of {} stages are built; the others report nothing.", stages.len());
-    Ok(())
+    let state = if written { "written" } else { "drawn (add --out DIR to keep them)" };
+    let _ =
+        writeln!(t, "Render: {} {state} ({:.2} s)", pictures.pictures.join(", "), pictures.seconds);
+    let ready = stages.iter().filter(|s| s.available).count();
+    let _ =
+        writeln!(t, "\n{ready} of {} stages are built; the others report nothing.", stages.len());
+    t
 }

@@ -55,7 +55,8 @@ fn demo_json_reports_computed_ct_numbers_that_follow_the_seed() {
     assert_eq!(stages.len(), 10);
     assert_eq!(stages[0]["name"], "phantom");
     let results = v["results"].as_object().unwrap();
-    assert_eq!(results.len(), 3, "only the built stages report: {results:?}");
+    assert_eq!(results.len(), 4, "only the built stages report: {results:?}");
+    assert_eq!(v["results"]["filter"]["nifti_round_trip_max_difference"], 0.0);
     assert_eq!(v["results"]["render"]["pictures"].as_array().map(Vec::len), Some(4));
     let mesh = &v["results"]["mesh"];
     assert_eq!(mesh["watertight"], true, "{mesh}");
