@@ -515,3 +515,25 @@ fn render_draws_volumes_and_meshes_as_png() {
         assert_eq!(text(&out.stderr).trim_end().lines().count(), 1);
     }
 }
+
+#[test]
+fn the_mri_demo_masks_meshes_and_draws_the_real_brain() {
+    let (Some(t1), Some(bet)) = (mricron("ch2.nii.gz"), mricron("ch2bet.nii.gz")) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_string_lossy().into_owned();
+    let out = hounsfield(&["demo", "--mri", &t1, "--reference", &bet, "--out", &out_dir, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The classical mask against the distributed brain extraction (ch2bet): measured 0.948.
+    let dice = v["dice"].as_f64().unwrap();
+    assert!(dice > 0.93, "Dice {dice}");
+    assert_eq!(v["watertight"], true, "{v}");
+    // A brain: 1.2 to 1.8 litres.
+    let ml = v["mask_ml"].as_f64().unwrap();
+    assert!((1200.0..1800.0).contains(&ml), "{ml} ml");
+    for name in
+        ["mri_montage.png", "mri_dvr.png", "brain_mesh.png", "brain.stl", "brain_mask.nii.gz"]
+    {
+        assert!(dir.path().join(name).exists(), "{name}");
+    }
+}
