@@ -486,7 +486,8 @@ pub fn run_mri(input: &Path, reference: Option<&Path>, out: Option<&Path>) -> Re
             p.write_png(&dir.join(name))?;
         }
         hounsfield_mesh::io::write_mesh(&dir.join("brain.stl"), &surface)?;
-        nifti::write_nifti(&dir.join("brain_mask.nii.gz"), &NiftiImage::from_volume(mask.clone()))?;
+        let mask_image = NiftiImage::from_volume(mask.clone());
+        nifti::write_nifti(dir.join("brain_mask.nii.gz"), &mask_image)?;
     }
     Ok(MriResults {
         input: input.display().to_string(),
