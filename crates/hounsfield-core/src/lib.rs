@@ -47,6 +47,7 @@ pub mod metrics;
 pub mod operator;
 pub mod orientation;
 pub mod rng;
+pub mod vec3;
 pub mod volume;
 
 pub use dynvolume::DynVolume;

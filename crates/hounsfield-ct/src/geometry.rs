@@ -24,7 +24,7 @@ use hounsfield_core::{Error, Geometry, Result};
 use serde::{Deserialize, Serialize};
 
 /// A point or direction in the world frame, `(x, y, z)` in mm.
-pub type Vec3 = [f64; 3];
+pub use hounsfield_core::vec3::Vec3;
 
 /// Largest number of views, detector pixels or voxels along one axis that a geometry accepts:
 /// far beyond any scanner, small enough that index arithmetic cannot overflow.
@@ -338,29 +338,7 @@ pub struct Ray {
     pub t_min: f64,
 }
 
-pub(crate) fn sub(a: Vec3, b: Vec3) -> Vec3 {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-pub(crate) fn add_scaled(a: Vec3, s: f64, b: Vec3) -> Vec3 {
-    [a[0] + s * b[0], a[1] + s * b[1], a[2] + s * b[2]]
-}
-
-pub(crate) fn dot(a: Vec3, b: Vec3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-pub(crate) fn cross(a: Vec3, b: Vec3) -> Vec3 {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-}
-
-pub(crate) fn norm(a: Vec3) -> f64 {
-    dot(a, a).sqrt()
-}
-
-fn scale(a: Vec3, s: f64) -> Vec3 {
-    [a[0] * s, a[1] * s, a[2] * s]
-}
+pub(crate) use hounsfield_core::vec3::{add_scaled, cross, dot, norm, scale, sub};
 
 /// `(c, e_u)` at angle `theta`: the central ray direction and the detector's column axis.
 fn rotation_frame(theta: f64) -> (Vec3, Vec3) {

@@ -7,25 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A point or direction, mm.
-pub type V3 = [f64; 3];
-
-pub(crate) fn add(a: V3, b: V3) -> V3 {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-
-pub(crate) fn scale(a: V3, s: f64) -> V3 {
-    [a[0] * s, a[1] * s, a[2] * s]
-}
-
-pub(crate) fn dot(a: V3, b: V3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-pub(crate) fn normalize(a: V3) -> V3 {
-    let n = dot(a, a).sqrt();
-    if n > 0.0 { scale(a, 1.0 / n) } else { a }
-}
+pub(crate) use hounsfield_core::vec3::{Vec3 as V3, add, cross, dot, normalize, scale, sub};
 
 /// Where the camera looks from.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,13 +40,7 @@ impl View {
         let (az, el) = (self.azimuth.to_radians(), self.elevation.to_radians());
         let dir = [el.cos() * az.sin(), el.cos() * az.cos(), -el.sin()];
         let right = [az.cos(), -az.sin(), 0.0];
-        // up = right x dir
-        let up = [
-            right[1] * dir[2] - right[2] * dir[1],
-            right[2] * dir[0] - right[0] * dir[2],
-            right[0] * dir[1] - right[1] * dir[0],
-        ];
-        Frame { dir, right, up: normalize(up) }
+        Frame { dir, right, up: normalize(cross(right, dir)) }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use hounsfield_core::{Error, Result};
 
-use crate::camera::{V3, View, add, dot, normalize, scale};
+use crate::camera::{V3, View, add, cross, dot, normalize, scale, sub};
 use crate::image::RgbImage;
 
 /// Renders `triangles` over `vertices` (mm) seen from `view`, framed to the mesh's bounding
@@ -42,15 +42,7 @@ pub fn mesh_preview(
     let colour = [0.96, 0.92, 0.84];
     for t in triangles {
         let [a, b, c] = t.map(|i| p[i as usize]);
-        let n = {
-            let (u, v) =
-                ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
-            normalize([
-                u[1] * v[2] - u[2] * v[1],
-                u[2] * v[0] - u[0] * v[2],
-                u[0] * v[1] - u[1] * v[0],
-            ])
-        };
+        let n = normalize(cross(sub(b, a), sub(c, a)));
         let shade = 0.2 + 0.8 * dot(n, light).abs();
         let q = [a, b, c].map(|v| frame.project(centre, half, size, v));
         let (x0, x1) = (
