@@ -25,16 +25,20 @@ pub enum MeshFormat {
     PlyAscii,
     /// Wavefront OBJ (indexed, with normals when the mesh has them).
     Obj,
+    /// Binary glTF 2.0 (GLB: one indexed triangle primitive, normals when the mesh has them;
+    /// coordinates in mm as they are, no axis change). Write-only.
+    Glb,
 }
 
 impl MeshFormat {
-    /// The binary format for `.stl`/`.ply`, or OBJ for `.obj`.
+    /// The binary format for `.stl`/`.ply`, OBJ for `.obj`, GLB for `.glb`.
     pub fn from_path(path: &Path) -> Result<Self> {
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("stl") => Ok(MeshFormat::StlBinary),
             Some("ply") => Ok(MeshFormat::PlyBinary),
             Some("obj") => Ok(MeshFormat::Obj),
+            Some("glb") => Ok(MeshFormat::Glb),
             _ => Err(Error::param(
                 "mesh file",
                 format!("{}: unknown extension (use .stl, .ply or .obj)", path.display()),
@@ -60,6 +64,7 @@ pub fn write_mesh_as(path: &Path, mesh: &TriMesh, format: MeshFormat) -> Result<
         MeshFormat::PlyBinary => ply(mesh, true),
         MeshFormat::PlyAscii => ply(mesh, false),
         MeshFormat::Obj => obj(mesh).into_bytes(),
+        MeshFormat::Glb => glb(mesh)?,
     };
     fs::write_bytes_atomic(path, &bytes)
 }
@@ -173,6 +178,96 @@ fn obj(mesh: &TriMesh) -> String {
     s
 }
 
+/// Binary glTF: a 12-byte header, a JSON chunk describing one triangle primitive, and a binary
+/// chunk with positions, optional normals and u32 indices (each chunk padded to 4 bytes).
+fn glb(mesh: &TriMesh) -> Result<Vec<u8>> {
+    let normals = mesh.normals.as_ref().filter(|n| n.len() == mesh.vertices.len());
+    let (v, t) = (mesh.vertices.len(), mesh.triangles.len());
+    if t == 0 {
+        return Err(Error::Empty("mesh without triangles".into()));
+    }
+    let mut bin: Vec<u8> = Vec::with_capacity(12 * v * 2 + 12 * t);
+    bin.extend(mesh.vertices.iter().flatten().flat_map(|c| c.to_le_bytes()));
+    let positions = bin.len();
+    if let Some(n) = normals {
+        bin.extend(n.iter().flatten().flat_map(|c| c.to_le_bytes()));
+    }
+    let normal_bytes = bin.len() - positions;
+    let index_offset = bin.len();
+    bin.extend(mesh.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()));
+    let index_bytes = bin.len() - index_offset;
+    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
+    for p in &mesh.vertices {
+        for k in 0..3 {
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
+        }
+    }
+    let (normal_view, normal_accessor, normal_attribute, index_accessor) = if normals.is_some() {
+        (
+            format!(
+                r#",{{"buffer":0,"byteOffset":{positions},"byteLength":{normal_bytes},"target":34962}}"#
+            ),
+            format!(r#",{{"bufferView":1,"componentType":5126,"count":{v},"type":"VEC3"}}"#),
+            r#","NORMAL":1"#.to_string(),
+            2,
+        )
+    } else {
+        (String::new(), String::new(), String::new(), 1)
+    };
+    let json = format!(
+        concat!(
+            r#"{{"asset":{{"version":"2.0","generator":"hounsfield-mesh (units: mm)"}},"scene":0,"#,
+            r#""scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],"#,
+            r#""meshes":[{{"primitives":[{{"attributes":{{"POSITION":0{na}}},"indices":{ia},"mode":4}}]}}],"#,
+            r#""buffers":[{{"byteLength":{total}}}],"#,
+            r#""bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":{pb},"target":34962}}{nv},"#,
+            r#"{{"buffer":0,"byteOffset":{io},"byteLength":{ib},"target":34963}}],"#,
+            r#""accessors":[{{"bufferView":0,"componentType":5126,"count":{v},"type":"VEC3","#,
+            r#""min":[{l0},{l1},{l2}],"max":[{h0},{h1},{h2}]}}{nacc},"#,
+            r#"{{"bufferView":{iv},"componentType":5125,"count":{ic},"type":"SCALAR"}}]}}"#
+        ),
+        na = normal_attribute,
+        ia = index_accessor,
+        total = bin.len(),
+        pb = positions,
+        nv = normal_view,
+        io = index_offset,
+        ib = index_bytes,
+        v = v,
+        l0 = lo[0],
+        l1 = lo[1],
+        l2 = lo[2],
+        h0 = hi[0],
+        h1 = hi[1],
+        h2 = hi[2],
+        nacc = normal_accessor,
+        iv = index_accessor,
+        ic = 3 * t,
+    );
+    let mut json = json.into_bytes();
+    while json.len() % 4 != 0 {
+        json.push(b' ');
+    }
+    while bin.len() % 4 != 0 {
+        bin.push(0);
+    }
+    let total = 12 + 8 + json.len() + 8 + bin.len();
+    let total =
+        u32::try_from(total).map_err(|_| Error::TooLarge(format!("GLB of {total} bytes")))?;
+    let mut out = Vec::with_capacity(total as usize);
+    out.extend_from_slice(b"glTF");
+    out.extend_from_slice(&2u32.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"JSON");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&(bin.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"BIN\0");
+    out.extend_from_slice(&bin);
+    Ok(out)
+}
+
 /// Reads an STL (binary or ASCII), PLY (ASCII or binary little-endian) or OBJ file, chosen by
 /// extension (and, for STL, by content).
 pub fn read_mesh(path: &Path) -> Result<TriMesh> {
@@ -181,6 +276,7 @@ pub fn read_mesh(path: &Path) -> Result<TriMesh> {
         MeshFormat::StlBinary | MeshFormat::StlAscii => read_stl(path, &bytes),
         MeshFormat::PlyBinary | MeshFormat::PlyAscii => read_ply(path, &bytes),
         MeshFormat::Obj => read_obj(path, &bytes),
+        MeshFormat::Glb => Err(bad(path, "GLB is written, not read, by hounsfield-mesh")),
     }
 }
 

@@ -87,3 +87,43 @@ fn malformed_files_are_refused_with_the_file_named() {
     let p = write("negative.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf -3 -2 -1\n");
     assert_eq!(read_mesh(&p).unwrap().triangles, vec![[0, 1, 2]]);
 }
+
+#[test]
+fn glb_files_are_valid_gltf_that_trimesh_reads() {
+    let mesh = sample_mesh();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.glb");
+    hounsfield_mesh::io::write_mesh(&path, &mesh).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let word = |o: usize| {
+        u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+    };
+    assert_eq!(&bytes[..4], b"glTF");
+    assert_eq!((word(4), word(8)), (2, bytes.len()));
+    let json_len = word(12);
+    assert_eq!(&bytes[16..20], b"JSON");
+    let json = std::str::from_utf8(&bytes[20..20 + json_len]).unwrap();
+    assert!(json.contains(&format!(r#""count":{},"type":"VEC3""#, mesh.vertices.len())), "{json}");
+    assert!(json.contains(&format!(r#""count":{},"type":"SCALAR""#, 3 * mesh.triangles.len())));
+    assert_eq!(&bytes[24 + json_len..28 + json_len], b"BIN\0");
+    assert!(read_mesh(&path).is_err(), "GLB is write-only");
+    // trimesh (peers venv, when present) reads the same triangles and area.
+    let Some(py) = std::env::var_os("HOUNSFIELD_PYTHON") else { return };
+    let out = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import sys, trimesh; m = trimesh.load(sys.argv[1], force='mesh', process=False); \
+             print(len(m.vertices), len(m.faces), m.area, m.is_watertight)",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f[0].parse::<usize>().unwrap(), mesh.vertices.len());
+    assert_eq!(f[1].parse::<usize>().unwrap(), mesh.triangles.len());
+    let area: f64 = f[2].parse().unwrap();
+    assert!((area / mesh.area() - 1.0).abs() < 1e-6, "{area} vs {}", mesh.area());
+    assert_eq!(f[3], "True");
+}
