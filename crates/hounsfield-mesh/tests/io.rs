@@ -93,7 +93,7 @@ fn glb_files_are_valid_gltf_that_trimesh_reads() {
     let mesh = sample_mesh();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.glb");
-    hounsfield_mesh::io::write_mesh(&path, &mesh).unwrap();
+    write_mesh(&path, &mesh).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let word = |o: usize| {
         u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
