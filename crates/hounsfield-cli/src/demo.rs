@@ -399,6 +399,27 @@ pub struct MriResults {
     pub seconds: [f64; 3],
 }
 
+impl std::fmt::Display for MriResults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "MRI demo on {}", self.input)?;
+        let dice =
+            self.dice.map_or(String::new(), |d| format!(", Dice against the reference {d:.4}"));
+        writeln!(
+            f,
+            "  brain mask: Otsu threshold {:.1}, {:.0} ml{dice}",
+            self.threshold, self.mask_ml
+        )?;
+        writeln!(
+            f,
+            "  brain surface: {} triangles, {:.0} mm², {:.0} mm³, watertight {}",
+            self.triangles, self.area_mm2, self.volume_mm3, self.watertight
+        )?;
+        writeln!(f, "  pictures: {}", self.pictures.join(", "))?;
+        let [a, b, c] = self.seconds;
+        writeln!(f, "  seconds: mask {a:.2}, mesh {b:.2}, pictures {c:.2}")
+    }
+}
+
 /// The real-data path on a T1 brain MRI: a classical brain mask (Otsu threshold, a 5 mm
 /// erosion that cuts the brain from the scalp, the largest component, reconstruction by
 /// dilation within the threshold mask, holes filled), the brain's surface (smoothed,

@@ -760,27 +760,7 @@ fn run(cli: Cli) -> Result<()> {
             let spinner = progress::spinner("MRI: brain mask, surface, pictures", !cli.quiet);
             let done = demo::run_mri(&mri, reference.as_deref(), out.as_deref());
             spinner.finish_and_clear();
-            let r = done?;
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                println!("MRI demo on {}", r.input);
-                let dice = r
-                    .dice
-                    .map_or(String::new(), |d| format!(", Dice against the reference {d:.4}"));
-                println!(
-                    "  brain mask: Otsu threshold {:.1}, {:.0} ml{dice}",
-                    r.threshold, r.mask_ml
-                );
-                println!(
-                    "  brain surface: {} triangles, {:.0} mm², {:.0} mm³, watertight {}",
-                    r.triangles, r.area_mm2, r.volume_mm3, r.watertight
-                );
-                println!("  pictures: {}", r.pictures.join(", "));
-                let [a, b, c] = r.seconds;
-                println!("  seconds: mask {a:.2}, mesh {b:.2}, pictures {c:.2}");
-            }
-            Ok(())
+            print(&done?, cli.json)
         }
         Command::Demo { size, seed, out, .. } => {
             run_demo(size, seed, out.as_deref(), cli.json, cli.quiet)
@@ -836,14 +816,24 @@ fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
     print(&report, json)
 }
 
+/// Writes to standard output; a closed pipe (`hounsfield ... | head`) ends the output quietly
+/// instead of panicking as `println!` would.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Prints a report as pretty JSON or as its text form.
 fn print<T: Serialize + Display>(report: &T, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(report)?))
     } else {
-        print!("{report}");
+        emit(&report.to_string())
     }
-    Ok(())
 }
 
 fn run_demo(
@@ -888,11 +878,11 @@ fn run_demo(
         hounsfield_core::fs::write_bytes_atomic(&dir.join("report.md"), md.as_bytes())?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{text}");
+        emit(&text)?;
         if let Some(dir) = out {
-            println!("Report: {} and report.json", dir.join("report.md").display());
+            emit(&format!("Report: {} and report.json\n", dir.join("report.md").display()))?;
         }
     }
     Ok(())
