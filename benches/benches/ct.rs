@@ -40,6 +40,23 @@ fn ct(c: &mut Criterion) {
     )
     .expect("valid");
     let projections = Phantom::shepp_logan_3d(60.0).project(&cone, 1).expect("valid");
+    let grid64 = ImageGrid::new_3d([64; 3], [1.0; 3]).expect("valid");
+    let cone64 = ScanGeometry::cone(
+        uniform_angles(128, 0.0, 2.0 * PI),
+        Detector::panel(96, 96, 1.0, 1.0),
+        256.0,
+        512.0,
+    )
+    .expect("valid");
+    let p64 = Projector::new(grid64.clone(), cone64).expect("valid");
+    let x64 = Phantom::shepp_logan_3d(30.0).rasterize(&grid64, 1).expect("valid");
+    let y64 = p64.apply(x64.view()).expect("valid");
+    group.bench_function("joseph forward cone 64^3 128 views of 96^2", |b| {
+        b.iter(|| p64.apply(x64.view()).expect("valid"))
+    });
+    group.bench_function("joseph adjoint cone 64^3 128 views of 96^2", |b| {
+        b.iter(|| p64.adjoint(y64.view()).expect("valid"))
+    });
     group.bench_function("fdk 128^3 256 views of 192^2", |b| {
         b.iter(|| fdk(&cone, &grid3, projections.view(), &FbpOptions::default()).expect("valid"))
     });
