@@ -36,7 +36,7 @@ pub fn stages() -> Vec<Stage> {
         name,
         crate_name,
         description,
-        available: crate_name != "hounsfield-nn",
+        available: true,
     };
     vec![
         stage(
@@ -89,28 +89,51 @@ pub struct CtResults {
     pub seconds: [f64; 4],
 }
 
+/// Random heads the segmentation stage trains on.
+pub const SEGMENT_HEADS: usize = 4;
+/// Optimiser steps of the segmentation stage.
+pub const SEGMENT_STEPS: usize = 150;
+
+/// Attenuation of the phantom's unit density: water-like, per mm.
+pub const SCALE: f32 = 0.02;
+/// Incident photons per detector pixel.
+pub const PHOTONS: f64 = 1e5;
+
+/// The demo's scan of a `size^3` grid of 1 mm voxels: `2 size` cone-beam views over 360 degrees
+/// on a panel 1.5x the volume at magnification 2.
+pub fn demo_scan(size: usize) -> Result<(ImageGrid, ScanGeometry)> {
+    let grid = ImageGrid::new_3d([size; 3], [1.0; 3])?;
+    let cols = size * 3 / 2;
+    let panel = Detector::panel(cols, cols, 2.0, 2.0);
+    let sod = 4.0 * size as f64;
+    let angles = uniform_angles(2 * size, 0.0, std::f64::consts::TAU);
+    Ok((grid, ScanGeometry::cone(angles, panel, sod, 2.0 * sod)?))
+}
+
+/// The FDK reconstruction of `phantom` from noisy projections of the demo scan, in phantom units.
+pub fn simulate_fdk(
+    phantom: &Phantom,
+    grid: &ImageGrid,
+    geometry: &ScanGeometry,
+    seed: u64,
+) -> Result<Volume<f32>> {
+    let clean = phantom.project(geometry, 1)? * SCALE;
+    let noisy = add_noise(clean.view(), &NoiseOptions::poisson(PHOTONS, seed))?;
+    let image = fdk(geometry, grid, noisy.view(), &FbpOptions::default())? / SCALE;
+    Ok(Volume::from_vec(grid.shape, image.into_raw_vec_and_offset().0, grid.geometry()?)?)
+}
+
 /// Phantom -> noisy cone-beam projections -> FDK and FISTA-TV -> PSNR/SSIM: a 3D Shepp-Logan of
 /// `size^3` 1 mm voxels scaled to water-like attenuation (0.02/mm), `2 size` views over 360
 /// degrees on a panel 1.5x the volume at magnification 2, 1e5 photons. Writes the volumes into
 /// `out` when given.
 pub fn run_ct(size: usize, seed: u64, out: Option<&Path>) -> Result<CtOutput> {
-    const SCALE: f32 = 0.02;
-    const PHOTONS: f64 = 1e5;
     let size = size.clamp(16, 256);
     let clock = Instant::now();
-    let grid = ImageGrid::new_3d([size; 3], [1.0; 3])?;
+    let (grid, geometry) = demo_scan(size)?;
+    let views = geometry.views();
     let phantom = Phantom::shepp_logan_3d(size as f64 / 2.0 - 1.0);
     let truth = phantom.rasterize(&grid, 3)?;
-    let views = 2 * size;
-    let cols = size * 3 / 2;
-    let panel = Detector::panel(cols, cols, 2.0, 2.0);
-    let sod = 4.0 * size as f64;
-    let geometry = ScanGeometry::cone(
-        uniform_angles(views, 0.0, std::f64::consts::TAU),
-        panel,
-        sod,
-        2.0 * sod,
-    )?;
     let clean = phantom.project(&geometry, 1)? * SCALE;
     let t_phantom = clock.elapsed().as_secs_f64();
     let clock = Instant::now();
@@ -532,14 +555,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_stage_claims_to_run_before_its_crate_exists() {
-        // Segmentation waits for hounsfield-nn; flip a stage only with its code.
+    fn every_stage_runs() {
         let s = stages();
         assert_eq!(s.len(), 10);
-        let ready: Vec<_> = s.iter().filter(|st| st.available).map(|st| st.name).collect();
-        assert_eq!(
-            ready,
-            ["phantom", "noise", "fdk", "iterative", "nifti", "filter", "mesh", "render", "report"]
-        );
+        assert!(s.iter().all(|st| st.available));
     }
 }

@@ -13,8 +13,10 @@
 pub mod anonymize;
 pub mod ct;
 pub mod demo;
+pub mod demo_segment;
 pub mod filter;
 pub mod mesh;
 pub mod progress;
 pub mod render;
+pub mod segment;
 pub mod volume_info;

@@ -34,19 +34,100 @@ fn usage_errors_exit_two() {
 }
 
 #[test]
-fn unavailable_subcommand_is_a_one_line_error_with_exit_one() {
-    let out = hounsfield(&["segment", "train", "config.toml"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("hounsfield: error: `hounsfield segment` is not available"), "{err}");
-    assert!(out.stdout.is_empty());
+fn segment_errors_are_one_line_with_exit_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "output = \"m.safetensors\"\n[data]\nno_such_key = 1\n").unwrap();
+    let missing = dir.path().join("missing.toml");
+    for args in [
+        vec!["segment", "train", missing.to_str().unwrap()],
+        vec!["segment", "train", bad.to_str().unwrap()],
+        vec!["segment", "predict", "no-model.safetensors", "in.nii", "out.nii"],
+    ] {
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.starts_with("hounsfield: error: "), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn segment_train_then_predict_a_synthetic_volume() {
+    // A few steps on generated volumes: the command writes a model that `predict` loads and
+    // applies to a NIfTI file, scored against its labels.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("seg.toml");
+    std::fs::write(
+        &config,
+        "output = \"model.safetensors\"\n[data]\nsynthetic = { train = 2, validation = 1, size = 16 }\n\
+         [train]\npatch = [16, 16, 16]\nsteps = 4\nvalidate_every = 2\n\
+         [train.model]\nchannels = [4, 8]\nout_channels = 3\n",
+    )
+    .unwrap();
+    let out = hounsfield(&["--json", "segment", "train", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["steps"], 4);
+    assert_eq!(v["validation"].as_array().map(Vec::len), Some(2));
+    let dice = v["final_dice"].as_array().unwrap();
+    assert_eq!(dice.len(), 2);
+    assert!(dice.iter().all(|d| (0.0..=1.0).contains(&d.as_f64().unwrap())));
+    let model = dir.path().join("model.safetensors");
+    assert!(model.exists());
+    // Resume continues from step 4 (the configuration asks for 4: nothing left to do).
+    let out = hounsfield(&["--json", "segment", "train", "--resume", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A volume and its labels as NIfTI, through `predict`.
+    let sample = hounsfield_nn::synthetic::generate(
+        &hounsfield_nn::synthetic::SyntheticConfig { size: 20, ..Default::default() },
+        9,
+    )
+    .unwrap();
+    let (image, labels, pred) = (
+        dir.path().join("image.nii.gz"),
+        dir.path().join("labels.nii.gz"),
+        dir.path().join("pred.nii.gz"),
+    );
+    hounsfield_io::nifti::write_nifti(
+        &image,
+        &hounsfield_io::nifti::NiftiImage::from_volume(sample.image.clone()),
+    )
+    .unwrap();
+    hounsfield_io::nifti::write_nifti(
+        &labels,
+        &hounsfield_io::nifti::NiftiImage::from_volume(sample.label.clone()),
+    )
+    .unwrap();
+    let args = [
+        "--json",
+        "segment",
+        "predict",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+        pred.to_str().unwrap(),
+        "--reference",
+        labels.to_str().unwrap(),
+        "--tta",
+    ];
+    let out = hounsfield(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["voxels_per_class"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum::<u64>(),
+        8000
+    );
+    assert_eq!(v["dice"].as_array().map(Vec::len), Some(2));
+    let back = hounsfield_io::nifti::read_nifti(&pred).unwrap();
+    assert_eq!(back.header.dim[1..4], [20, 20, 20]);
 }
 
 #[test]
 fn demo_json_reports_computed_ct_numbers_that_follow_the_seed() {
     let run = |seed: &str| -> serde_json::Value {
-        let out = hounsfield(&["demo", "--json", "--size", "24", "--seed", seed]);
+        let out =
+            hounsfield(&["demo", "--json", "--size", "24", "--seed", seed, "--segment-steps", "8"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("valid JSON")
     };
@@ -55,7 +136,12 @@ fn demo_json_reports_computed_ct_numbers_that_follow_the_seed() {
     assert_eq!(stages.len(), 10);
     assert_eq!(stages[0]["name"], "phantom");
     let results = v["results"].as_object().unwrap();
-    assert_eq!(results.len(), 4, "only the built stages report: {results:?}");
+    assert_eq!(results.len(), 5, "every stage reports: {results:?}");
+    let seg = &v["results"]["segment"];
+    assert_eq!(seg["steps"], 8);
+    for class in ["dice_brain", "dice_skull"] {
+        assert!((0.0..=1.0).contains(&seg[class].as_f64().unwrap()), "{seg}");
+    }
     assert_eq!(v["results"]["filter"]["nifti_round_trip_max_difference"], 0.0);
     assert_eq!(v["results"]["render"]["pictures"].as_array().map(Vec::len), Some(4));
     let mesh = &v["results"]["mesh"];

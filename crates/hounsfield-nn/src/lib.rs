@@ -1,9 +1,57 @@
 //! # hounsfield-nn
 //!
-//! Networks on candle: 3D convolution, pooling and upsampling, 2D/3D U-Nets, training and
-//! sliding-window inference for segmentation, and learned CT reconstruction that calls a
-//! `hounsfield_core::LinearOperator`.
+//! MONAI/nnU-Net-style segmentation on candle, trained and run from Rust on the CPU:
 //!
-//! **Status: not implemented yet.** The crate exports nothing so far and does not yet depend on
-//! candle.
+//! - [`ops`]: differentiable 3D convolution and transposed convolution (im2col + GEMM), max and
+//!   average pooling, nearest and trilinear upsampling, instance norm — what candle lacks.
+//! - [`UNet`]: configurable 2D/3D U-Net (nnU-Net blocks, residual units, deep supervision).
+//! - [`train`]: losses, AdamW with warm-up and cosine/poly decay, clipping, patch sampling with
+//!   augmentation, validation Dice, resumable safetensors checkpoints.
+//! - [`infer`]: sliding-window inference with Gaussian blending and flip TTA; volumes in,
+//!   volumes (with the input's geometry) out.
+//! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
+//!
+//! ```
+//! use hounsfield_nn::synthetic::{generate, SyntheticConfig};
+//! use hounsfield_nn::train::{TrainConfig, Trainer};
+//! use hounsfield_nn::UNetConfig;
+//!
+//! // A tiny 3D U-Net, a few steps on one generated 16^3 volume.
+//! let data = generate(&SyntheticConfig { size: 16, ..Default::default() }, 1)?;
+//! let cfg = TrainConfig {
+//!     model: UNetConfig { channels: vec![4, 8], out_channels: 3, ..Default::default() },
+//!     patch: [16; 3],
+//!     steps: 3,
+//!     ..Default::default()
+//! };
+//! let mut trainer = Trainer::new(cfg)?;
+//! let report = trainer.fit(std::slice::from_ref(&data), &[], None, |_| {})?;
+//! assert_eq!(report.steps, 3);
+//!
+//! // Predictions come back as a label volume on the input's grid.
+//! let labels = trainer.model().predict(&data.image, &trainer.model().default_options())?;
+//! assert_eq!(labels.shape(), data.image.shape());
+//! # Ok::<(), hounsfield_nn::Error>(())
+//! ```
 #![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod convert;
+pub mod data;
+mod error;
+mod gemm;
+pub mod gradcheck;
+pub mod infer;
+pub mod layers;
+pub mod loss;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod synthetic;
+pub mod train;
+pub mod unet;
+
+pub use error::{Error, Result};
+pub use gemm::Real;
+pub use model::{ModelInfo, Normalise, SegmentationModel};
+pub use unet::{Norm, UNet, UNetConfig};

@@ -1,0 +1,89 @@
+//! Glue between candle's CPU storage and the generic kernels of this crate.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Layout, Result, WithDType};
+
+use crate::gemm::Real;
+
+/// The element types the custom ops run on: `f32` for training, `f64` for gradient checks.
+pub trait Float: Real + WithDType {}
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// The contiguous run of `data` that `layout` describes, or an error naming the op.
+pub(crate) fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(candle_core::Error::Msg(format!("{op}: input must be contiguous"))),
+    }
+}
+
+/// The error for an element type the kernels do not implement.
+pub(crate) fn unsupported(op: &str, storage: &CpuStorage) -> candle_core::Error {
+    candle_core::Error::Msg(format!(
+        "{op}: dtype {:?} is not supported (f32 or f64)",
+        storage.dtype()
+    ))
+}
+
+/// Runs `$body` with `$a` (and `$b`) bound to contiguous `&[T]` slices of one float type `$t`.
+macro_rules! with_float_slices {
+    ($op:expr, ($s1:expr, $l1:expr) => $a:ident, |$t:ident| $body:expr) => {
+        match $s1 {
+            candle_core::CpuStorage::F32(v) => {
+                type $t = f32;
+                let $a = $crate::ops::cpu::contiguous(v, $l1, $op)?;
+                $body
+            }
+            candle_core::CpuStorage::F64(v) => {
+                type $t = f64;
+                let $a = $crate::ops::cpu::contiguous(v, $l1, $op)?;
+                $body
+            }
+            other => Err($crate::ops::cpu::unsupported($op, other)),
+        }
+    };
+    ($op:expr, ($s1:expr, $l1:expr) => $a:ident, ($s2:expr, $l2:expr) => $b:ident, |$t:ident| $body:expr) => {
+        match ($s1, $s2) {
+            (candle_core::CpuStorage::F32(v), candle_core::CpuStorage::F32(w)) => {
+                type $t = f32;
+                let $a = $crate::ops::cpu::contiguous(v, $l1, $op)?;
+                let $b = $crate::ops::cpu::contiguous(w, $l2, $op)?;
+                $body
+            }
+            (candle_core::CpuStorage::F64(v), candle_core::CpuStorage::F64(w)) => {
+                type $t = f64;
+                let $a = $crate::ops::cpu::contiguous(v, $l1, $op)?;
+                let $b = $crate::ops::cpu::contiguous(w, $l2, $op)?;
+                $body
+            }
+            (other, _) => Err($crate::ops::cpu::unsupported($op, other)),
+        }
+    };
+}
+pub(crate) use with_float_slices;
+
+/// Wraps a kernel's output vector as CPU storage.
+pub(crate) fn storage<T: Float>(data: Vec<T>) -> CpuStorage {
+    T::to_cpu_storage_owned(data)
+}
+
+/// The five dimensions of an `(N, C, D, H, W)` layout.
+pub(crate) fn dims5(layout: &Layout, op: &str) -> Result<[usize; 5]> {
+    let d = layout.shape().dims();
+    <[usize; 5]>::try_from(d).map_err(|_| {
+        candle_core::Error::Msg(format!(
+            "{op}: expected an (N, C, D, H, W) tensor, got shape {d:?}"
+        ))
+    })
+}
+
+/// `v` as `f64`.
+pub(crate) fn f64_of<T: Float>(v: T) -> f64 {
+    num_traits::ToPrimitive::to_f64(&v).unwrap_or(f64::NAN)
+}
+
+/// `v` rounded to `T`.
+pub(crate) fn of_f64<T: Float>(v: f64) -> T {
+    <T as num_traits::NumCast>::from(v).unwrap_or_else(T::nan)
+}
