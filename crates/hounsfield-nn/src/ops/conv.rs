@@ -317,8 +317,8 @@ fn dy_view<'a, T>(
 fn backward_data_as_convolution<T: Float>(s: &ConvShape, dy: &[T], w: &[T]) -> Option<Vec<T>> {
     let cfg = &s.cfg;
     let mut padding = [0; 3];
-    for a in 0..3 {
-        padding[a] = (cfg.dilation[a] * (s.kernel[a] - 1)).checked_sub(cfg.padding[a])?;
+    for (a, p) in padding.iter_mut().enumerate() {
+        *p = (cfg.dilation[a] * (s.kernel[a] - 1)).checked_sub(cfg.padding[a])?;
     }
     if cfg.stride != [1; 3] {
         return None;
