@@ -10,6 +10,8 @@
 //! - [`infer`]: sliding-window inference with Gaussian blending and flip TTA; volumes in,
 //!   volumes (with the input's geometry) out.
 //! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
+//! - [`operator`]: any `LinearOperator` (a CT projector) as a differentiable op, for learned
+//!   reconstruction.
 //!
 //! ```
 //! use hounsfield_nn::synthetic::{generate, SyntheticConfig};
@@ -45,6 +47,7 @@ pub mod infer;
 pub mod layers;
 pub mod loss;
 pub mod model;
+pub mod operator;
 pub mod ops;
 pub mod optim;
 pub mod synthetic;
