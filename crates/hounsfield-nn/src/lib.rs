@@ -46,6 +46,7 @@ pub mod gradcheck;
 pub mod infer;
 pub mod layers;
 pub mod loss;
+pub mod lpd;
 pub mod model;
 pub mod operator;
 pub mod ops;

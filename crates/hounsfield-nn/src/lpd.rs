@@ -1,0 +1,149 @@
+//! Learned Primal-Dual reconstruction (Adler & Öktem 2018) for 2D problems: unrolled primal and
+//! dual updates, each a small CNN, calling the forward operator and its adjoint (normalised by
+//! the operator's norm) through [`crate::operator`].
+//!
+//! Per iteration `i`: `h <- h + Gamma_i([h, A f_1, g])` in data space, then
+//! `f <- f + Lambda_i([f, A^T h_1])` in image space; `f_0` of the last iteration is the image.
+//! Each CNN is three 3x3 convolutions (32, 32, out channels) with PReLU between, as in the paper.
+
+use std::sync::Arc;
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+use hounsfield_core::LinearOperator;
+
+use crate::layers::Conv3d;
+use crate::operator::{apply_adjoint, apply_operator};
+use crate::ops::Conv3dConfig;
+
+/// Sizes of a [`LearnedPrimalDual`] network (the paper's: 10 iterations, 5 + 5 channels, 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LpdConfig {
+    /// Unrolled iterations.
+    pub iterations: usize,
+    /// Primal memory channels.
+    pub primal_channels: usize,
+    /// Dual memory channels.
+    pub dual_channels: usize,
+    /// Width of the hidden convolutions.
+    pub hidden: usize,
+}
+
+impl Default for LpdConfig {
+    fn default() -> Self {
+        Self { iterations: 10, primal_channels: 5, dual_channels: 5, hidden: 32 }
+    }
+}
+
+/// conv -> PReLU -> conv -> PReLU -> conv, 3x3 kernels on `(N, C, 1, H, W)`.
+#[derive(Clone, Debug)]
+struct Block {
+    convs: [Conv3d; 3],
+    slopes: [Tensor; 2],
+}
+
+impl Block {
+    fn new(vb: VarBuilder<'_>, cin: usize, hidden: usize, cout: usize) -> Result<Self> {
+        let cfg = Conv3dConfig::default().with_padding([0, 1, 1]);
+        let conv = |i: usize, a: usize, b: usize| {
+            Conv3d::new(vb.pp(format!("conv{i}")), a, b, [1, 3, 3], cfg, true)
+        };
+        let slope = |i: usize| vb.get_with_hints(1, &format!("prelu{i}"), Init::Const(0.25));
+        Ok(Self {
+            convs: [conv(0, cin, hidden)?, conv(1, hidden, hidden)?, conv(2, hidden, cout)?],
+            slopes: [slope(0)?, slope(1)?],
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let prelu = |x: &Tensor, a: &Tensor| -> Result<Tensor> {
+            x.relu()? + x.minimum(0.0)?.broadcast_mul(a)?
+        };
+        let h = prelu(&self.convs[0].forward(x)?, &self.slopes[0])?;
+        let h = prelu(&self.convs[1].forward(&h)?, &self.slopes[1])?;
+        self.convs[2].forward(&h)
+    }
+}
+
+/// The unrolled network, bound to one operator.
+#[derive(Clone)]
+pub struct LearnedPrimalDual {
+    cfg: LpdConfig,
+    op: Arc<dyn LinearOperator>,
+    scale: f64,
+    dual: Vec<Block>,
+    primal: Vec<Block>,
+}
+
+impl std::fmt::Debug for LearnedPrimalDual {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LearnedPrimalDual")
+            .field("cfg", &self.cfg)
+            .field("scale", &self.scale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LearnedPrimalDual {
+    /// Builds the blocks under `vb` for a 2D operator (`domain (ny, nx)`, `range (views, cols)`),
+    /// using `A / norm` inside (pass `hounsfield_core::estimate_norm(op, ...)`).
+    pub fn new(
+        vb: VarBuilder<'_>,
+        cfg: LpdConfig,
+        op: Arc<dyn LinearOperator>,
+        norm: f64,
+    ) -> Result<Self> {
+        if op.domain_shape().len() != 2 || op.range_shape().len() != 2 {
+            return Err(candle_core::Error::Msg(
+                "LearnedPrimalDual: the operator must map 2D images to 2D data".into(),
+            ));
+        }
+        if !(norm.is_finite() && norm > 0.0)
+            || cfg.iterations == 0
+            || cfg.primal_channels == 0
+            || cfg.dual_channels == 0
+        {
+            return Err(candle_core::Error::Msg(
+                "LearnedPrimalDual: positive norm, iterations and channels required".into(),
+            ));
+        }
+        let (mut dual, mut primal) = (Vec::new(), Vec::new());
+        for i in 0..cfg.iterations {
+            dual.push(Block::new(
+                vb.pp(format!("dual{i}")),
+                cfg.dual_channels + 2,
+                cfg.hidden,
+                cfg.dual_channels,
+            )?);
+            primal.push(Block::new(
+                vb.pp(format!("primal{i}")),
+                cfg.primal_channels + 1,
+                cfg.hidden,
+                cfg.primal_channels,
+            )?);
+        }
+        Ok(Self { cfg, op, scale: 1.0 / norm, dual, primal })
+    }
+
+    /// Reconstructs a batch of sinograms `(N, views, cols)` into images `(N, ny, nx)`.
+    pub fn forward(&self, g: &Tensor) -> Result<Tensor> {
+        let (n, views, cols) = g.dims3()?;
+        let image = self.op.domain_shape();
+        let (ny, nx) = (image[0], image[1]);
+        let dtype = g.dtype();
+        let g5 = g.reshape((n, 1, 1, views, cols))?;
+        let mut f = Tensor::zeros((n, self.cfg.primal_channels, 1, ny, nx), dtype, g.device())?;
+        let mut h = Tensor::zeros((n, self.cfg.dual_channels, 1, views, cols), dtype, g.device())?;
+        for i in 0..self.cfg.iterations {
+            let f1 = f.narrow(1, 1.min(self.cfg.primal_channels - 1), 1)?.reshape((n, ny, nx))?;
+            let af =
+                (apply_operator(&f1, &self.op)? * self.scale)?.reshape((n, 1, 1, views, cols))?;
+            h = (&h + self.dual[i].forward(&Tensor::cat(&[&h, &af, &g5], 1)?)?)?;
+            let h1 =
+                h.narrow(1, 1.min(self.cfg.dual_channels - 1), 1)?.reshape((n, views, cols))?;
+            let ath = (apply_adjoint(&h1, &self.op)? * self.scale)?.reshape((n, 1, 1, ny, nx))?;
+            f = (&f + self.primal[i].forward(&Tensor::cat(&[&f, &ath], 1)?)?)?;
+        }
+        f.narrow(1, 0, 1)?.reshape((n, ny, nx))
+    }
+}
