@@ -79,3 +79,14 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     let softplus = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
     ((relu - (logits * target)?)? + softplus)?.mean_all()
 }
+
+/// Physics consistency: `mean((A x - y)^2)` for a batch of images `x` against measured data `y`
+/// (shapes `(..., domain)` and `(..., range)`), differentiable in `x` through `A^T`. Added to an
+/// image loss with a weight, or used alone to fine-tune without ground truth.
+pub fn data_consistency(
+    x: &Tensor,
+    y: &Tensor,
+    op: &std::sync::Arc<dyn hounsfield_core::LinearOperator>,
+) -> Result<Tensor> {
+    (crate::operator::apply_operator(x, op)? - y)?.sqr()?.mean_all()
+}

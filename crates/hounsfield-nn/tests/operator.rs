@@ -85,6 +85,13 @@ fn gradients_through_the_operator_and_its_adjoint() {
         let want: f64 = (0..4).map(|i| f64::from(m[[i, j]]) * rv[i]).sum();
         assert!((g[j] - want).abs() < 1e-5, "{j}: {} vs {want}", g[j]);
     }
+    // The same through the physics-consistency loss (a mean: gradient 2 A^T r / 4).
+    let loss = hounsfield_nn::loss::data_consistency(&xv, &target, &dense).unwrap();
+    assert!((values(&loss)[0] - rv.iter().map(|v| v * v).sum::<f64>() / 4.0).abs() < 1e-6);
+    let g2 = values(loss.backward().unwrap().get(&xv).unwrap());
+    for j in 0..3 {
+        assert!((g2[j] - g[j] / 2.0).abs() < 1e-5);
+    }
 }
 
 #[test]
