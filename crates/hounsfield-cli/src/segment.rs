@@ -281,7 +281,9 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
             .map(|s| Ok(Sample { image: trainer.model().prepare(&s.image)?, label: s.label }))
             .collect()
     };
-    let (train, validation) = (prepare(train)?, prepare(validation)?);
+    let (train, validation) = (prepare(train), prepare(validation));
+    let context = || format!("normalising the cases of {}", config.display());
+    let (train, validation) = (train.with_context(context)?, validation.with_context(context)?);
     let report = trainer.fit(&train, &validation, Some(&cfg.output), on_event)?;
     let final_dice = if validation.is_empty() {
         Vec::new()
@@ -372,7 +374,9 @@ pub fn predict(
     let mut infer = InferOptions::new(model.info.window);
     infer.overlap = opts.overlap;
     infer.flip_tta = opts.tta;
-    let probs = model.probabilities(&image, &infer)?;
+    let probs = model
+        .probabilities(&image, &infer)
+        .with_context(|| format!("segmenting {}", input.display()))?;
     let classes = probs.len();
     let flat: Vec<f32> = probs.iter().flat_map(|p| p.as_slice().iter().copied()).collect();
     let labels =

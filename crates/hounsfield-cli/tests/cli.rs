@@ -121,6 +121,24 @@ fn segment_train_then_predict_a_synthetic_volume() {
     assert_eq!(v["dice"].as_array().map(Vec::len), Some(2));
     let back = hounsfield_io::nifti::read_nifti(&pred).unwrap();
     assert_eq!(back.header.dim[1..4], [20, 20, 20]);
+    // An image with a NaN: one line naming the file, exit 1, nothing written.
+    let mut bad = sample.image.clone();
+    bad.as_slice_mut()[5] = f32::NAN;
+    let nan = dir.path().join("nan.nii.gz");
+    hounsfield_io::nifti::write_nifti(&nan, &hounsfield_io::nifti::NiftiImage::from_volume(bad))
+        .unwrap();
+    let out_nan = dir.path().join("never.nii.gz");
+    let out = hounsfield(&[
+        "segment",
+        "predict",
+        model.to_str().unwrap(),
+        nan.to_str().unwrap(),
+        out_nan.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("nan.nii.gz") && err.contains("NaN"), "{err}");
+    assert!(!out_nan.exists());
 }
 
 #[test]
