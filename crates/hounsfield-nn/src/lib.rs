@@ -10,8 +10,8 @@
 //! - [`infer`]: sliding-window inference with Gaussian blending and flip TTA; volumes in,
 //!   volumes (with the input's geometry) out.
 //! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
-//! - [`operator`]: any `LinearOperator` (a CT projector) as a differentiable op, for learned
-//!   reconstruction.
+//! - [`operator`]: any `LinearOperator` (a CT projector) as a differentiable op, and [`lpd`],
+//!   Learned Primal-Dual built on it, for learned reconstruction.
 //!
 //! ```
 //! use hounsfield_nn::synthetic::{generate, SyntheticConfig};
