@@ -143,7 +143,13 @@ impl SegmentationModel {
     /// The input as the network expects it (normalised).
     pub fn prepare(&self, image: &Volume<f32>) -> Result<Volume<f32>> {
         match self.info.normalise {
-            Normalise::None => Ok(image.clone()),
+            // NaN would spread through every convolution into the whole prediction.
+            Normalise::None => match image.as_slice().iter().position(|v| !v.is_finite()) {
+                Some(i) => {
+                    Err(Error::Config(format!("image holds a non-finite value at voxel {i}")))
+                }
+                None => Ok(image.clone()),
+            },
             Normalise::ZScore { floor } => data::zscore(image, floor),
         }
     }

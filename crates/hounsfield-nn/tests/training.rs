@@ -240,6 +240,21 @@ fn sliding_window_blends_to_the_exact_constant_of_a_constant_network() {
         sliding_window(&net, &image, &InferOptions::new([7, 8, 8])).is_err(),
         "window not a multiple of 2"
     );
+    // A NaN voxel is refused by either normalisation, never spread into the prediction.
+    for normalise in
+        [hounsfield_nn::Normalise::None, hounsfield_nn::Normalise::ZScore { floor: None }]
+    {
+        let info = hounsfield_nn::ModelInfo {
+            unet: cfg.clone(),
+            normalise,
+            window: [8; 3],
+            trained_steps: 0,
+        };
+        let model = SegmentationModel::new(info, 1).unwrap();
+        let mut bad = image.clone();
+        bad.as_slice_mut()[17] = f32::NAN;
+        assert!(model.predict(&bad, &model.default_options()).is_err(), "{normalise:?}");
+    }
 }
 
 #[test]
