@@ -88,8 +88,33 @@ fn ci(root: &Path) -> Result<()> {
     // Real files and the peer tools, so no test is skipped for want of them.
     let testdata = testdata::fetch(root)?;
     let python = peers::venv(root)?;
-    let envs =
-        [("HOUNSFIELD_TESTDATA", testdata.as_path()), ("HOUNSFIELD_PYTHON", python.as_path())];
+    // NVRTC from the venv, so hounsfield-cuda's test compiles every kernel to PTX (no GPU needed).
+    let nvrtc = peers::nvrtc_lib(&python)?;
+    let envs = [
+        ("HOUNSFIELD_TESTDATA", testdata.as_path()),
+        ("HOUNSFIELD_PYTHON", python.as_path()),
+        ("LD_LIBRARY_PATH", nvrtc.as_path()),
+        ("HOUNSFIELD_REQUIRE_NVRTC", Path::new("1")),
+    ];
+    // The GPU paths build and pass lint on every machine (their GPU tests are `#[ignore]`d here and
+    // run on a GPU by scripts/gpu-tests.sh).
+    let lint = [
+        "clippy",
+        "--all-targets",
+        "--locked",
+        "-p",
+        "hounsfield-ct",
+        "-p",
+        "hounsfield-nn",
+        "-p",
+        "hounsfield-cli",
+        "--features",
+        "hounsfield-ct/cuda,hounsfield-nn/cuda,hounsfield-cli/cuda",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    run("cargo", &lint)?;
     // --all-targets builds and runs lib, bin, integration tests, examples and benches (criterion
     // runs each bench once in test mode); doc tests need their own invocation.
     run_with_env("cargo", &["test", "--workspace", "--all-targets", "--locked"], &envs)?;

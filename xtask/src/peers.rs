@@ -34,6 +34,22 @@ pub fn venv(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
+/// The directory of the NVRTC library the `nvidia-cuda-nvrtc-cu12` wheel installs in the venv
+/// (for the kernel compile check of hounsfield-cuda).
+pub fn nvrtc_lib(python: &Path) -> Result<PathBuf> {
+    let lib = python.parent().and_then(Path::parent).map(|v| v.join("lib")).context("venv root")?;
+    for entry in fs::read_dir(&lib).with_context(|| format!("reading {}", lib.display()))? {
+        let dir = entry?.path().join("site-packages/nvidia/cuda_nvrtc/lib");
+        if dir.join("libnvrtc.so.12").exists() {
+            return Ok(dir);
+        }
+    }
+    bail!(
+        "no libnvrtc.so.12 under {} (is nvidia-cuda-nvrtc-cu12 in the requirements?)",
+        lib.display()
+    )
+}
+
 fn step(cmd: &mut Command, what: &str) -> Result<()> {
     let status = cmd.status().with_context(|| what.to_owned())?;
     if !status.success() {

@@ -26,8 +26,8 @@ use hounsfield_core::metrics::{SsimOptions, psnr, ssim};
 use hounsfield_core::{LinearOperator, Volume};
 use hounsfield_ct::iterative::{Control, Progress};
 use hounsfield_ct::{
-    FbpOptions, ImageGrid, IterOptions, NoiseOptions, Phantom, Projector, ScanGeometry, TvOptions,
-    Window, add_noise, cgls, fbp, fista_tv, mlem, os_sart, sirt,
+    Device, FbpOptions, ImageGrid, IterOptions, NoiseOptions, Phantom, Projector, ScanGeometry,
+    TvOptions, Window, add_noise, cgls, fbp, fista_tv, mlem, os_sart, sirt,
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use ndarray::{ArrayD, IxDyn};
@@ -265,6 +265,19 @@ pub enum Method {
     Mlem,
     /// FISTA with total variation (`--lambda`).
     FistaTv,
+    /// FBP followed by a trained U-Net (`--model` from `ct learn`).
+    Fbpconvnet,
+    /// Learned Primal-Dual (`--model` from `ct learn`).
+    Lpd,
+}
+
+impl Method {
+    /// The name on the command line.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// Options of `hounsfield ct reconstruct`.
@@ -285,6 +298,10 @@ pub struct ReconstructOptions {
     pub reference: Option<PathBuf>,
     /// Divide the result by this (undo `project --scale`).
     pub scale: f32,
+    /// A model from `ct learn`, for the learned methods.
+    pub model: Option<PathBuf>,
+    /// Where FBP's back-projection and the iterative methods' projector run.
+    pub device: Device,
 }
 
 /// `hounsfield ct reconstruct`.
@@ -311,29 +328,45 @@ pub fn reconstruct(
     let iter = IterOptions::iterations(options.iterations);
     let image = match options.method {
         Method::Fbp => {
-            let o =
-                FbpOptions { window: options.window, cutoff: options.cutoff, ..Default::default() };
+            let o = FbpOptions {
+                window: options.window,
+                cutoff: options.cutoff,
+                device: options.device,
+                ..Default::default()
+            };
             fbp(&file.scan, &file.grid, y.view(), &o)?
         }
-        method => {
+        Method::Fbpconvnet | Method::Lpd => {
+            // The network saw data at the training scale: undo --scale before, not after.
+            let y = y / options.scale;
+            let image = learned(&file, &scan, &y, options)?;
+            image * options.scale
+        }
+        Method::OsSart => {
+            // Ordered subsets need the CPU projector's view subsets.
+            if options.device != Device::Cpu {
+                bail!("--method os-sart runs on the CPU only");
+            }
             let op = Projector::new(file.grid.clone(), file.scan.clone())?;
+            os_sart(&op, y.view(), None, 10.min(file.scan.views()), 1.0, &iter, progress)?
+        }
+        method => {
+            let op = projector_on(&file, options.device)?;
+            let op = op.as_ref();
             match method {
-                Method::Sirt => sirt(&op, y.view(), None, 1.0, &iter, progress)?,
-                Method::OsSart => {
-                    os_sart(&op, y.view(), None, 10.min(file.scan.views()), 1.0, &iter, progress)?
-                }
-                Method::Cgls => cgls(&op, y.view(), None, &iter, progress)?,
-                Method::Mlem => mlem(&op, y.view(), None, &iter, progress)?,
+                Method::Sirt => sirt(op, y.view(), None, 1.0, &iter, progress)?,
+                Method::Cgls => cgls(op, y.view(), None, &iter, progress)?,
+                Method::Mlem => mlem(op, y.view(), None, &iter, progress)?,
                 _ => {
                     let tv = TvOptions { lambda: options.lambda, inner_iterations: 20 };
-                    fista_tv(&op, y.view(), None, &tv, &iter, progress)?
+                    fista_tv(op, y.view(), None, &tv, &iter, progress)?
                 }
             }
         }
     } / options.scale;
     let mut r = report(
         output,
-        format!("{:?} reconstruction", options.method),
+        format!("{} reconstruction", options.method.name()),
         &image,
         start.elapsed().as_secs_f64(),
     );
@@ -347,4 +380,60 @@ pub fn reconstruct(
     }
     nifti::write_nifti(output, &NiftiImage::from_volume(volume))?;
     Ok(r)
+}
+
+/// Reconstructs `y` with the model of `options.model`, which must have been trained for this
+/// scan and be of the asked kind.
+fn learned(
+    file: &ScanFile,
+    scan_path: &Path,
+    y: &ArrayD<f32>,
+    options: &ReconstructOptions,
+) -> Result<ArrayD<f32>> {
+    use hounsfield_nn::recon::{Architecture, ReconModel};
+    let Some(path) = &options.model else {
+        bail!(
+            "--method {} needs --model (a file written by `hounsfield ct learn`)",
+            options.method.name()
+        );
+    };
+    let context = ReconModel::context(path)?;
+    let trained: ScanFile = serde_json::from_str(&context)
+        .with_context(|| format!("{}: the model does not record its scan", path.display()))?;
+    if trained.grid != file.grid || trained.scan != file.scan {
+        bail!(
+            "{}: trained for another grid or scan than {} (see the model's .json report)",
+            path.display(),
+            scan_path.display()
+        );
+    }
+    let op = std::sync::Arc::new(Projector::new(file.grid.clone(), file.scan.clone())?);
+    let model = ReconModel::load(path, op)?;
+    let kind_matches = matches!(
+        (options.method, model.architecture()),
+        (Method::Fbpconvnet, Architecture::PostProcessing { .. })
+            | (Method::Lpd, Architecture::PrimalDual { .. })
+    );
+    if !kind_matches {
+        bail!("{}: not a model for --method {}", path.display(), options.method.name());
+    }
+    let prior = fbp(&file.scan, &file.grid, y.view(), &FbpOptions::default())?;
+    Ok(model.reconstruct(y.view(), prior.view())?)
+}
+
+/// The Joseph projector of a scan file on `device` (a GPU needs the `cuda` feature).
+fn projector_on(file: &ScanFile, device: Device) -> Result<Box<dyn LinearOperator>> {
+    match device {
+        Device::Cpu => Ok(Box::new(Projector::new(file.grid.clone(), file.scan.clone())?)),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(ordinal) => Ok(Box::new(hounsfield_ct::gpu::GpuProjector::new(
+            file.grid.clone(),
+            file.scan.clone(),
+            ordinal,
+        )?)),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(ordinal) => {
+            bail!("--device cuda:{ordinal}: this hounsfield was built without the `cuda` feature")
+        }
+    }
 }

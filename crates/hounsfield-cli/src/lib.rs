@@ -12,6 +12,7 @@
 
 pub mod anonymize;
 pub mod ct;
+pub mod ct_learn;
 pub mod demo;
 pub mod demo_segment;
 pub mod filter;

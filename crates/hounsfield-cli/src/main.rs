@@ -12,7 +12,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use hounsfield_cli::{
-    anonymize, ct, demo, demo_segment, filter, mesh, progress, render, segment, volume_info,
+    anonymize, ct, ct_learn, demo, demo_segment, filter, mesh, progress, render, segment,
+    volume_info,
 };
 use hounsfield_filter::{Connectivity, Element3, Interpolation, Window};
 use hounsfield_io::dicom::SeriesOptions;
@@ -271,6 +272,19 @@ enum CtOp {
         /// Reference image: report PSNR and SSIM against it.
         #[arg(long)]
         reference: Option<PathBuf>,
+        /// Trained model for --method fbpconvnet or lpd (from `ct learn`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// cpu, cuda or cuda:N: where FBP/FDK back-projects and iterative methods project
+        /// (a GPU needs a build with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Train a learned reconstruction (FBPConvNet or Learned Primal-Dual) on simulated data
+    /// described by a TOML file; scores it on held-out phantoms beside FBP (and FISTA-TV).
+    Learn {
+        /// Configuration (TOML; see docs/NN.md).
+        config: PathBuf,
     },
 }
 
@@ -867,8 +881,11 @@ fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
             cutoff,
             scale,
             reference,
+            model,
+            device,
         } => {
             let window = hounsfield_ct::Window::from_name(&filter)?;
+            let device = hounsfield_ct::Device::from_name(&device)?;
             let options = ct::ReconstructOptions {
                 scan,
                 method,
@@ -878,6 +895,8 @@ fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
                 cutoff,
                 reference,
                 scale,
+                model,
+                device,
             };
             let steps = if method == ct::Method::Fbp { 1 } else { iterations as u64 };
             let bar = progress::bar(steps, &format!("{method:?}"), !quiet);
@@ -888,6 +907,16 @@ fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
             });
             bar.finish_and_clear();
             done?
+        }
+        CtOp::Learn { config } => {
+            let bar = progress::bar(1, "training", !quiet);
+            let done = ct_learn::learn(&config, |s| {
+                bar.set_length(s.total as u64);
+                bar.set_position(s.step as u64);
+                bar.set_message(format!("loss {:.3e}", s.loss.total));
+            });
+            bar.finish_and_clear();
+            return print(&done?, json);
         }
     };
     print(&report, json)

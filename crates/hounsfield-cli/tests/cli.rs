@@ -215,6 +215,105 @@ fn ct_phantom_project_reconstruct_round_trip() {
     assert_eq!(wrong.status.code(), Some(1));
 }
 
+#[test]
+fn ct_learn_trains_scores_and_reconstructs_with_the_model() {
+    // A tiny LPD and FBPConvNet (3 steps each on 32^2): the report scores FBP, FISTA-TV and the
+    // model on held-out phantoms; the model file, its report and its scan are written; data
+    // projected with that scan reconstructs with --method lpd; other scans and kinds are refused.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let config = |kind: &str, extra: &str| {
+        format!(
+            "output = \"{kind}.safetensors\"\n[simulation]\nsize = 32\n[model]\nkind = \"{kind}\"\n\
+             {extra}\n[train]\nsteps = 3\nbatch = 2\nloss = {{ image = 1.0, physics = 0.1 }}\n\
+             [evaluate]\nimages = 2\ntv_lambda = 1.0\n"
+        )
+    };
+    let lpd = config("primal_dual", "[model.lpd]\niterations = 2\nhidden = 4");
+    let unet = config(
+        "post_processing",
+        "[model.unet]\nspatial_dims = 2\nout_channels = 1\nchannels = [4, 8]\nnorm = \"none\"",
+    );
+    for (name, text_) in [("lpd.toml", &lpd), ("unet.toml", &unet)] {
+        std::fs::write(dir.path().join(name), text_).unwrap();
+        let out = hounsfield(&["ct", "learn", &p(name), "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["steps"], 3, "{v}");
+        let methods: Vec<&str> =
+            v["scores"].as_array().unwrap().iter().map(|s| s["method"].as_str().unwrap()).collect();
+        assert_eq!(methods.len(), 3, "{v}");
+        assert_eq!(methods[..2], ["fbp", "fista-tv 1"]);
+        // FBP of 32^2 from 30 noisy views: 25-40 dB; its residual above the noise floor's.
+        let fbp = &v["scores"][0];
+        assert!((25.0..40.0).contains(&fbp["psnr_db"].as_f64().unwrap()), "{v}");
+        assert!(fbp["residual"].as_f64().unwrap() > v["truth_residual"].as_f64().unwrap());
+    }
+    for f in ["primal_dual.json", "primal_dual.scan.json", "post_processing.safetensors"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let scan = p("primal_dual.scan.json");
+    let project = hounsfield(&["ct", "project", &scan, &p("sino.nii.gz"), "--random", "4"]);
+    assert_eq!(project.status.code(), Some(0), "{}", text(&project.stderr));
+    let truth = hounsfield(&["ct", "phantom", &scan, &p("truth.nii.gz"), "--random", "4"]);
+    assert_eq!(truth.status.code(), Some(0));
+    let rec = |method: &str, model: &str| {
+        hounsfield(&[
+            "ct",
+            "reconstruct",
+            &p("sino.nii.gz"),
+            &p("rec.nii.gz"),
+            "--method",
+            method,
+            "--model",
+            &p(model),
+            "--reference",
+            &p("truth.nii.gz"),
+            "--json",
+        ])
+    };
+    let out = rec("lpd", "primal_dual.safetensors");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["shape"], serde_json::json!([32, 32]), "{v}");
+    assert_eq!(v["what"], "lpd reconstruction");
+    assert!(v["psnr_db"].as_f64().unwrap().is_finite());
+    let out = rec("fbpconvnet", "post_processing.safetensors");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The wrong kind, no model, a model for another scan: one-line errors.
+    let wrong = rec("fbpconvnet", "primal_dual.safetensors");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong.stderr).contains("not a model for --method fbpconvnet"));
+    let none =
+        hounsfield(&["ct", "reconstruct", &p("sino.nii.gz"), &p("r.nii.gz"), "--method", "lpd"]);
+    assert_eq!(none.status.code(), Some(1));
+    std::fs::write(
+        dir.path().join("other.toml"),
+        "[grid]\nshape = [1, 32, 32]\nspacing = [1.0, 1.0, 1.0]\n\n[scan]\ntype = \"parallel2d\"\n\
+         angles = { count = 30, span_degrees = 180 }\ndetector = { cols = 50, col_spacing = 1.0 }\n",
+    )
+    .unwrap();
+    let other = hounsfield(&["ct", "project", &p("other.toml"), &p("o.nii.gz")]);
+    assert_eq!(other.status.code(), Some(0));
+    let mismatch = hounsfield(&[
+        "ct",
+        "reconstruct",
+        &p("o.nii.gz"),
+        &p("r.nii.gz"),
+        "--method",
+        "lpd",
+        "--model",
+        &p("primal_dual.safetensors"),
+    ]);
+    assert_eq!(mismatch.status.code(), Some(1));
+    assert!(text(&mismatch.stderr).contains("trained for another"), "{}", text(&mismatch.stderr));
+    // A configuration with both or neither budget is refused before any work.
+    std::fs::write(dir.path().join("bad.toml"), lpd.replace("steps = 3", "")).unwrap();
+    let bad = hounsfield(&["ct", "learn", &p("bad.toml")]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("train.steps or train.minutes"));
+}
+
 fn corpus(name: &str) -> String {
     format!("{}/../hounsfield-io/tests/reference/nifti/corpus/{name}", env!("CARGO_MANIFEST_DIR"))
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::{FRAC_PI_4, PI};
 
 use crate::backproject::{ViewMap, backproject};
+use crate::device::Device;
 use crate::geometry::{ImageGrid, ScanGeometry};
 use crate::ramp::{FilterScratch, RampFilter, Sampling, Window};
 
@@ -30,11 +31,19 @@ pub struct FbpOptions {
     /// Weight offset-detector (half-fan) full scans with Wang's weights so the overlap is not
     /// counted twice (true; only acts when the detector is offset).
     pub offset_weighting: bool,
+    /// Where the back-projection runs (the CPU; a CUDA GPU with the `cuda` feature).
+    pub device: Device,
 }
 
 impl Default for FbpOptions {
     fn default() -> Self {
-        FbpOptions { window: Window::RamLak, cutoff: 1.0, padding: true, offset_weighting: true }
+        FbpOptions {
+            window: Window::RamLak,
+            cutoff: 1.0,
+            padding: true,
+            offset_weighting: true,
+            device: Device::Cpu,
+        }
     }
 }
 
@@ -249,7 +258,12 @@ pub fn fbp(
         .iter()
         .map(|f| ViewMap::new(f, rows, cols).with_margin(margin as f64))
         .collect();
-    let image = backproject(grid, &maps, &plan.view_weight, q.view());
+    let image = match options.device {
+        Device::Cpu => backproject(grid, &maps, &plan.view_weight, q.view()),
+        Device::Cuda(ordinal) => {
+            crate::device::backproject_on(ordinal, grid, &maps, &plan.view_weight, q.view())?
+        }
+    };
     ArrayD::from_shape_vec(IxDyn(&image_shape), image)
         .map_err(|e| Error::InvalidGeometry(e.to_string()))
 }

@@ -21,14 +21,19 @@
 #![warn(missing_docs)]
 
 mod backproject;
+pub mod device;
 pub mod fbp;
 pub mod geometry;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod iterative;
 pub mod noise;
 pub mod phantom;
 pub mod projector;
 pub mod ramp;
+pub mod simulate;
 
+pub use device::Device;
 pub use fbp::{FbpOptions, fbp, fdk};
 pub use geometry::{Beam, Detector, ImageGrid, Ray, ScanGeometry, ViewVectors, uniform_angles};
 pub use iterative::{
@@ -38,3 +43,4 @@ pub use noise::{NoiseOptions, add_noise, log_transform, photon_counts};
 pub use phantom::{Ellipsoid, Phantom};
 pub use projector::Projector;
 pub use ramp::Window;
+pub use simulate::{DataNoise, SimulatedCase, Simulation};

@@ -1,8 +1,37 @@
 //! # hounsfield-cuda
 //!
-//! The optional CUDA runtime: device selection, NVRTC compilation of kernels at run time through
-//! cudarc (so no CUDA toolkit is needed to build), device buffers for volumes and projections.
+//! The optional CUDA runtime of Hounsfield: kernels written in CUDA C, compiled at run time by
+//! NVRTC through cudarc (libraries loaded dynamically, so the crate builds on any machine and a
+//! machine without a GPU gets [`Error::NoDevice`] as a value), loaded once per device and cached.
 //!
-//! **Status: not implemented yet.** The crate exports nothing so far and does not yet depend on
-//! cudarc.
+//! - [`Gpu`]: device selection, the module cache, buffers.
+//! - [`projector`]: Joseph forward projection and its matched, order-independent adjoint for any
+//!   per-view geometry (parallel, fan, cone, arc).
+//! - [`backproject`]: voxel-driven FBP/FDK back-projection.
+//! - [`conv`]: 3D convolution forward and backward.
+//! - [`kernels`]: the sources and NVRTC compilation (CI compiles every kernel to PTX).
+//!
+//! hounsfield-ct and hounsfield-nn use it behind their `cuda` features; their tests compare every
+//! kernel with the CPU implementation on a GPU (`scripts/gpu-tests.sh`).
+//!
+//! ```
+//! // On a machine without a GPU, asking for one is an error value, never a panic.
+//! match hounsfield_cuda::Gpu::open(0) {
+//!     Ok(gpu) => println!("running on {}", gpu.name()),
+//!     Err(e) => assert!(e.to_string().starts_with("no CUDA device")),
+//! }
+//! ```
 #![warn(missing_docs)]
+
+pub mod backproject;
+pub mod conv;
+mod device;
+mod error;
+mod grid;
+pub mod kernels;
+mod launch;
+pub mod projector;
+
+pub use device::{Gpu, last_kernel_seconds};
+pub use error::{Error, Result};
+pub use grid::GridSpec;

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::Var;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
 
 use crate::{Error, Result};
 
@@ -35,4 +37,35 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, Str
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| fail(e.to_string()))?;
     Ok((tensors, metadata))
+}
+
+/// Sets every parameter of `varmap` from `tensors` (taking them out, so what is left are extras),
+/// checking names and shapes; errors name the checkpoint at `path`.
+pub fn restore_parameters(
+    path: &Path,
+    varmap: &VarMap,
+    tensors: &mut HashMap<String, Tensor>,
+) -> Result<()> {
+    let fail = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let data = varmap.data().lock().map_err(|_| fail("parameter map poisoned".into()))?;
+    for (name, var) in data.iter() {
+        let t = tensors.remove(name).ok_or_else(|| fail(format!("missing parameter {name}")))?;
+        if t.dims() != var.dims() {
+            return Err(fail(format!(
+                "parameter {name} has shape {:?}, expected {:?}",
+                t.dims(),
+                var.dims()
+            )));
+        }
+        var.set(&t.to_dtype(DType::F32)?)?;
+    }
+    Ok(())
+}
+
+/// The parameters of `varmap` in name order (the order optimiser state and files use).
+pub fn named_vars(varmap: &VarMap) -> Result<Vec<(String, Var)>> {
+    let data = varmap.data().lock().map_err(|_| Error::Config("parameter map poisoned".into()))?;
+    let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(v)
 }

@@ -6,7 +6,9 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::ops::{Conv3dConfig, conv_transpose3d, conv3d, instance_norm, instance_norm_act};
+use crate::ops::{
+    Conv3dConfig, bias_prelu, conv_transpose3d, conv3d, instance_norm, instance_norm_act,
+};
 
 /// A 3D convolution with optional bias.
 #[derive(Clone, Debug)]
@@ -40,6 +42,17 @@ impl Conv3d {
     /// The element type of the weights.
     pub fn dtype(&self) -> candle_core::DType {
         self.weight.dtype()
+    }
+
+    /// The convolution followed by `PReLU(. + bias)` with a `(1,)` slope, fused
+    /// ([`bias_prelu`]); a constant slope tensor gives LeakyReLU.
+    pub fn forward_prelu(&self, x: &Tensor, slope: &Tensor) -> Result<Tensor> {
+        let y = conv3d(x, &self.weight, self.cfg)?;
+        let bias = match &self.bias {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(y.dim(1)?, y.dtype(), y.device())?,
+        };
+        bias_prelu(&y, &bias, slope)
     }
 }
 

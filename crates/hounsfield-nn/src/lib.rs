@@ -11,7 +11,8 @@
 //!   volumes (with the input's geometry) out.
 //! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
 //! - [`operator`]: any `LinearOperator` (a CT projector) as a differentiable op, and [`lpd`],
-//!   Learned Primal-Dual built on it, for learned reconstruction.
+//!   Learned Primal-Dual built on it; [`recon`]: post-processing (FBPConvNet) and LPD models with
+//!   image, physics-consistency and smoothness losses, trained and saved as one unit.
 //!
 //! ```
 //! use hounsfield_nn::synthetic::{generate, SyntheticConfig};
@@ -51,6 +52,7 @@ pub mod model;
 pub mod operator;
 pub mod ops;
 pub mod optim;
+pub mod recon;
 pub mod synthetic;
 pub mod train;
 pub mod unet;

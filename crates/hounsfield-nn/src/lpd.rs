@@ -17,7 +17,8 @@ use crate::operator::{apply_adjoint, apply_operator};
 use crate::ops::Conv3dConfig;
 
 /// Sizes of a [`LearnedPrimalDual`] network (the paper's: 10 iterations, 5 + 5 channels, 32).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LpdConfig {
     /// Unrolled iterations.
     pub iterations: usize,
@@ -56,11 +57,8 @@ impl Block {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let prelu = |x: &Tensor, a: &Tensor| -> Result<Tensor> {
-            x.relu()? + x.minimum(0.0)?.broadcast_mul(a)?
-        };
-        let h = prelu(&self.convs[0].forward(x)?, &self.slopes[0])?;
-        let h = prelu(&self.convs[1].forward(&h)?, &self.slopes[1])?;
+        let h = self.convs[0].forward_prelu(x, &self.slopes[0])?;
+        let h = self.convs[1].forward_prelu(&h, &self.slopes[1])?;
         self.convs[2].forward(&h)
     }
 }
@@ -131,7 +129,8 @@ impl LearnedPrimalDual {
         let image = self.op.domain_shape();
         let (ny, nx) = (image[0], image[1]);
         let dtype = g.dtype();
-        let g5 = g.reshape((n, 1, 1, views, cols))?;
+        // The data enters scaled like the operator, so both dual inputs share one scale.
+        let g5 = (g.reshape((n, 1, 1, views, cols))? * self.scale)?;
         let mut f = Tensor::zeros((n, self.cfg.primal_channels, 1, ny, nx), dtype, g.device())?;
         let mut h = Tensor::zeros((n, self.cfg.dual_channels, 1, views, cols), dtype, g.device())?;
         for i in 0..self.cfg.iterations {

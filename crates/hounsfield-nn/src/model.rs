@@ -78,15 +78,11 @@ impl SegmentationModel {
 
     /// Parameters by name, sorted.
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let data = self
-            .varmap
-            .data()
-            .lock()
-            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let mut data = data;
-        data.sort_by(|a, b| a.0.cmp(&b.0));
-        data
+        checkpoint::named_vars(&self.varmap)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_tensor().clone()))
+            .collect()
     }
 
     /// Writes parameters, `extra` tensors (optimiser state) and metadata, atomically.
@@ -121,22 +117,7 @@ impl SegmentationModel {
             &info.unet,
         )?;
         reinitialise(&varmap, info.unet.negative_slope, 0)?;
-        {
-            let data = varmap.data().lock().map_err(|_| fail("parameter map poisoned".into()))?;
-            for (name, var) in data.iter() {
-                let t = tensors
-                    .remove(name)
-                    .ok_or_else(|| fail(format!("missing parameter {name}")))?;
-                if t.dims() != var.dims() {
-                    return Err(fail(format!(
-                        "parameter {name} has shape {:?}, expected {:?}",
-                        t.dims(),
-                        var.dims()
-                    )));
-                }
-                var.set(&t.to_dtype(DType::F32)?)?;
-            }
-        }
+        checkpoint::restore_parameters(path, &varmap, &mut tensors)?;
         Ok((Self { info, varmap, net }, tensors, metadata))
     }
 

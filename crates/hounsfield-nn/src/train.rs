@@ -172,12 +172,7 @@ impl Trainer {
     }
 
     fn with_model(cfg: TrainConfig, model: SegmentationModel) -> Result<Self> {
-        let named = model.varmap().data().lock().map(|d| {
-            let mut v: Vec<(String, Var)> = d.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        });
-        let named = named.map_err(|_| Error::Config("parameter map poisoned".into()))?;
+        let named = crate::checkpoint::named_vars(model.varmap())?;
         let vars = named.iter().map(|(_, v)| v.clone()).collect();
         let opt = AdamW::new(named, cfg.adamw)?;
         let rng = SplitMix64::new(cfg.seed ^ 0x5eed);

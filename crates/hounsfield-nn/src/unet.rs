@@ -164,13 +164,15 @@ impl Block {
         let last = self.convs.len() - 1;
         let mut h = x.clone();
         for (i, (conv, norm)) in self.convs.iter().enumerate() {
-            h = conv.forward(&h)?;
             // The residual's last convolution is activated after the addition.
             let slope = if i == last && self.skip.is_some() { 1.0 } else { self.slope };
             h = match norm {
-                Some(norm) => norm.forward_act(&h, slope)?,
-                None if slope != 1.0 => candle_nn::ops::leaky_relu(&h, slope)?,
-                None => h,
+                Some(norm) => norm.forward_act(&conv.forward(&h)?, slope)?,
+                None if slope != 1.0 => {
+                    let slope = Tensor::new(&[slope], h.device())?.to_dtype(h.dtype())?;
+                    conv.forward_prelu(&h, &slope)?
+                }
+                None => conv.forward(&h)?,
             };
         }
         if let Some(skip) = &self.skip {
@@ -321,6 +323,8 @@ pub fn reinitialise(varmap: &VarMap, negative_slope: f64, seed: u64) -> Result<(
             (0..n).map(|_| rng.uniform(-bound, bound)).collect()
         } else if name.contains("norm") && name.ends_with("weight") {
             vec![1.0; n]
+        } else if name.contains("prelu") {
+            vec![0.25; n]
         } else {
             vec![0.0; n]
         };

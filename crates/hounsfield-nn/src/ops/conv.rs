@@ -465,6 +465,13 @@ impl CustomOp2 for Conv {
             Mode::Data(_) => expect("output gradient", shape.y_dims(), d1)?,
             Mode::Weight(_) => expect("output gradient", shape.y_dims(), d2)?,
         }
+        #[cfg(feature = "cuda")]
+        if let (CpuStorage::F32(a), CpuStorage::F32(b)) = (s1, s2) {
+            let (a, b) = (super::cpu::contiguous(a, l1, op)?, super::cpu::contiguous(b, l2, op)?);
+            if let Some(out) = gpu::run(self.mode, &shape, a, b)? {
+                return Ok(out);
+            }
+        }
         with_float_slices!(op, (s1, l1) => a, (s2, l2) => b, |T| {
             let (out, dims) = match self.mode {
                 Mode::Forward => (forward::<T>(&shape, a, b), shape.y_dims()),
@@ -547,4 +554,43 @@ pub fn conv_transpose3d(
             })?;
     }
     Conv::apply(cfg, Mode::Data([n, og * cfg.groups, out[0], out[1], out[2]]), x, w)
+}
+
+/// The same three maps on a CUDA GPU (feature `cuda`), for `f32` when a device is present.
+#[cfg(feature = "cuda")]
+mod gpu {
+    use candle_core::{CpuStorage, Result, Shape};
+    use hounsfield_cuda::Gpu;
+
+    use super::{ConvShape, Mode};
+
+    /// `Ok(None)` without a GPU (the CPU path runs instead); a GPU failure is an error.
+    pub(super) fn run(
+        mode: Mode,
+        s: &ConvShape,
+        a: &[f32],
+        b: &[f32],
+    ) -> Result<Option<(CpuStorage, Shape)>> {
+        let Ok(gpu) = Gpu::shared() else { return Ok(None) };
+        let shape = hounsfield_cuda::conv::ConvShape {
+            batch: s.batch,
+            in_channels: s.in_channels,
+            out_channels: s.out_channels,
+            groups: s.cfg.groups,
+            input: s.input,
+            output: s.output,
+            kernel: s.kernel,
+            stride: s.cfg.stride,
+            padding: s.cfg.padding,
+            dilation: s.cfg.dilation,
+        };
+        use hounsfield_cuda::conv::{backward_data, backward_weight, forward};
+        let (out, dims) = match mode {
+            Mode::Forward => (forward(&gpu, &shape, a, b), s.y_dims()),
+            Mode::Data(_) => (backward_data(&gpu, &shape, a, b), s.x_dims()),
+            Mode::Weight(_) => (backward_weight(&gpu, &shape, a, b), s.w_dims()),
+        };
+        let out = out.map_err(|e| candle_core::Error::Msg(format!("conv3d on the GPU: {e}")))?;
+        Ok(Some((CpuStorage::F32(out), Shape::from_dims(&dims))))
+    }
 }

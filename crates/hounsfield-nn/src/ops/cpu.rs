@@ -87,3 +87,19 @@ pub(crate) fn f64_of<T: Float>(v: T) -> f64 {
 pub(crate) fn of_f64<T: Float>(v: f64) -> T {
     <T as num_traits::NumCast>::from(v).unwrap_or_else(T::nan)
 }
+
+/// The output gradient `dy` (storage `s`, layout `l`) of an op whose input has `input`'s shape,
+/// as a contiguous slice; an error naming `op` when the shapes differ.
+pub(crate) fn gradient_like<'a, T: Float>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    input: &Layout,
+    op: &str,
+) -> Result<&'a [T]> {
+    if l.shape() != input.shape() {
+        return Err(candle_core::Error::Msg(format!(
+            "{op}: gradient shape differs from the input"
+        )));
+    }
+    contiguous(s.as_slice::<T>()?, l, op)
+}

@@ -4,6 +4,7 @@
 //! Every op runs on CPU tensors and has a backward pass; `tests/gradcheck.rs` checks each one
 //! against central finite differences in `f64`.
 
+mod bias_act;
 mod conv;
 pub(crate) mod cpu;
 mod norm;
@@ -11,6 +12,7 @@ mod norm_act;
 mod pool;
 mod resample;
 
+pub use bias_act::bias_prelu;
 pub use conv::{Conv3dConfig, conv_transpose3d, conv3d};
 pub use cpu::Float;
 pub use norm::instance_norm;

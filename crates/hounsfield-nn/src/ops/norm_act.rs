@@ -101,15 +101,8 @@ impl CustomOp3 for NormActGrad {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (channels, len) = planes(l1, l2, self.name())?;
-        if l3.shape() != l1.shape() {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: gradient shape differs from the input",
-                self.name()
-            )));
-        }
-        let dy_data = s3;
         with_float_slices!(self.name(), (s1, l1) => x, (s2, l2) => affine, |T| {
-            let dy: &[T] = super::cpu::contiguous(dy_data.as_slice::<T>()?, l3, self.name())?;
+            let dy: &[T] = super::cpu::gradient_like(s3, l3, l1, self.name())?;
             let slope = self.op.slope;
             // Per plane: sums of dz and dz * xhat (the affine gradients), and dx if asked.
             let per_plane = |p: usize, x: &[T], dy: &[T], dx: Option<&mut [T]>| -> (f64, f64) {
