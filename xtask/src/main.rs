@@ -119,6 +119,24 @@ fn ci(root: &Path) -> Result<()> {
     // runs each bench once in test mode); doc tests need their own invocation.
     run_with_env("cargo", &["test", "--workspace", "--all-targets", "--locked"], &envs)?;
     run_with_env("cargo", &["test", "--workspace", "--doc", "--locked"], &envs)?;
+    // The CUDA kernels' logic on the CPU (hounsfield-cuda's emulator: the CUDA C compiled by g++)
+    // against the CPU projector, back-projection and convolution; the GPU-only tests stay ignored.
+    let cuda_tests = [
+        "test",
+        "--locked",
+        "-p",
+        "hounsfield-ct",
+        "-p",
+        "hounsfield-nn",
+        "--features",
+        "hounsfield-ct/cuda,hounsfield-nn/cuda",
+        "--lib",
+        "--test",
+        "gpu",
+        "--test",
+        "ops",
+    ];
+    run_with_env("cargo", &cuda_tests, &envs)?;
     println!("xtask ci: all checks passed");
     Ok(())
 }

@@ -910,10 +910,15 @@ fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
         }
         CtOp::Learn { config } => {
             let bar = progress::bar(1, "training", !quiet);
+            // Off a terminal (logs of long runs) a line every 100 steps instead of the bar.
+            let log = !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
             let done = ct_learn::learn(&config, |s| {
                 bar.set_length(s.total as u64);
                 bar.set_position(s.step as u64);
                 bar.set_message(format!("loss {:.3e}", s.loss.total));
+                if log && s.step % 100 == 0 {
+                    eprintln!("step {}/{}: loss {:.4e}", s.step, s.total, s.loss.total);
+                }
             });
             bar.finish_and_clear();
             return print(&done?, json);

@@ -2,13 +2,13 @@
 //! FDK) on the GPU; hounsfield-ct fills [`VoxelMaps`] from its view maps. Each voxel gathers from
 //! every view in one thread, so results repeat exactly.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::device::int;
+use crate::emulate::Arg;
 use crate::grid::{GridSpec, slab_depth};
 use crate::kernels::BACKPROJECT;
-use crate::launch::launch;
-use crate::{Error, Gpu, Result};
+use crate::launcher::Launcher;
+use crate::projector::take_f32;
+use crate::{Error, Result};
 
 /// Parameters per view (13 doubles: see `kernels/backproject.cu`).
 pub type MapParams = [f64; 13];
@@ -33,7 +33,12 @@ pub struct VoxelMaps {
 
 /// `sum_v weight_v * distance_v(x) * q_v(col_v(x), row_v(x))` for every voxel centre, C order
 /// `[nz, ny, nx]`; `q` is `[views, rows, cols]`.
-pub fn backproject(gpu: &Gpu, maps: &VoxelMaps, grid: &GridSpec, q: &[f32]) -> Result<Vec<f32>> {
+pub fn backproject(
+    gpu: &dyn Launcher,
+    maps: &VoxelMaps,
+    grid: &GridSpec,
+    q: &[f32],
+) -> Result<Vec<f32>> {
     gpu.start_timing();
     grid.validate()?;
     let views = maps.maps.len();
@@ -51,29 +56,25 @@ pub fn backproject(gpu: &Gpu, maps: &VoxelMaps, grid: &GridSpec, q: &[f32]) -> R
         )));
     }
     let plane = grid.n[0] * grid.n[1];
-    let depth = slab_depth(grid.n[2], plane * 4, q.len() * 4, gpu.memory()?.0)?;
-    let f = gpu.function(&BACKPROJECT, "backproject")?;
-    let (m, w, qs) =
-        (gpu.upload(maps.maps.as_flattened())?, gpu.upload(&maps.weights)?, gpu.upload(q)?);
+    let depth = slab_depth(grid.n[2], plane * 4, q.len() * 4, gpu.free_memory()?)?;
     let (nv, rows, cols) = (int(views, "views")?, int(maps.rows, "rows")?, int(maps.cols, "cols")?);
     let mut image = vec![0.0f32; grid.len()];
     for z0 in (0..grid.n[2]).step_by(depth) {
         let d = depth.min(grid.n[2] - z0);
         let (gi, gd) = grid.slab(z0, d).kernel_args()?;
-        let (gi, gd) = (gpu.upload(&gi[..3])?, gpu.upload(&gd)?);
-        let mut out = gpu.zeros::<f32>(d * plane)?;
-        let mut args = gpu.stream().launch_builder(&f);
-        args.arg(&m)
-            .arg(&w)
-            .arg(&nv)
-            .arg(&rows)
-            .arg(&cols)
-            .arg(&qs)
-            .arg(&gi)
-            .arg(&gd)
-            .arg(&mut out);
-        gpu.timed(|| launch(&mut args, d * plane))?;
-        image[z0 * plane..(z0 + d) * plane].copy_from_slice(&gpu.download(&out)?);
+        let mut args = [
+            Arg::F64s(maps.maps.as_flattened().to_vec()),
+            Arg::F64s(maps.weights.clone()),
+            Arg::I32(nv),
+            Arg::I32(rows),
+            Arg::I32(cols),
+            Arg::F32s(q.to_vec()),
+            Arg::I32s(gi[..3].to_vec()),
+            Arg::F64s(gd.to_vec()),
+            Arg::F32s(vec![0.0; d * plane]),
+        ];
+        gpu.launch(&BACKPROJECT, "backproject", d * plane, &mut args, &[8])?;
+        image[z0 * plane..(z0 + d) * plane].copy_from_slice(&take_f32(&mut args[8]));
     }
     Ok(image)
 }

@@ -2,12 +2,12 @@
 //! weight gradient, each output computed by one thread (the weight gradient through partial
 //! sums over fixed chunks, reduced in order), so results repeat exactly.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::device::int;
+use crate::emulate::Arg;
 use crate::kernels::CONV3D;
-use crate::launch::launch;
-use crate::{Error, Gpu, Result};
+use crate::launcher::Launcher;
+use crate::projector::take_f32;
+use crate::{Error, Result};
 
 /// A convolution's sizes, in (D, H, W) order per axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,37 +84,44 @@ fn check(what: &str, got: usize, want: usize) -> Result<()> {
 }
 
 /// `y = conv(x, w)`.
-pub fn forward(gpu: &Gpu, s: &ConvShape, x: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+pub fn forward(gpu: &dyn Launcher, s: &ConvShape, x: &[f32], w: &[f32]) -> Result<Vec<f32>> {
     gpu.start_timing();
     let p = s.params()?;
     check("input", x.len(), s.x_len())?;
     check("weight", w.len(), s.w_len())?;
-    let f = gpu.function(&CONV3D, "conv3d_forward")?;
-    let (p, xs, ws) = (gpu.upload(&p)?, gpu.upload(x)?, gpu.upload(w)?);
-    let mut y = gpu.zeros::<f32>(s.y_len())?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&p).arg(&xs).arg(&ws).arg(&mut y);
-    gpu.timed(|| launch(&mut args, s.y_len()))?;
-    gpu.download(&y)
+    let mut args = [
+        Arg::I32s(p),
+        Arg::F32s(x.to_vec()),
+        Arg::F32s(w.to_vec()),
+        Arg::F32s(vec![0.0; s.y_len()]),
+    ];
+    gpu.launch(&CONV3D, "conv3d_forward", s.y_len(), &mut args, &[3])?;
+    Ok(take_f32(&mut args[3]))
 }
 
 /// `dx = conv^T(dy, w)`, the adjoint of [`forward`] in `x` (also the transposed convolution).
-pub fn backward_data(gpu: &Gpu, s: &ConvShape, dy: &[f32], w: &[f32]) -> Result<Vec<f32>> {
+pub fn backward_data(gpu: &dyn Launcher, s: &ConvShape, dy: &[f32], w: &[f32]) -> Result<Vec<f32>> {
     gpu.start_timing();
     let p = s.params()?;
     check("output gradient", dy.len(), s.y_len())?;
     check("weight", w.len(), s.w_len())?;
-    let f = gpu.function(&CONV3D, "conv3d_backward_data")?;
-    let (p, dys, ws) = (gpu.upload(&p)?, gpu.upload(dy)?, gpu.upload(w)?);
-    let mut dx = gpu.zeros::<f32>(s.x_len())?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&p).arg(&dys).arg(&ws).arg(&mut dx);
-    gpu.timed(|| launch(&mut args, s.x_len()))?;
-    gpu.download(&dx)
+    let mut args = [
+        Arg::I32s(p),
+        Arg::F32s(dy.to_vec()),
+        Arg::F32s(w.to_vec()),
+        Arg::F32s(vec![0.0; s.x_len()]),
+    ];
+    gpu.launch(&CONV3D, "conv3d_backward_data", s.x_len(), &mut args, &[3])?;
+    Ok(take_f32(&mut args[3]))
 }
 
 /// `dw`: the gradient of `<conv(x, w), dy>` in `w`.
-pub fn backward_weight(gpu: &Gpu, s: &ConvShape, x: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+pub fn backward_weight(
+    gpu: &dyn Launcher,
+    s: &ConvShape,
+    x: &[f32],
+    dy: &[f32],
+) -> Result<Vec<f32>> {
     gpu.start_timing();
     let p = s.params()?;
     check("input", x.len(), s.x_len())?;
@@ -123,18 +130,18 @@ pub fn backward_weight(gpu: &Gpu, s: &ConvShape, x: &[f32], dy: &[f32]) -> Resul
     // Enough chunks to fill the device (~2^20 threads), each at least 64 positions long.
     let positions = s.batch * s.output.iter().product::<usize>();
     let chunks = ((1usize << 20) / n_w.max(1)).clamp(1, positions.div_ceil(64).max(1));
-    let partial_fn = gpu.function(&CONV3D, "conv3d_backward_weight_partial")?;
-    let sum_fn = gpu.function(&CONV3D, "sum_chunks")?;
-    let (p, xs, dys) = (gpu.upload(&p)?, gpu.upload(x)?, gpu.upload(dy)?);
-    let mut partial = gpu.zeros::<f32>(n_w * chunks)?;
     let chunks_i = int(chunks, "chunks")?;
-    let mut args = gpu.stream().launch_builder(&partial_fn);
-    args.arg(&p).arg(&xs).arg(&dys).arg(&chunks_i).arg(&mut partial);
-    gpu.timed(|| launch(&mut args, n_w * chunks))?;
-    let mut dw = gpu.zeros::<f32>(n_w)?;
+    let mut partial = [
+        Arg::I32s(p),
+        Arg::F32s(x.to_vec()),
+        Arg::F32s(dy.to_vec()),
+        Arg::I32(chunks_i),
+        Arg::F32s(vec![0.0; n_w * chunks]),
+    ];
+    gpu.launch(&CONV3D, "conv3d_backward_weight_partial", n_w * chunks, &mut partial, &[4])?;
     let n = i64::try_from(n_w).map_err(|_| Error::Invalid("weight too large".into()))?;
-    let mut args = gpu.stream().launch_builder(&sum_fn);
-    args.arg(&partial).arg(&n).arg(&chunks_i).arg(&mut dw);
-    gpu.timed(|| launch(&mut args, n_w))?;
-    gpu.download(&dw)
+    let sums = std::mem::replace(&mut partial[4], Arg::I32(0));
+    let mut args = [sums, Arg::I64(n), Arg::I32(chunks_i), Arg::F32s(vec![0.0; n_w])];
+    gpu.launch(&CONV3D, "sum_chunks", n_w, &mut args, &[3])?;
+    Ok(take_f32(&mut args[3]))
 }

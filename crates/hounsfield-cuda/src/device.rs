@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits,
-};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr};
 
 use crate::kernels::{Kernel, compile};
 use crate::{Error, Result};
@@ -93,14 +91,6 @@ impl Gpu {
     /// A copy of `data` on the device.
     pub(crate) fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
         Ok(self.stream.clone_htod(data)?)
-    }
-
-    /// `len` zeros on the device.
-    pub(crate) fn zeros<T: DeviceRepr + ValidAsZeroBits>(
-        &self,
-        len: usize,
-    ) -> Result<CudaSlice<T>> {
-        Ok(self.stream.alloc_zeros::<T>(len.max(1))?)
     }
 
     /// The device buffer back on the host (waits for the stream).

@@ -10,6 +10,8 @@
 //! - [`backproject`]: voxel-driven FBP/FDK back-projection.
 //! - [`conv`]: 3D convolution forward and backward.
 //! - [`kernels`]: the sources and NVRTC compilation (CI compiles every kernel to PTX).
+//! - [`emulate`]: the same sources compiled as C++ and run on the CPU, thread after thread, so
+//!   their logic is tested against the CPU implementations without a GPU.
 //!
 //! hounsfield-ct and hounsfield-nn use it behind their `cuda` features; their tests compare every
 //! kernel with the CPU implementation on a GPU (`scripts/gpu-tests.sh`).
@@ -26,12 +28,15 @@
 pub mod backproject;
 pub mod conv;
 mod device;
+pub mod emulate;
 mod error;
 mod grid;
 pub mod kernels;
 mod launch;
+mod launcher;
 pub mod projector;
 
 pub use device::{Gpu, last_kernel_seconds};
 pub use error::{Error, Result};
 pub use grid::GridSpec;
+pub use launcher::{Emulated, Launcher};

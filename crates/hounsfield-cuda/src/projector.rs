@@ -6,13 +6,12 @@
 //! from the data so that no sum can overflow (`2^62` over the sum of `|y|` times the longest
 //! step), far finer than `f32`.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::device::int;
+use crate::emulate::Arg;
 use crate::grid::{GridSpec, slab_depth};
 use crate::kernels::PROJECTOR;
-use crate::launch::launch;
-use crate::{Error, Gpu, Result};
+use crate::launcher::Launcher;
+use crate::{Error, Result};
 
 /// Parameters per view (16 doubles: see `kernels/projector.cu`).
 pub type ViewParams = [f64; 16];
@@ -72,32 +71,54 @@ fn check(rays: &RayGeometry, grid: &GridSpec, image: usize, projections: usize) 
 
 /// `A x`: projections `[views, rows, cols]` of `image` (C order `[nz, ny, nx]`), volumes larger
 /// than device memory taken in z slabs.
-pub fn forward(gpu: &Gpu, rays: &RayGeometry, grid: &GridSpec, image: &[f32]) -> Result<Vec<f32>> {
+pub fn forward(
+    gpu: &dyn Launcher,
+    rays: &RayGeometry,
+    grid: &GridSpec,
+    image: &[f32],
+) -> Result<Vec<f32>> {
     gpu.start_timing();
     check(rays, grid, image.len(), rays.len())?;
     let plane = grid.n[0] * grid.n[1];
-    let depth = slab_depth(grid.n[2], plane * 4, rays.len() * 4, gpu.memory()?.0)?;
-    let views = gpu.upload(rays.views.as_flattened())?;
-    let mut out = gpu.zeros::<f32>(rays.len())?;
-    let f = gpu.function(&PROJECTOR, "project_forward")?;
+    let depth = slab_depth(grid.n[2], plane * 4, rays.len() * 4, gpu.free_memory()?)?;
     let (n_views, rows, cols) =
         (int(rays.views.len(), "views")?, int(rays.rows, "rows")?, int(rays.cols, "cols")?);
+    let mut out = vec![0.0f32; rays.len()];
     for z0 in (0..grid.n[2]).step_by(depth) {
         let d = depth.min(grid.n[2] - z0);
         let (gi, gd) = grid.slab(z0, d).kernel_args()?;
-        let (gi, gd) = (gpu.upload(&gi)?, gpu.upload(&gd)?);
-        let slab = gpu.upload(&image[z0 * plane..(z0 + d) * plane])?;
-        let accumulate = i32::from(z0 > 0);
-        let mut args = gpu.stream().launch_builder(&f);
-        args.arg(&views).arg(&n_views).arg(&rows).arg(&cols).arg(&gi).arg(&gd);
-        args.arg(&slab).arg(&accumulate).arg(&mut out);
-        gpu.timed(|| launch(&mut args, rays.len()))?;
+        let mut args = [
+            Arg::F64s(rays.views.as_flattened().to_vec()),
+            Arg::I32(n_views),
+            Arg::I32(rows),
+            Arg::I32(cols),
+            Arg::I32s(gi.to_vec()),
+            Arg::F64s(gd.to_vec()),
+            Arg::F32s(image[z0 * plane..(z0 + d) * plane].to_vec()),
+            Arg::I32(i32::from(z0 > 0)),
+            Arg::F32s(out),
+        ];
+        gpu.launch(&PROJECTOR, "project_forward", rays.len(), &mut args, &[8])?;
+        out = take_f32(&mut args[8]);
     }
-    gpu.download(&out)
+    Ok(out)
+}
+
+/// The `f32` buffer of an argument, left empty.
+pub(crate) fn take_f32(arg: &mut Arg) -> Vec<f32> {
+    match arg {
+        Arg::F32s(v) => std::mem::take(v),
+        _ => Vec::new(),
+    }
 }
 
 /// `A^T y`: the matched back-projection of `y` (`[views, rows, cols]`) onto the grid.
-pub fn adjoint(gpu: &Gpu, rays: &RayGeometry, grid: &GridSpec, y: &[f32]) -> Result<Vec<f32>> {
+pub fn adjoint(
+    gpu: &dyn Launcher,
+    rays: &RayGeometry,
+    grid: &GridSpec,
+    y: &[f32],
+) -> Result<Vec<f32>> {
     gpu.start_timing();
     check(rays, grid, grid.len(), y.len())?;
     let mut image = vec![0.0f32; grid.len()];
@@ -105,7 +126,7 @@ pub fn adjoint(gpu: &Gpu, rays: &RayGeometry, grid: &GridSpec, y: &[f32]) -> Res
     let total: f64 = y.iter().map(|v| f64::from(v.abs())).sum::<f64>()
         * 3f64.sqrt()
         * grid.spacing.iter().cloned().fold(0.0, f64::max);
-    if !(total.is_finite()) {
+    if !total.is_finite() {
         return Err(Error::Invalid("projections hold a non-finite value".into()));
     }
     if total == 0.0 {
@@ -113,28 +134,29 @@ pub fn adjoint(gpu: &Gpu, rays: &RayGeometry, grid: &GridSpec, y: &[f32]) -> Res
     }
     let scale = (2f64.powi(62) / total).log2().floor().exp2();
     let plane = grid.n[0] * grid.n[1];
-    let depth = slab_depth(grid.n[2], plane * 12, rays.len() * 4, gpu.memory()?.0)?;
-    let views = gpu.upload(rays.views.as_flattened())?;
-    let ys = gpu.upload(y)?;
-    let scatter = gpu.function(&PROJECTOR, "project_adjoint")?;
-    let finish = gpu.function(&PROJECTOR, "fixed_to_float")?;
+    let depth = slab_depth(grid.n[2], plane * 12, rays.len() * 4, gpu.free_memory()?)?;
     let (n_views, rows, cols) =
         (int(rays.views.len(), "views")?, int(rays.rows, "rows")?, int(rays.cols, "cols")?);
     for z0 in (0..grid.n[2]).step_by(depth) {
         let d = depth.min(grid.n[2] - z0);
         let (gi, gd) = grid.slab(z0, d).kernel_args()?;
-        let (gi, gd) = (gpu.upload(&gi)?, gpu.upload(&gd)?);
-        let mut acc = gpu.zeros::<u64>(d * plane)?;
-        let mut args = gpu.stream().launch_builder(&scatter);
-        args.arg(&views).arg(&n_views).arg(&rows).arg(&cols).arg(&gi).arg(&gd);
-        args.arg(&ys).arg(&scale).arg(&mut acc);
-        gpu.timed(|| launch(&mut args, rays.len()))?;
-        let mut out = gpu.zeros::<f32>(d * plane)?;
+        let mut scatter = [
+            Arg::F64s(rays.views.as_flattened().to_vec()),
+            Arg::I32(n_views),
+            Arg::I32(rows),
+            Arg::I32(cols),
+            Arg::I32s(gi.to_vec()),
+            Arg::F64s(gd.to_vec()),
+            Arg::F32s(y.to_vec()),
+            Arg::F64(scale),
+            Arg::U64s(vec![0; d * plane]),
+        ];
+        gpu.launch(&PROJECTOR, "project_adjoint", rays.len(), &mut scatter, &[8])?;
+        let acc = std::mem::replace(&mut scatter[8], Arg::I32(0));
         let n = i64::try_from(d * plane).map_err(|_| Error::Invalid("slab too large".into()))?;
-        let mut args = gpu.stream().launch_builder(&finish);
-        args.arg(&acc).arg(&n).arg(&scale).arg(&mut out);
-        gpu.timed(|| launch(&mut args, d * plane))?;
-        image[z0 * plane..(z0 + d) * plane].copy_from_slice(&gpu.download(&out)?);
+        let mut finish = [acc, Arg::I64(n), Arg::F64(scale), Arg::F32s(vec![0.0; d * plane])];
+        gpu.launch(&PROJECTOR, "fixed_to_float", d * plane, &mut finish, &[3])?;
+        image[z0 * plane..(z0 + d) * plane].copy_from_slice(&take_f32(&mut finish[3]));
     }
     Ok(image)
 }

@@ -28,11 +28,14 @@ pub struct LpdConfig {
     pub dual_channels: usize,
     /// Width of the hidden convolutions.
     pub hidden: usize,
+    /// Start every primal channel from the FBP image instead of zero (the paper starts from
+    /// zero; starting from FBP makes short trainings converge faster).
+    pub fbp_start: bool,
 }
 
 impl Default for LpdConfig {
     fn default() -> Self {
-        Self { iterations: 10, primal_channels: 5, dual_channels: 5, hidden: 32 }
+        Self { iterations: 10, primal_channels: 5, dual_channels: 5, hidden: 32, fbp_start: false }
     }
 }
 
@@ -123,15 +126,25 @@ impl LearnedPrimalDual {
         Ok(Self { cfg, op, scale: 1.0 / norm, dual, primal })
     }
 
-    /// Reconstructs a batch of sinograms `(N, views, cols)` into images `(N, ny, nx)`.
-    pub fn forward(&self, g: &Tensor) -> Result<Tensor> {
+    /// Reconstructs a batch of sinograms `(N, views, cols)` into images `(N, ny, nx)`; `prior`
+    /// (FBP images `(N, ny, nx)`) is the starting point when the configuration asks for it.
+    pub fn forward(&self, g: &Tensor, prior: Option<&Tensor>) -> Result<Tensor> {
         let (n, views, cols) = g.dims3()?;
         let image = self.op.domain_shape();
         let (ny, nx) = (image[0], image[1]);
         let dtype = g.dtype();
         // The data enters scaled like the operator, so both dual inputs share one scale.
         let g5 = (g.reshape((n, 1, 1, views, cols))? * self.scale)?;
-        let mut f = Tensor::zeros((n, self.cfg.primal_channels, 1, ny, nx), dtype, g.device())?;
+        let channels = self.cfg.primal_channels;
+        let mut f = match (self.cfg.fbp_start, prior) {
+            (true, Some(p)) => p.reshape((n, 1, 1, ny, nx))?.repeat((1, channels, 1, 1, 1))?,
+            (true, None) => {
+                return Err(candle_core::Error::Msg(
+                    "LearnedPrimalDual: fbp_start needs the FBP images".into(),
+                ));
+            }
+            (false, _) => Tensor::zeros((n, channels, 1, ny, nx), dtype, g.device())?,
+        };
         let mut h = Tensor::zeros((n, self.cfg.dual_channels, 1, views, cols), dtype, g.device())?;
         for i in 0..self.cfg.iterations {
             let f1 = f.narrow(1, 1.min(self.cfg.primal_channels - 1), 1)?.reshape((n, ny, nx))?;

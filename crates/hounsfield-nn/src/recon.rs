@@ -244,7 +244,7 @@ impl ReconModel {
     /// Images `(N, domain...)` from sinograms `(N, range...)` and FBP images `(N, domain...)`.
     pub fn forward(&self, sinogram: &Tensor, prior: &Tensor) -> Result<Tensor> {
         Ok(match &self.net {
-            Net::Lpd(lpd) => lpd.forward(sinogram)?,
+            Net::Lpd(lpd) => lpd.forward(sinogram, Some(prior))?,
             Net::Unet(unet) => prior.broadcast_add(&correction(unet, prior)?)?,
         })
     }

@@ -114,8 +114,9 @@ __device__ void walk(const Ray& r, const Grid& g, Visit& visit) {
             visit(base + j1 * stride[s], w1 * step);
         }
     } else {
+        // The last of equal maxima, as Rust's max_by on the CPU picks.
         int p = 0;
-        for (int k = 1; k < 3; ++k) if (fabs(r.e[k]) > fabs(r.e[p])) p = k;
+        for (int k = 1; k < 3; ++k) if (fabs(r.e[k]) >= fabs(r.e[p])) p = k;
         if (r.e[p] == 0.0) return;
         double step = 1.0 / fabs(r.e[p]);
         int s1 = (p + 1) % 3, s2 = (p + 2) % 3;

@@ -586,9 +586,9 @@ mod gpu {
         };
         use hounsfield_cuda::conv::{backward_data, backward_weight, forward};
         let (out, dims) = match mode {
-            Mode::Forward => (forward(&gpu, &shape, a, b), s.y_dims()),
-            Mode::Data(_) => (backward_data(&gpu, &shape, a, b), s.x_dims()),
-            Mode::Weight(_) => (backward_weight(&gpu, &shape, a, b), s.w_dims()),
+            Mode::Forward => (forward(gpu.as_ref(), &shape, a, b), s.y_dims()),
+            Mode::Data(_) => (backward_data(gpu.as_ref(), &shape, a, b), s.x_dims()),
+            Mode::Weight(_) => (backward_weight(gpu.as_ref(), &shape, a, b), s.w_dims()),
         };
         let out = out.map_err(|e| candle_core::Error::Msg(format!("conv3d on the GPU: {e}")))?;
         Ok(Some((CpuStorage::F32(out), Shape::from_dims(&dims))))
