@@ -99,14 +99,15 @@ impl LearnedPrimalDual {
                 "LearnedPrimalDual: the operator must map 2D images to 2D data".into(),
             ));
         }
+        let sizes = [cfg.primal_channels, cfg.dual_channels, cfg.hidden];
         if !(norm.is_finite() && norm > 0.0)
-            || cfg.iterations == 0
-            || cfg.primal_channels == 0
-            || cfg.dual_channels == 0
+            || !(1..=1000).contains(&cfg.iterations)
+            || sizes.iter().any(|c| !(1..=4096).contains(c))
         {
-            return Err(candle_core::Error::Msg(
-                "LearnedPrimalDual: positive norm, iterations and channels required".into(),
-            ));
+            return Err(candle_core::Error::Msg(format!(
+                "LearnedPrimalDual: needs a positive norm (found {norm}), 1-1000 iterations and \
+                 1-4096 channels, found {cfg:?}"
+            )));
         }
         let (mut dual, mut primal) = (Vec::new(), Vec::new());
         for i in 0..cfg.iterations {

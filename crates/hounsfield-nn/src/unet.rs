@@ -72,14 +72,22 @@ impl UNetConfig {
         if !(2..=3).contains(&self.spatial_dims) {
             return Err(format!("spatial_dims must be 2 or 3, not {}", self.spatial_dims));
         }
-        if self.channels.is_empty() || self.channels.contains(&0) || self.channels.len() > 8 {
+        // Bounds far above any real network, so a corrupt model file cannot ask for terabytes.
+        let width = 1..=4096;
+        if self.channels.is_empty()
+            || self.channels.len() > 8
+            || self.channels.iter().any(|c| !width.contains(c))
+        {
             return Err(format!(
-                "channels must list 1 to 8 positive widths, not {:?}",
+                "channels must list 1 to 8 widths of 1-4096, not {:?}",
                 self.channels
             ));
         }
-        if self.in_channels == 0 || self.out_channels == 0 || self.convs_per_block == 0 {
-            return Err("in_channels, out_channels and convs_per_block must be positive".into());
+        if !width.contains(&self.in_channels)
+            || !width.contains(&self.out_channels)
+            || !(1..=16).contains(&self.convs_per_block)
+        {
+            return Err("in_channels and out_channels must be 1-4096, convs_per_block 1-16".into());
         }
         if !(0.0..1.0).contains(&self.dropout) || !self.negative_slope.is_finite() {
             return Err(format!(

@@ -219,6 +219,11 @@ fn learned_primal_dual_reduces_its_error_and_bad_inputs_are_errors() {
     assert!(
         ReconModel::new(Architecture::post_processing(3, vec![4]), Arc::clone(&op), 0).is_err()
     );
+    // Sizes no real network has (a corrupt model file) are refused before anything is allocated.
+    let huge = LpdConfig { iterations: 1_000_000_000, ..Default::default() };
+    assert!(ReconModel::new(Architecture::PrimalDual { lpd: huge }, Arc::clone(&op), 0).is_err());
+    let wide = Architecture::post_processing(2, vec![1 << 30]);
+    assert!(ReconModel::new(wide, Arc::clone(&op), 0).is_err());
     let bad = ReconTrainConfig {
         loss: ReconLoss { image: -1.0, ..Default::default() },
         ..Default::default()
