@@ -100,10 +100,11 @@ impl LearnedPrimalDual {
             ));
         }
         let sizes = [cfg.primal_channels, cfg.dual_channels, cfg.hidden];
-        if !(norm.is_finite() && norm > 0.0)
-            || !(1..=1000).contains(&cfg.iterations)
-            || sizes.iter().any(|c| !(1..=4096).contains(c))
-        {
+        let fits = norm.is_finite()
+            && norm > 0.0
+            && (1..=1000).contains(&cfg.iterations)
+            && sizes.iter().all(|c| (1..=4096).contains(c));
+        if !fits {
             return Err(candle_core::Error::Msg(format!(
                 "LearnedPrimalDual: needs a positive norm (found {norm}), 1-1000 iterations and \
                  1-4096 channels, found {cfg:?}"
