@@ -179,20 +179,18 @@ impl LearnConfig {
     /// The simulation it describes.
     pub fn simulation(&self) -> Result<Simulation> {
         let s = &self.simulation;
-        let mut sim = match &s.scan {
+        let (grid, scan) = match &s.scan {
             Some(path) => {
                 let file = ScanFile::read(path)?;
-                Simulation::lpd_ellipses(8).map(|base| Simulation {
-                    grid: file.grid,
-                    scan: file.scan,
-                    ..base
-                })?
+                (file.grid, file.scan)
             }
-            None => Simulation::lpd_ellipses(s.size)?,
+            None => {
+                let paper = Simulation::lpd_ellipses(s.size)?;
+                (paper.grid, paper.scan)
+            }
         };
-        sim.noise = s.noise;
-        sim.supersample = s.supersample;
-        sim.shapes = s.shapes;
+        let sim =
+            Simulation { grid, scan, noise: s.noise, supersample: s.supersample, shapes: s.shapes };
         sim.validate()?;
         Ok(sim)
     }
