@@ -332,9 +332,11 @@ pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnR
         let batch = batch_of(op.as_ref(), &cases, !t.self_supervised)?;
         last = trainer.step(&batch, step, total)?;
         step += 1;
-        if let (Some(m), 5) = (t.minutes, step) {
-            // Plan the cosine schedule from the speed of the first steps.
-            total = ((m * 60.0) / (start.elapsed().as_secs_f64() / 5.0)).max(5.0) as usize;
+        if let Some(m) = t.minutes.filter(|_| step == 5 || step % 50 == 0) {
+            // Plan the cosine schedule from the speed so far, and plan again as it settles (the
+            // first steps are slower), so the decay ends with the time budget, not before.
+            let per_step = start.elapsed().as_secs_f64() / step as f64;
+            total = ((m * 60.0) / per_step).max(step as f64) as usize;
         }
         on_step(&StepInfo { step, total: total.max(step), loss: last });
     }
