@@ -231,3 +231,32 @@ fn learned_primal_dual_reduces_its_error_and_bad_inputs_are_errors() {
     let model = ReconModel::new(small_unet(), op, 0).unwrap();
     assert!(ReconTrainer::new(model, bad).is_err());
 }
+
+#[test]
+fn lpd_started_from_fbp_returns_fbp_when_its_updates_are_zero() {
+    // With fbp_start, every primal channel begins as the FBP image; with the primal blocks'
+    // last convolutions zeroed, no iteration changes it, so the output is FBP exactly. Without
+    // the FBP images the network refuses to run.
+    use candle_core::{DType, Device};
+    use candle_nn::{VarBuilder, VarMap};
+    use hounsfield_nn::lpd::LearnedPrimalDual;
+    let (sim, op) = setting();
+    let varmap = VarMap::new();
+    let cfg = LpdConfig { iterations: 2, hidden: 4, fbp_start: true, ..Default::default() };
+    let norm = hounsfield_core::estimate_norm(op.as_ref(), 20, 1).unwrap();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let net = LearnedPrimalDual::new(vb, cfg, Arc::clone(&op), norm).unwrap();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        if name.starts_with("primal") && name.contains("conv2") {
+            var.set(&var.zeros_like().unwrap()).unwrap();
+        }
+    }
+    let b = batch(op.as_ref(), &cases(&sim, 0..2), false);
+    let out = net.forward(&b.sinogram, Some(&b.prior)).unwrap();
+    let (got, want): (Vec<f32>, Vec<f32>) = (
+        out.flatten_all().unwrap().to_vec1().unwrap(),
+        b.prior.flatten_all().unwrap().to_vec1().unwrap(),
+    );
+    assert_eq!(got, want);
+    assert!(net.forward(&b.sinogram, None).is_err());
+}
