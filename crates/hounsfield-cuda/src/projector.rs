@@ -69,6 +69,20 @@ fn check(rays: &RayGeometry, grid: &GridSpec, image: usize, projections: usize) 
     Ok(())
 }
 
+/// The arguments both projector kernels start with: views, their count, the detector's rows
+/// and columns, the grid's ints and doubles.
+fn ray_args(rays: &RayGeometry, grid: &GridSpec) -> Result<[Arg; 6]> {
+    let (gi, gd) = grid.kernel_args()?;
+    Ok([
+        Arg::F64s(rays.views.as_flattened().to_vec()),
+        Arg::I32(int(rays.views.len(), "views")?),
+        Arg::I32(int(rays.rows, "rows")?),
+        Arg::I32(int(rays.cols, "cols")?),
+        Arg::I32s(gi.to_vec()),
+        Arg::F64s(gd.to_vec()),
+    ])
+}
+
 /// `A x`: projections `[views, rows, cols]` of `image` (C order `[nz, ny, nx]`), volumes larger
 /// than device memory taken in z slabs.
 pub fn forward(
@@ -81,19 +95,17 @@ pub fn forward(
     check(rays, grid, image.len(), rays.len())?;
     let plane = grid.n[0] * grid.n[1];
     let depth = slab_depth(grid.n[2], plane * 4, rays.len() * 4, gpu.free_memory()?)?;
-    let (n_views, rows, cols) =
-        (int(rays.views.len(), "views")?, int(rays.rows, "rows")?, int(rays.cols, "cols")?);
     let mut out = vec![0.0f32; rays.len()];
     for z0 in (0..grid.n[2]).step_by(depth) {
         let d = depth.min(grid.n[2] - z0);
-        let (gi, gd) = grid.slab(z0, d).kernel_args()?;
+        let [a0, a1, a2, a3, a4, a5] = ray_args(rays, &grid.slab(z0, d))?;
         let mut args = [
-            Arg::F64s(rays.views.as_flattened().to_vec()),
-            Arg::I32(n_views),
-            Arg::I32(rows),
-            Arg::I32(cols),
-            Arg::I32s(gi.to_vec()),
-            Arg::F64s(gd.to_vec()),
+            a0,
+            a1,
+            a2,
+            a3,
+            a4,
+            a5,
             Arg::F32s(image[z0 * plane..(z0 + d) * plane].to_vec()),
             Arg::I32(i32::from(z0 > 0)),
             Arg::F32s(out),
@@ -135,18 +147,16 @@ pub fn adjoint(
     let scale = (2f64.powi(62) / total).log2().floor().exp2();
     let plane = grid.n[0] * grid.n[1];
     let depth = slab_depth(grid.n[2], plane * 12, rays.len() * 4, gpu.free_memory()?)?;
-    let (n_views, rows, cols) =
-        (int(rays.views.len(), "views")?, int(rays.rows, "rows")?, int(rays.cols, "cols")?);
     for z0 in (0..grid.n[2]).step_by(depth) {
         let d = depth.min(grid.n[2] - z0);
-        let (gi, gd) = grid.slab(z0, d).kernel_args()?;
+        let [a0, a1, a2, a3, a4, a5] = ray_args(rays, &grid.slab(z0, d))?;
         let mut scatter = [
-            Arg::F64s(rays.views.as_flattened().to_vec()),
-            Arg::I32(n_views),
-            Arg::I32(rows),
-            Arg::I32(cols),
-            Arg::I32s(gi.to_vec()),
-            Arg::F64s(gd.to_vec()),
+            a0,
+            a1,
+            a2,
+            a3,
+            a4,
+            a5,
             Arg::F32s(y.to_vec()),
             Arg::F64(scale),
             Arg::U64s(vec![0; d * plane]),
