@@ -44,6 +44,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The file's own integrity check fails (a gzip CRC-32 or length that does not match the
+    /// data): its content was altered after it was written.
+    #[error("{}: corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// Which check failed.
+        reason: String,
+    },
+
     /// A valid file using a feature this crate does not handle.
     #[error("{}: unsupported: {what}", path.display())]
     Unsupported {

@@ -39,7 +39,8 @@ pub fn read_nifti(path: impl AsRef<Path>) -> Result<NiftiImage> {
     read_nifti_with(path, &ReadOptions::default())
 }
 
-/// Reads only the header (and extensions) of a NIfTI file.
+/// Reads only the header (and extensions) of a NIfTI file. A gzipped file's CRC is not checked
+/// (that needs the whole stream): [`read_nifti`] checks it.
 pub fn read_nifti_header(path: impl AsRef<Path>) -> Result<NiftiHeader> {
     let (hdr_path, _) = pair_paths(path.as_ref());
     let mut src = Source::open(&hdr_path)?;
@@ -64,7 +65,9 @@ pub fn read_nifti_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<
                 "the header says its data is in a separate .img file, but this is not a .hdr file"
                     .into(),
         })?;
-        (Source::open(&img)?, img, vox_offset(&header, &hdr_path)?)
+        let offset = vox_offset(&header, &hdr_path)?;
+        src.finish(&hdr_path)?;
+        (Source::open(&img)?, img, offset)
     } else {
         let offset = vox_offset(&header, &hdr_path)?.max((header.version.header_size() + 4) as u64);
         (src, hdr_path.clone(), offset)
@@ -94,6 +97,8 @@ pub fn read_nifti_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<
     for _ in 0..frames {
         read_frame(&mut data_src, &data_path, stored, shape, swap, &geometry, &mut volumes)?;
     }
+    // Only now, at the end of the stream, can gzip say whether what was inflated is intact.
+    data_src.finish(&data_path)?;
     let xform = best_affine(&header).1;
     Ok(NiftiImage { header, volumes, components: stored.components(), xform })
 }
