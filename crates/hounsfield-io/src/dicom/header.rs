@@ -8,6 +8,10 @@ use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 
+use super::csa::CsaHeader;
+use super::diffusion::{self, Diffusion};
+use super::mosaic::{self, Mosaic};
+use super::private::{self, SIEMENS_CSA};
 use crate::error::{Error, Result};
 
 /// What hounsfield-io knows about one DICOM file before touching its pixels.
@@ -25,6 +29,8 @@ pub struct DicomHeader {
     pub series_description: String,
     /// (0008,0060)
     pub modality: String,
+    /// (0008,0070)
+    pub manufacturer: String,
     /// (0020,0013), if present.
     pub instance_number: Option<i64>,
     /// (0008,0018) SOPInstanceUID: the same image twice has the same one.
@@ -37,11 +43,11 @@ pub struct DicomHeader {
     pub echo_number: Option<i64>,
     /// (0008,0008) ImageType, joined with `\`.
     pub image_type: String,
-    /// (0028,0010)
+    /// (0028,0010); for a Siemens mosaic, the rows of one tile (one slice).
     pub rows: usize,
-    /// (0028,0011)
+    /// (0028,0011); for a mosaic, the columns of one tile.
     pub columns: usize,
-    /// (0028,0008), 1 when absent.
+    /// (0028,0008), 1 when absent; for a mosaic, the slices it packs.
     pub frames: usize,
     /// (0028,0002)
     pub samples_per_pixel: usize,
@@ -73,9 +79,18 @@ pub struct DicomHeader {
     /// per-frame (5200,9230) functional groups; empty for other files. The top-level fields
     /// above then hold the first frame's values.
     pub frame_groups: Vec<FrameGroups>,
-    /// (3004,000C) GridFrameOffsetVector (RT Dose): each frame's offset along the normal from
-    /// the first, in mm.
+    /// Each frame's offset from the first along the slice normal, in mm: from (3004,000C)
+    /// GridFrameOffsetVector (RT Dose), or a mosaic's tiles at their spacing.
     pub frame_offsets: Option<Vec<f64>>,
+    /// The direction in which frames stack when it is not row x column: a mosaic's tiles follow
+    /// the CSA SliceNormalVector, which may point the other way.
+    pub slice_normal: Option<[f64; 3]>,
+    /// Siemens mosaic: how the slices are packed; `position` is then the first tile's corner.
+    pub mosaic: Option<Mosaic>,
+    /// When each frame (mosaic tile) was acquired within the volume, ms (CSA MosaicRefAcqTimes).
+    pub slice_times_ms: Option<Vec<f64>>,
+    /// Diffusion weighting of a single-frame image (Enhanced files have it per frame).
+    pub diffusion: Option<Diffusion>,
     /// Whether every declared length in the file, pixel data included, was found to fit in the
     /// file when the header was read (decoding then need not check again).
     pub lengths_verified: bool,
@@ -100,6 +115,12 @@ pub struct FrameGroups {
     pub rescale_intercept: Option<f64>,
     /// FrameContentSequence > TemporalPositionIndex (4D Enhanced files).
     pub temporal_index: Option<f64>,
+    /// FrameContentSequence > DimensionIndexValues without the spatial indices (those pointing
+    /// at InStackPositionNumber or ImagePositionPatient): which volume the frame belongs to,
+    /// as the DimensionIndexSequence orders them.
+    pub volume_index: Option<Vec<u32>>,
+    /// MRDiffusionSequence: b-value and gradient direction.
+    pub diffusion: Option<Diffusion>,
 }
 
 /// Reads the header of `path`, stopping before the pixel data.
@@ -158,18 +179,25 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         Some(v) => return Err(bad(&format!("NumberOfFrames is {v}"))),
     };
     let frame_groups = functional_groups(obj, frames).map_err(|m| bad(&m))?;
+    let csa = |low| {
+        private::private(obj, SIEMENS_CSA, low)
+            .and_then(private::bytes)
+            .map(|b| CsaHeader::parse(&b))
+    };
+    let (csa_image, csa_series) = (csa(0x10), csa(0x20));
     let first = frame_groups.first().cloned().unwrap_or_default();
     // Copies of multi-frame files cut down to fewer frames keep the full vector: ignore a vector
     // too short rather than refuse a file whose frames are otherwise readable.
     let frame_offsets =
         floats(obj, tags::GRID_FRAME_OFFSET_VECTOR).filter(|offsets| offsets.len() >= frames);
-    Ok(DicomHeader {
+    let mut header = DicomHeader {
         path: path.to_path_buf(),
         transfer_syntax: obj.meta().transfer_syntax().trim_end_matches('\0').to_owned(),
         series_uid: text(obj, tags::SERIES_INSTANCE_UID),
         series_number: int(obj, tags::SERIES_NUMBER),
         series_description: text(obj, tags::SERIES_DESCRIPTION),
         modality: text(obj, tags::MODALITY),
+        manufacturer: text(obj, tags::MANUFACTURER),
         instance_number: int(obj, tags::INSTANCE_NUMBER),
         sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID),
         temporal_key: float(obj, tags::TEMPORAL_POSITION_IDENTIFIER)
@@ -198,10 +226,25 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
             .or_else(|| float(obj, tags::RESCALE_INTERCEPT))
             .unwrap_or(0.0),
         planar: int(obj, tags::PLANAR_CONFIGURATION) == Some(1),
+        diffusion: None,
         frame_groups,
         frame_offsets,
+        slice_normal: None,
+        mosaic: None,
+        slice_times_ms: None,
         lengths_verified: false,
-    })
+    };
+    // A CSA header that does not parse only matters where it is needed: for a mosaic.
+    let csa_image = csa_image.and_then(Result::ok);
+    if mosaic::is_mosaic(&header.image_type) {
+        let parsed = csa(0x10).transpose().map_err(|m| bad(&format!("CSA image header: {m}")))?;
+        let series = csa_series.and_then(Result::ok);
+        mosaic::unpack(&mut header, obj, parsed.as_ref(), series.as_ref()).map_err(|m| bad(&m))?;
+    }
+    if header.frame_groups.is_empty() {
+        header.diffusion = diffusion::of_image(obj, csa_image.as_ref());
+    }
+    Ok(header)
 }
 
 /// A slope of 0 (or none) would erase the image: treat it as 1, as pydicom users expect.
@@ -214,12 +257,12 @@ pub fn slope(v: Option<f64>) -> f64 {
 
 /// The element at `tag`, when present. Files converted through a tool that lost the dictionary
 /// store standard attributes as UN (bytes): those are read as the text they hold.
-fn element(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
+pub(super) fn element(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
     obj.element_opt(tag).ok().flatten()
 }
 
 /// The text of an element stored as UN, or None for any other VR.
-fn unknown_text(e: &InMemElement) -> Option<String> {
+pub(super) fn unknown_text(e: &InMemElement) -> Option<String> {
     if e.vr() != VR::UN {
         return None;
     }
@@ -231,7 +274,7 @@ fn unknown_text(e: &InMemElement) -> Option<String> {
     )
 }
 
-fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+pub(super) fn text(obj: &InMemDicomObject, tag: Tag) -> String {
     element(obj, tag)
         .and_then(|e| unknown_text(e).or_else(|| e.to_str().ok().map(|s| s.trim().to_owned())))
         .unwrap_or_default()
@@ -247,7 +290,7 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
 }
 
 /// A multi-valued decimal attribute; absent when any value is not finite.
-fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+pub(super) fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
     let e = element(obj, tag)?;
     let values = match unknown_text(e) {
         Some(t) => {
@@ -284,7 +327,7 @@ fn pixel_spacing(obj: &InMemDicomObject) -> Option<[f64; 2]> {
 }
 
 /// The first item of sequence `tag` in `obj`.
-fn item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
+pub(super) fn item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
     obj.element_opt(tag).ok().flatten().and_then(|e| e.items()).and_then(|items| items.first())
 }
 
@@ -302,7 +345,35 @@ fn groups_of(g: &InMemDicomObject) -> FrameGroups {
         rescale_intercept: transform.and_then(|t| float(t, tags::RESCALE_INTERCEPT)),
         temporal_index: item(g, tags::FRAME_CONTENT_SEQUENCE)
             .and_then(|c| float(c, tags::TEMPORAL_POSITION_INDEX)),
+        volume_index: None,
+        diffusion: diffusion::of_frame_group(g),
     }
+}
+
+/// Which entries of DimensionIndexValues locate a frame within a volume (they point at
+/// InStackPositionNumber or ImagePositionPatient); `None` without a DimensionIndexSequence.
+fn spatial_dimensions(obj: &InMemDicomObject) -> Option<Vec<bool>> {
+    let items = obj.element_opt(tags::DIMENSION_INDEX_SEQUENCE).ok().flatten()?.items()?;
+    items
+        .iter()
+        .map(|d| {
+            let pointer = element(d, tags::DIMENSION_INDEX_POINTER)?.value().to_tag().ok()?;
+            Some(
+                pointer == tags::IN_STACK_POSITION_NUMBER
+                    || pointer == tags::IMAGE_POSITION_PATIENT,
+            )
+        })
+        .collect()
+}
+
+/// A frame's DimensionIndexValues without its spatial entries.
+fn volume_index(frame: &InMemDicomObject, spatial: &[bool]) -> Option<Vec<u32>> {
+    let values: Vec<u32> =
+        element(item(frame, tags::FRAME_CONTENT_SEQUENCE)?, tags::DIMENSION_INDEX_VALUES)?
+            .to_multi_int::<u32>()
+            .ok()?;
+    (values.len() == spatial.len())
+        .then(|| values.iter().zip(spatial).filter(|(_, s)| !**s).map(|(v, _)| *v).collect())
 }
 
 /// Each frame's groups, per-frame values over shared ones; empty without per-frame groups.
@@ -327,6 +398,7 @@ fn functional_groups(
     }
     let shared = item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).map(groups_of);
     let shared = shared.unwrap_or_default();
+    let spatial = spatial_dimensions(obj);
     Ok(per_frame[..frames]
         .iter()
         .map(|f| {
@@ -342,6 +414,8 @@ fn functional_groups(
                 rescale_slope: own.rescale_slope.or(shared.rescale_slope),
                 rescale_intercept: own.rescale_intercept.or(shared.rescale_intercept),
                 temporal_index: own.temporal_index.or(shared.temporal_index),
+                volume_index: spatial.as_deref().and_then(|s| volume_index(f, s)),
+                diffusion: own.diffusion.or(shared.diffusion),
             }
         })
         .collect())

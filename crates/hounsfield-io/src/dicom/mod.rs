@@ -15,9 +15,13 @@
 //! column spacing) = (y, x).
 
 mod anonymize;
+pub mod csa;
+mod diffusion;
 mod header;
 mod lengths;
+mod mosaic;
 mod pixels;
+mod private;
 mod regrid;
 mod rle;
 mod series;
@@ -26,7 +30,9 @@ pub use anonymize::{
     AnonymizeOptions, AnonymizeReport, AnonymizedDir, anonymize_dir, anonymize_file,
     replacement_uid,
 };
+pub use diffusion::{Diffusion, FslTables, format_g, fsl_tables};
 pub use header::{DicomHeader, FrameGroups, read_header};
+pub use mosaic::Mosaic;
 pub use series::{
     DicomScan, DicomSeries, DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series,
     scan_dicom_dir,

@@ -79,6 +79,16 @@ pub struct StoredPixels<'a> {
     /// Explicit VR Big Endian: the parser hands pixel data over as native 16-bit words (OW), so
     /// a 32-bit value arrives as its high word then its low word.
     word_swapped: bool,
+    /// A Siemens mosaic: frame `k` is tile `k` (row-major) of the one stored image.
+    tiles: Option<Tiles>,
+}
+
+/// Where the tiles of a mosaic lie in its stored image.
+#[derive(Clone, Copy, Debug)]
+struct Tiles {
+    grid: usize,
+    rows: usize,
+    columns: usize,
 }
 
 /// Decodes (decompresses) the pixel data of `obj`, checking that it holds every frame.
@@ -144,28 +154,45 @@ pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result
         let planar = decoded.planar_configuration() == PlanarConfiguration::PixelFirst;
         (Cow::Owned(decoded.into_data()), samples, planar)
     };
+    // A mosaic is stored as one image of tiles; frames are cut out of it.
+    let (rows, columns, frames, tiles) = match h.mosaic {
+        Some(m) => (
+            m.stored_rows,
+            m.stored_columns,
+            1,
+            Some(Tiles { grid: m.grid, rows: h.rows, columns: h.columns }),
+        ),
+        None => (h.rows, h.columns, h.frames, None),
+    };
     let pixels = StoredPixels {
         data,
-        rows: h.rows,
-        columns: h.columns,
+        rows,
+        columns,
         samples,
-        frames: h.frames,
+        frames,
         bits_allocated: h.bits_allocated,
         bits_stored: h.bits_stored,
         signed: h.signed,
         planar,
         word_swapped: h.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN,
+        tiles,
     };
-    let needed = pixels.frame_bits().saturating_mul(h.frames as u64).div_ceil(8);
+    if tiles.is_some() && (samples != 1 || h.bits_allocated < 8) {
+        return Err(unsupported(
+            path,
+            format!("a mosaic of {samples} samples at {} bits", h.bits_allocated),
+        ));
+    }
+    let needed = pixels.frame_bits().saturating_mul(frames as u64).div_ceil(8);
     if (pixels.data.len() as u64) < needed {
         return Err(Error::Truncated {
             path: path.to_path_buf(),
             reason: format!(
                 "pixel data holds {} bytes, {} frames of {}x{}x{} at {} bits need {needed}",
                 pixels.data.len(),
-                h.frames,
-                h.rows,
-                h.columns,
+                frames,
+                rows,
+                columns,
                 samples,
                 h.bits_allocated,
             ),
@@ -184,7 +211,8 @@ impl StoredPixels<'_> {
         (self.rows * self.columns * self.samples) as u64 * u64::from(self.bits_allocated)
     }
 
-    /// Writes sample `component` of `frame` through `lut` into `out` (rows x columns, row-major).
+    /// Writes sample `component` of `frame` through `lut` into `out` (rows x columns of the
+    /// frame, row-major; for a mosaic, of one tile).
     pub fn frame_into<T: Sample>(
         &self,
         frame: usize,
@@ -192,6 +220,16 @@ impl StoredPixels<'_> {
         lut: Rescale,
         out: &mut [T],
     ) {
+        if let Some(t) = self.tiles {
+            // Tile `frame`, row by row: each tile row is a run of the stored image's row.
+            let (tile_row, tile_column) = (frame / t.grid, frame % t.grid);
+            debug_assert!(tile_row < t.grid && out.len() == t.rows * t.columns);
+            for (r, out_row) in out.chunks_exact_mut(t.columns).enumerate() {
+                let start = (tile_row * t.rows + r) * self.columns + tile_column * t.columns;
+                self.values_into(start, 1, lut, out_row);
+            }
+            return;
+        }
         let pixels = self.rows * self.columns;
         debug_assert!(frame < self.frames && component < self.samples && out.len() == pixels);
         // Element index (in samples) of the first value and the step between pixels.
@@ -201,6 +239,11 @@ impl StoredPixels<'_> {
         } else {
             (frame_start + component, self.samples)
         };
+        self.values_into(start, stride, lut, out);
+    }
+
+    /// `out.len()` values from sample index `start` on, `stride` samples apart, through `lut`.
+    fn values_into<T: Sample>(&self, start: usize, stride: usize, lut: Rescale, out: &mut [T]) {
         let bits = u32::from(self.bits_stored);
         let signed = self.signed;
         // Keep BitsStored bits, then sign-extend from the top stored bit if signed.

@@ -9,6 +9,7 @@ use hounsfield_core::volume::checked_len;
 use hounsfield_core::{DynVolume, Geometry, Volume};
 use rayon::prelude::*;
 
+use super::diffusion::Diffusion;
 use super::header::{DicomHeader, open_error, read_header};
 use super::pixels::{Rescale, Sample, stored_pixels};
 use super::regrid;
@@ -119,6 +120,13 @@ pub struct DicomVolume {
     pub series_uid: String,
     /// Modality.
     pub modality: String,
+    /// Each time point's diffusion weighting, in volume order; empty when no image has any.
+    /// [`fsl_tables`](super::fsl_tables) turns it into `.bval`/`.bvec` tables.
+    pub diffusion: Vec<Option<Diffusion>>,
+    /// When each slice (bottom to top, as stored in the volume) was acquired within a time
+    /// point, ms from the first (Siemens mosaics: CSA MosaicRefAcqTimes); `None` when unknown
+    /// or when the slices were resampled.
+    pub slice_times_ms: Option<Vec<f64>>,
 }
 
 /// Reads the headers of every file under `dir` (recursively, in parallel) and groups them.
@@ -208,6 +216,45 @@ struct Slice {
     lut: Rescale,
     /// Orders the volumes of a 4D series.
     temporal: Option<f64>,
+    /// Enhanced files: the frame's non-spatial DimensionIndexValues.
+    volume_index: Option<Vec<u32>>,
+    /// The image's diffusion weighting.
+    diffusion: Option<Diffusion>,
+}
+
+impl Slice {
+    /// Whether two images at one position can belong to the same volume: nothing that
+    /// distinguishes volumes (dimension index, temporal position, diffusion weighting) differs.
+    fn same_volume(&self, other: &Slice) -> bool {
+        self.volume_index == other.volume_index
+            && self.temporal == other.temporal
+            && match (&self.diffusion, &other.diffusion) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.same_as(b),
+                _ => false,
+            }
+    }
+
+    /// What tells this image's volume apart, for messages.
+    fn volume_label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.volume_index {
+            parts.push(format!("dimension index {v:?}"));
+        }
+        if let Some(t) = self.temporal {
+            parts.push(format!("temporal position {t}"));
+        }
+        if let Some(d) = &self.diffusion {
+            match d.direction {
+                Some(g) => parts.push(format!(
+                    "b = {} along ({:.4}, {:.4}, {:.4})",
+                    d.b_value, g[0], g[1], g[2]
+                )),
+                None => parts.push(format!("b = {}", d.b_value)),
+            }
+        }
+        if parts.is_empty() { "no volume attributes".into() } else { parts.join(", ") }
+    }
 }
 
 /// Assembles a series into a volume.
@@ -242,8 +289,18 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
     for h in &series.files {
         check_declared_size(h)?;
     }
-    let [row, col, normal] =
+    let [row, col, cross] =
         first.axes().unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    // Slices are sorted along this; a mosaic's tiles keep their order along the CSA normal.
+    let normal = first.slice_normal.unwrap_or(cross);
+    if let Some(h) = series.files.iter().find(|h| h.slice_normal.unwrap_or(cross) != normal) {
+        return Err(problem(SeriesProblem::Inconsistent(format!(
+            "{} stacks its slices along {:?}, {} along {normal:?}",
+            h.path.display(),
+            h.slice_normal.unwrap_or(cross),
+            first.path.display()
+        ))));
+    }
     let frame_step = first.spacing_between_slices.or(first.slice_thickness).unwrap_or(1.0);
     let mut slices: Vec<Slice> = Vec::new();
     for (file, h) in series.files.iter().enumerate() {
@@ -261,6 +318,11 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
                     .get(frame)
                     .and_then(|g| g.temporal_index)
                     .or(h.temporal_key),
+                volume_index: h.frame_groups.get(frame).and_then(|g| g.volume_index.clone()),
+                diffusion: match h.frame_groups.get(frame) {
+                    Some(g) => g.diffusion,
+                    None => h.diffusion,
+                },
             });
         }
     }
@@ -304,6 +366,18 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
     };
     let geometry = Geometry::new(spacing, origin, direction)
         .map_err(|source| Error::Core { path: path.clone(), source })?;
+    let diffusion: Vec<Option<Diffusion>> = if slices.iter().any(|s| s.diffusion.is_some()) {
+        (0..volume_count).map(|t| slices[t * nz].diffusion).collect()
+    } else {
+        Vec::new()
+    };
+    let slice_times_ms = match stack {
+        Stack::Regular(..) => first_volume
+            .iter()
+            .map(|s| series.files[s.file].slice_times_ms.as_ref()?.get(s.frame).copied())
+            .collect::<Option<Vec<f64>>>(),
+        Stack::Resample { .. } => None,
+    };
     let mut volumes = decode(series, &slices, volume_count, &geometry)?;
     if let Stack::Resample { deshear, gaps } = stack {
         let core = |source| Error::Core { path: path.clone(), source };
@@ -332,6 +406,8 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
         volumes,
         series_uid: series.uid.clone(),
         modality: series.modality.clone(),
+        diffusion,
+        slice_times_ms,
     })
 }
 
@@ -410,9 +486,13 @@ fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
 
 /// Arranges slices sorted along the normal into volumes: one per position normally; where
 /// every position holds the same number N > 1 of different images (distinct SOPInstanceUID or
-/// frame), N volumes ordered by their temporal key (TemporalPositionIndex, TemporalPosition-
-/// Identifier, TriggerTime or AcquisitionNumber), then InstanceNumber. Returns the slices
-/// volume-major (volume 0 bottom to top, then volume 1...) and the number of volumes.
+/// frame), N volumes. At each position the images are ordered by their DimensionIndexValues
+/// (Enhanced files, spatial entries left out) where every image has them, else by temporal key
+/// (TemporalPositionIndex, TemporalPositionIdentifier, TriggerTime or AcquisitionNumber), then
+/// InstanceNumber, file and frame; volume t takes the t-th image of every position, and those
+/// images must agree on everything that tells volumes apart (dimension index, temporal key,
+/// diffusion b-value and direction), so an order that would mix volumes is refused. Returns the
+/// slices volume-major (volume 0 bottom to top, then volume 1...) and the number of volumes.
 fn arrange_volumes(
     slices: Vec<Slice>,
     series: &DicomSeries,
@@ -420,12 +500,6 @@ fn arrange_volumes(
     problem: &dyn Fn(SeriesProblem) -> Error,
 ) -> Result<(Vec<Slice>, usize)> {
     let total = slices.len();
-    if let (Some(a), Some(b)) = (slices.first(), slices.last())
-        && total > 1
-        && (b.along_normal - a.along_normal).abs() < SAME_POSITION_MM
-    {
-        return Err(problem(SeriesProblem::NotAVolume(total)));
-    }
     let mut groups: Vec<Vec<Slice>> = Vec::new();
     for s in slices {
         match groups.last_mut() {
@@ -433,13 +507,17 @@ fn arrange_volumes(
             _ => groups.push(vec![s]),
         }
     }
-    let per_position = groups[0].len();
-    if per_position == 1 && groups.iter().all(|g| g.len() == 1) {
-        return Ok((groups.into_iter().flatten().collect(), 1));
-    }
     if options.drop_duplicates {
         // Sorted by (position, InstanceNumber): keep the lowest InstanceNumber.
-        return Ok((groups.into_iter().filter_map(|g| g.into_iter().next()).collect(), 1));
+        let kept: Vec<Slice> = groups.into_iter().filter_map(|g| g.into_iter().next()).collect();
+        return Ok((kept, 1));
+    }
+    if groups.len() == 1 && total > 1 {
+        return Err(problem(SeriesProblem::NotAVolume(total)));
+    }
+    let per_position = groups[0].len();
+    if groups.iter().all(|g| g.len() == 1) {
+        return Ok((groups.into_iter().flatten().collect(), 1));
     }
     let image = |s: &Slice| (series.files[s.file].sop_instance_uid.as_str(), s.frame);
     let duplicate = |g: &[Slice]| {
@@ -451,23 +529,32 @@ fn arrange_volumes(
             position_mm: g[0].along_normal,
         }));
     }
+    let by_index = groups.iter().flatten().all(|s| s.volume_index.is_some());
     for g in &mut groups {
         g.sort_by(|a, b| {
             let key = |s: &Slice| s.temporal.unwrap_or(f64::NEG_INFINITY);
-            key(a).total_cmp(&key(b)).then(a.instance.cmp(&b.instance))
+            let index = if by_index {
+                a.volume_index.cmp(&b.volume_index)
+            } else {
+                std::cmp::Ordering::Equal
+            };
+            index
+                .then(key(a).total_cmp(&key(b)))
+                .then(a.instance.cmp(&b.instance))
+                .then((a.file, a.frame).cmp(&(b.file, b.frame)))
         });
     }
-    // Volume t takes the t-th image of every position: their temporal keys must agree.
+    // Volume t takes the t-th image of every position: they must be images of one volume.
     for t in 0..per_position {
-        let keys: Vec<Option<f64>> = groups.iter().map(|g| g[t].temporal).collect();
-        if keys.iter().any(|k| *k != keys[0]) {
+        let first = &groups[0][t];
+        if let Some(other) = groups.iter().map(|g| &g[t]).find(|s| !s.same_volume(first)) {
             return Err(problem(SeriesProblem::Inconsistent(format!(
-                "{} images at each of {} positions, but their temporal positions do not line up \
-                 into volumes (volume {t} mixes {:?} and {:?})",
-                per_position,
+                "{per_position} images at each of {} positions, but they do not line up into volumes: volume {t} would mix {} ({}) with {} ({})",
                 groups.len(),
-                keys[0],
-                keys.iter().find(|k| **k != keys[0]).copied().flatten()
+                first.volume_label(),
+                series.files[first.file].path.display(),
+                other.volume_label(),
+                series.files[other.file].path.display(),
             ))));
         }
     }
