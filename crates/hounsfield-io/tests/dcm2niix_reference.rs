@@ -23,6 +23,9 @@ const FILES: &[&str] = &[
     "pydicom/pydicom/data/test_files/MR_small_RLE.dcm",
     "pydicom/pydicom/data/test_files/MR_small_jp2klossless.dcm",
     "pydicom/pydicom/data/test_files/JPEG2000.dcm",
+    "pydicom/pydicom/data/test_files/MR_small_jpeg_ls_lossless.dcm",
+    "pydicom/pydicom/data/test_files/JPGExtended.dcm",
+    "pydicom-data/data_store/data/JPGLosslessP14SV1_1s_1f_8b.dcm",
     "pydicom/pydicom/data/test_files/rtdose.dcm",
     "pydicom/pydicom/data/test_files/rtdose_expb.dcm",
     "pydicom/pydicom/data/test_files/rtdose_rle.dcm",
@@ -41,12 +44,17 @@ const SERIES: &[&str] = &[
     "generic/anatomical/002_non_isotropic",
     "generic/compressed/001",
     "generic/compressed_j2k/001",
+    "generic/compressed_jpegls/001",
     "generic/compressed_rle/001",
     "anatomical/001",
 ];
 
 /// Inputs dcm2niix converts differently or not at all, and why.
 const KNOWN: &[(&str, &str)] = &[
+    (
+        "pydicom/pydicom/data/test_files/JPGExtended.dcm",
+        "dcm2niix writes no NIfTI for 12-bit lossy JPEG; we decode it (libjpeg-turbo), within 1 level of pydicom",
+    ),
     ("pydicom/pydicom/data/test_files/rtdose.dcm", GRID_OFFSETS),
     ("pydicom/pydicom/data/test_files/rtdose_expb.dcm", GRID_OFFSETS),
     ("pydicom/pydicom/data/test_files/rtdose_rle.dcm", GRID_OFFSETS),

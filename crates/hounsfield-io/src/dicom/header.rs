@@ -2,6 +2,7 @@
 //! the header alone.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
@@ -11,6 +12,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use super::csa::CsaHeader;
 use super::diffusion::{self, Diffusion};
 use super::mosaic::{self, Mosaic};
+use super::pixels::LutTable;
 use super::private::{self, SIEMENS_CSA};
 use crate::error::{Error, Result};
 
@@ -69,10 +71,12 @@ pub struct DicomHeader {
     pub slice_thickness: Option<f64>,
     /// (0018,0088)
     pub spacing_between_slices: Option<f64>,
-    /// (0028,1053), 1 when absent.
+    /// (0028,1053), 1 when absent; 1 for colour images (the modality LUT is for greyscale).
     pub rescale_slope: f64,
-    /// (0028,1052), 0 when absent.
+    /// (0028,1052), 0 when absent; 0 for colour images.
     pub rescale_intercept: f64,
+    /// (0028,3000) ModalityLUTSequence's table, which replaces slope and intercept (greyscale).
+    pub modality_lut: Option<Arc<LutTable>>,
     /// (0028,0006) PlanarConfiguration is 1: colour planes stored one after the other.
     pub planar: bool,
     /// Enhanced multi-frame: each frame's geometry and rescale from the shared (5200,9229) and
@@ -179,6 +183,11 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         Some(v) => return Err(bad(&format!("NumberOfFrames is {v}"))),
     };
     let frame_groups = functional_groups(obj, frames).map_err(|m| bad(&m))?;
+    let signed = int(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let samples_per_pixel = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(1, 4) as usize;
+    // PS3.3 C.7.6.16.2.9 / C.11.1: the modality LUT applies to greyscale images only.
+    let grey = samples_per_pixel == 1;
+    let modality_lut = if grey { modality_table(obj, signed).map_err(|m| bad(&m))? } else { None };
     let csa = |low| {
         private::private(obj, SIEMENS_CSA, low)
             .and_then(private::bytes)
@@ -208,11 +217,11 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         rows: required(tags::ROWS, "Rows")?,
         columns: required(tags::COLUMNS, "Columns")?,
         frames,
-        samples_per_pixel: int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1).clamp(1, 4) as usize,
+        samples_per_pixel,
         photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION),
         bits_allocated: bits_allocated as u16,
         bits_stored: bits_stored as u16,
-        signed: int(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+        signed,
         position: first.position.or_else(|| position(obj)),
         orientation: first.orientation.or_else(|| orientation(obj)),
         pixel_spacing: first.pixel_spacing.or_else(|| pixel_spacing(obj)),
@@ -220,11 +229,17 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         spacing_between_slices: first
             .spacing_between_slices
             .or_else(|| positive(obj, tags::SPACING_BETWEEN_SLICES)),
-        rescale_slope: slope(first.rescale_slope.or_else(|| float(obj, tags::RESCALE_SLOPE))),
-        rescale_intercept: first
-            .rescale_intercept
-            .or_else(|| float(obj, tags::RESCALE_INTERCEPT))
-            .unwrap_or(0.0),
+        rescale_slope: if grey {
+            slope(first.rescale_slope.or_else(|| float(obj, tags::RESCALE_SLOPE)))
+        } else {
+            1.0
+        },
+        rescale_intercept: if grey {
+            first.rescale_intercept.or_else(|| float(obj, tags::RESCALE_INTERCEPT)).unwrap_or(0.0)
+        } else {
+            0.0
+        },
+        modality_lut,
         planar: int(obj, tags::PLANAR_CONFIGURATION) == Some(1),
         diffusion: None,
         frame_groups,
@@ -245,6 +260,36 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         header.diffusion = diffusion::of_image(obj, csa_image.as_ref());
     }
     Ok(header)
+}
+
+/// The table of (0028,3000) ModalityLUTSequence, if any: LUTDescriptor (entries, 0 meaning 65536;
+/// first mapped value, signed when the pixels are; bits per entry) and LUTData.
+fn modality_table(
+    obj: &InMemDicomObject,
+    signed: bool,
+) -> std::result::Result<Option<Arc<LutTable>>, String> {
+    let Some(lut) = item(obj, tags::MODALITY_LUT_SEQUENCE) else { return Ok(None) };
+    let descriptor = element(lut, tags::LUT_DESCRIPTOR)
+        .and_then(|e| e.to_multi_int::<i64>().ok())
+        .filter(|d| d.len() == 3)
+        .ok_or("ModalityLUTSequence has no LUTDescriptor of 3 values")?;
+    let entries = match descriptor[0] {
+        0 => 65536,
+        n if (1..=65536).contains(&n) => n as usize,
+        n => return Err(format!("ModalityLUTSequence declares {n} entries")),
+    };
+    // The first mapped value is US or SS as the pixels are; parsed as US it must be re-signed.
+    let first = if signed && descriptor[1] > 32767 { descriptor[1] - 65536 } else { descriptor[1] };
+    let values: Vec<u16> = element(lut, tags::LUT_DATA)
+        .and_then(|e| e.to_multi_int::<u16>().ok())
+        .ok_or("ModalityLUTSequence has no LUTData")?;
+    if values.len() < entries {
+        return Err(format!(
+            "ModalityLUTSequence's LUTData has {} of its {entries} entries",
+            values.len()
+        ));
+    }
+    Ok(Some(Arc::new(LutTable { first, values: values[..entries].to_vec() })))
 }
 
 /// A slope of 0 (or none) would erase the image: treat it as 1, as pydicom users expect.

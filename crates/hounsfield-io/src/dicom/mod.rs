@@ -18,6 +18,8 @@ mod anonymize;
 pub mod csa;
 mod diffusion;
 mod header;
+#[cfg(feature = "jpeg-turbo")]
+mod jpeg;
 mod lengths;
 mod mosaic;
 mod pixels;

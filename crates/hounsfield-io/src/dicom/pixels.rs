@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use dicom_core::PrimitiveValue;
 use dicom_core::value::Value;
@@ -49,19 +50,58 @@ macro_rules! sample {
 }
 sample!(u8, i8, u16, i16, i32, f32);
 
-/// A linear modality LUT: value = stored * slope + intercept.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The modality LUT of a frame: value = stored * slope + intercept, or a lookup table (Modality
+/// LUT Sequence) where the file has one.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Rescale {
     /// RescaleSlope.
     pub slope: f64,
     /// RescaleIntercept.
     pub intercept: f64,
+    /// (0028,3000) ModalityLUTSequence: replaces slope and intercept.
+    pub table: Option<Arc<LutTable>>,
+}
+
+/// A Modality LUT Sequence table: stored values below `first` map to the first entry, above the
+/// last to the last entry (PS3.3 C.11.1.1.1, as pydicom applies it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LutTable {
+    /// LUTDescriptor[1]: the stored value that maps to the first entry.
+    pub first: i64,
+    /// LUTData.
+    pub values: Vec<u16>,
+}
+
+impl LutTable {
+    /// The output for stored value `v`.
+    #[inline]
+    pub fn lookup(&self, v: i64) -> i64 {
+        let last = self.values.len().saturating_sub(1) as i64;
+        i64::from(self.values[(v - self.first).clamp(0, last) as usize])
+    }
 }
 
 impl Rescale {
+    /// The identity: stored values as they are.
+    pub const IDENTITY: Rescale = Rescale { slope: 1.0, intercept: 0.0, table: None };
+
     /// Whether the LUT maps integers to integers exactly.
     pub fn is_integral(&self) -> bool {
-        self.slope == 1.0 && self.intercept.fract() == 0.0 && self.intercept.abs() < 1e15
+        self.table.is_some()
+            || (self.slope == 1.0 && self.intercept.fract() == 0.0 && self.intercept.abs() < 1e15)
+    }
+
+    /// The smallest and largest output for stored values in `lo..=hi`.
+    pub fn output_range(&self, lo: f64, hi: f64) -> (f64, f64) {
+        match &self.table {
+            Some(t) => t.values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(f64::from(v)), b.max(f64::from(v)))
+            }),
+            None => {
+                let (a, b) = (lo * self.slope + self.intercept, hi * self.slope + self.intercept);
+                (a.min(b), a.max(b))
+            }
+        }
     }
 }
 
@@ -143,6 +183,8 @@ pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result
         let data = decode_rle(&frames, h.rows * h.columns, h.samples_per_pixel, bytes)
             .map_err(truncated)?;
         (Cow::Owned(data), h.samples_per_pixel, true)
+    } else if let Some(decoded) = decode_jpeg(obj, h)? {
+        (Cow::Owned(decoded), h.samples_per_pixel, false)
     } else {
         if h.bits_allocated == 1 {
             return Err(unsupported(path, "compressed 1-bit pixel data".into()));
@@ -217,7 +259,7 @@ impl StoredPixels<'_> {
         &self,
         frame: usize,
         component: usize,
-        lut: Rescale,
+        lut: &Rescale,
         out: &mut [T],
     ) {
         if let Some(t) = self.tiles {
@@ -243,7 +285,7 @@ impl StoredPixels<'_> {
     }
 
     /// `out.len()` values from sample index `start` on, `stride` samples apart, through `lut`.
-    fn values_into<T: Sample>(&self, start: usize, stride: usize, lut: Rescale, out: &mut [T]) {
+    fn values_into<T: Sample>(&self, start: usize, stride: usize, lut: &Rescale, out: &mut [T]) {
         let bits = u32::from(self.bits_stored);
         let signed = self.signed;
         // Keep BitsStored bits, then sign-extend from the top stored bit if signed.
@@ -295,7 +337,12 @@ impl StoredPixels<'_> {
 /// `out[p] = lut(stored values[p * stride])`, in integers when the LUT allows. Stride 1 (grey or
 /// planar colour) gets its own loop, which the compiler vectorises.
 #[inline]
-fn apply<T: Sample>(out: &mut [T], lut: Rescale, stride: usize, values: impl Iterator<Item = i64>) {
+fn apply<T: Sample>(
+    out: &mut [T],
+    lut: &Rescale,
+    stride: usize,
+    values: impl Iterator<Item = i64>,
+) {
     if stride == 1 {
         apply_lut(out, lut, values);
     } else {
@@ -304,8 +351,12 @@ fn apply<T: Sample>(out: &mut [T], lut: Rescale, stride: usize, values: impl Ite
 }
 
 #[inline]
-fn apply_lut<T: Sample>(out: &mut [T], lut: Rescale, values: impl Iterator<Item = i64>) {
-    if lut.is_integral() {
+fn apply_lut<T: Sample>(out: &mut [T], lut: &Rescale, values: impl Iterator<Item = i64>) {
+    if let Some(table) = &lut.table {
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = T::from_int(table.lookup(v));
+        }
+    } else if lut.is_integral() {
         let intercept = lut.intercept as i64;
         for (o, v) in out.iter_mut().zip(values) {
             *o = T::from_int(v + intercept);
@@ -344,6 +395,57 @@ fn ybr_to_rgb(bytes: &[u8], h: &DicomHeader, subsampled: bool) -> Option<Vec<u8>
         }
     }
     Some(out)
+}
+
+/// JPEG pixel data through libjpeg-turbo, frames in parallel; `None` for other transfer
+/// syntaxes (or without the `jpeg-turbo` feature, when dicom-pixeldata's jpeg-decoder decodes).
+#[cfg(feature = "jpeg-turbo")]
+fn decode_jpeg(obj: &DefaultDicomObject, h: &DicomHeader) -> Result<Option<Vec<u8>>> {
+    use super::jpeg;
+    use rayon::prelude::*;
+    if !jpeg::is_jpeg(&h.transfer_syntax) || h.mosaic.is_some() {
+        return Ok(None);
+    }
+    let path = h.path.as_path();
+    let bad = |reason: String| Error::InvalidHeader { path: path.to_path_buf(), reason };
+    if !matches!(h.bits_allocated, 8 | 16) || !matches!(h.samples_per_pixel, 1 | 3) {
+        return Err(unsupported(
+            path,
+            format!(
+                "JPEG pixel data of {} samples at {} bits",
+                h.samples_per_pixel, h.bits_allocated
+            ),
+        ));
+    }
+    let fragments = obj
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| bad("JPEG pixel data is not encapsulated".into()))?;
+    let frames = jpeg::frames_of(fragments, h.frames).map_err(bad)?;
+    let expected = jpeg::Expected {
+        rows: h.rows,
+        columns: h.columns,
+        samples: h.samples_per_pixel,
+        bits_allocated: h.bits_allocated,
+        rgb: h.photometric == "RGB",
+    };
+    let decoded: Vec<Vec<u8>> = frames
+        .par_iter()
+        .enumerate()
+        .map(|(f, frame)| {
+            jpeg::decode_frame(frame, expected).map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("JPEG frame {f}: {e}"),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Some(decoded.concat()))
+}
+
+#[cfg(not(feature = "jpeg-turbo"))]
+fn decode_jpeg(_: &DefaultDicomObject, _: &DicomHeader) -> Result<Option<Vec<u8>>> {
+    Ok(None)
 }
 
 /// Transfer syntaxes whose pixel data is stored as is (implicit/explicit VR little endian,

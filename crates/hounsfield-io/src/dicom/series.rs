@@ -220,6 +220,8 @@ struct Slice {
     volume_index: Option<Vec<u32>>,
     /// The image's diffusion weighting.
     diffusion: Option<Diffusion>,
+    /// Index of the slice while volumes are arranged.
+    id: usize,
 }
 
 impl Slice {
@@ -323,6 +325,7 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
                     Some(g) => g.diffusion,
                     None => h.diffusion,
                 },
+                id: 0,
             });
         }
     }
@@ -422,7 +425,11 @@ fn frame_position_and_lut(
     problem: &dyn Fn(SeriesProblem) -> Error,
 ) -> Result<([f64; 3], Rescale)> {
     let origin = h.position.unwrap_or([0.0; 3]);
-    let lut = Rescale { slope: h.rescale_slope, intercept: h.rescale_intercept };
+    let lut = Rescale {
+        slope: h.rescale_slope,
+        intercept: h.rescale_intercept,
+        table: h.modality_lut.clone(),
+    };
     if let Some(g) = h.frame_groups.get(frame) {
         if g.orientation.is_some() && g.orientation != h.orientation {
             return Err(problem(SeriesProblem::Inconsistent(format!(
@@ -433,9 +440,15 @@ fn frame_position_and_lut(
                 h.orientation.unwrap_or_default()
             ))));
         }
-        let lut = Rescale {
-            slope: super::header::slope(g.rescale_slope.or(Some(lut.slope))),
-            intercept: g.rescale_intercept.unwrap_or(lut.intercept),
+        // Colour images take no modality LUT, whatever their functional groups say.
+        let lut = if h.samples_per_pixel > 1 {
+            Rescale::IDENTITY
+        } else {
+            Rescale {
+                slope: super::header::slope(g.rescale_slope.or(Some(lut.slope))),
+                intercept: g.rescale_intercept.unwrap_or(lut.intercept),
+                table: lut.table,
+            }
         };
         return Ok((g.position.unwrap_or(origin), lut));
     }
@@ -530,6 +543,7 @@ fn arrange_volumes(
         }));
     }
     let by_index = groups.iter().flatten().all(|s| s.volume_index.is_some());
+    let rank = identity_ranks(&mut groups);
     for g in &mut groups {
         g.sort_by(|a, b| {
             let key = |s: &Slice| s.temporal.unwrap_or(f64::NEG_INFINITY);
@@ -540,6 +554,7 @@ fn arrange_volumes(
             };
             index
                 .then(key(a).total_cmp(&key(b)))
+                .then(rank[a.id].cmp(&rank[b.id]))
                 .then(a.instance.cmp(&b.instance))
                 .then((a.file, a.frame).cmp(&(b.file, b.frame)))
         });
@@ -561,6 +576,36 @@ fn arrange_volumes(
     let ordered =
         (0..per_position).flat_map(|t| groups.iter().map(move |g| g[t].clone())).collect();
     Ok((ordered, per_position))
+}
+
+/// Numbers the distinct volume identities (what [`Slice::same_volume`] compares) in the order
+/// their first image appears (by InstanceNumber, file, frame), and gives each slice an `id`
+/// indexing the returned ranks. Sorting every position by rank lines up images of one identity
+/// even where frames were stored in no particular order.
+fn identity_ranks(groups: &mut [Vec<Slice>]) -> Vec<usize> {
+    let mut order: Vec<(i64, usize, usize, usize, usize)> = Vec::new();
+    let mut id = 0;
+    for (gi, g) in groups.iter_mut().enumerate() {
+        for (si, s) in g.iter_mut().enumerate() {
+            s.id = id;
+            order.push((s.instance, s.file, s.frame, gi, si));
+            id += 1;
+        }
+    }
+    order.sort_unstable();
+    let mut classes: Vec<&Slice> = Vec::new();
+    let mut rank = vec![0; id];
+    for &(.., gi, si) in &order {
+        let s = &groups[gi][si];
+        rank[s.id] = match classes.iter().position(|c| c.same_volume(s)) {
+            Some(r) => r,
+            None => {
+                classes.push(s);
+                classes.len() - 1
+            }
+        };
+    }
+    rank
 }
 
 /// How the sorted slices lie.
@@ -634,11 +679,10 @@ fn decode(
     } else {
         (0.0, 2f64.powi(bits) - 1.0)
     };
-    let icpt = slices.iter().map(|s| s.lut.intercept);
-    let (min, max) = (
-        lo + icpt.clone().fold(f64::INFINITY, f64::min),
-        hi + icpt.fold(f64::NEG_INFINITY, f64::max),
-    );
+    let (min, max) = slices.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| {
+        let (lo, hi) = s.lut.output_range(lo, hi);
+        (a.min(lo), b.max(hi))
+    });
     let fits = |a: f64, b: f64| min >= a && max <= b;
     let shape = [slices.len() / volume_count, first.rows, first.columns];
     macro_rules! run {
@@ -664,7 +708,7 @@ fn decode(
 }
 
 /// Where one file's frames go: (frame, LUT, one output plane per sample).
-type Targets<'a, T> = Vec<(usize, Rescale, Vec<&'a mut [T]>)>;
+type Targets<'a, T> = Vec<(usize, &'a Rescale, Vec<&'a mut [T]>)>;
 
 fn decode_as<T: Sample>(
     series: &DicomSeries,
@@ -698,7 +742,7 @@ where
                 .iter_mut()
                 .filter_map(Iterator::next)
                 .collect();
-            by_file.entry(s.file).or_default().push((s.frame, s.lut, outs));
+            by_file.entry(s.file).or_default().push((s.frame, &s.lut, outs));
         }
         by_file.into_par_iter().try_for_each(|(file, targets)| {
             let h = &series.files[file];
