@@ -56,8 +56,9 @@ enum Command {
         input: PathBuf,
         /// The file to write, ending in .nii or .nii.gz.
         output: PathBuf,
-        /// The series to convert when the directory holds several: its SeriesInstanceUID, or its
-        /// SeriesNumber where one UID holds several series.
+        /// The series to convert when the directory holds several: its label as `hounsfield info`
+        /// lists it (the SeriesNumber, or NUMBER.K for sub-series of one UID: 3-plane
+        /// localizers, scouts), its SeriesNumber or its SeriesInstanceUID.
         #[arg(long)]
         series: Option<String>,
         /// Keep one slice per position when several share it (otherwise an error).
@@ -71,9 +72,17 @@ enum Command {
         #[arg(long)]
         correct_tilt: bool,
         /// Resample unevenly spaced slices (say, one missing) onto the smallest gap (linear along
-        /// the normal, f32) instead of refusing.
+        /// the normal, f32) instead of refusing. Refused while a DICOM file of the directory is
+        /// unreadable (its slice is not interpolated over).
         #[arg(long)]
         resample_gaps: bool,
+        /// Convert although some DICOM images in the directory could not be read (they are named
+        /// in the error otherwise; one of them may be a slice of the series).
+        #[arg(long)]
+        skip_unreadable: bool,
+        /// Write no BIDS sidecar (OUTPUT's stem + .json) beside a NIfTI converted from DICOM.
+        #[arg(long)]
+        no_bids: bool,
     },
     /// Write de-identified DICOM copies (PS3.15 Basic Profile): identifying attributes removed or
     /// blanked, private tags removed, UIDs replaced consistently; pixels and geometry kept.
@@ -731,6 +740,8 @@ fn run(cli: Cli) -> Result<()> {
             keep_tilt,
             correct_tilt,
             resample_gaps,
+            skip_unreadable,
+            no_bids,
         } => {
             let options = volume_info::ConvertOptions {
                 series,
@@ -738,7 +749,9 @@ fn run(cli: Cli) -> Result<()> {
                     .with_drop_duplicates(drop_duplicates)
                     .with_keep_tilt_shear(keep_tilt)
                     .with_correct_tilt(correct_tilt)
-                    .with_resample_gaps(resample_gaps),
+                    .with_resample_gaps(resample_gaps)
+                    .with_skip_unreadable(skip_unreadable),
+                no_bids,
             };
             let spinner = progress::spinner(&format!("converting {}", input.display()), !cli.quiet);
             let done = volume_info::convert(&input, &output, &options);

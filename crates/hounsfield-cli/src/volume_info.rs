@@ -3,8 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use hounsfield_io::dicom::{self, DicomScan, DicomSeries, SeriesOptions};
+use anyhow::{Context, Result};
+use hounsfield_io::dicom::{self, DicomScan, SeriesOptions};
 use hounsfield_io::nifti::{self, NiftiImage, NiftiVersion, XformSource};
 use serde::Serialize;
 
@@ -70,17 +70,32 @@ pub struct DirectoryInfo {
     pub path: PathBuf,
     /// One entry per series, ordered by series number.
     pub series: Vec<SeriesInfo>,
-    /// Files that are not readable DICOM, with the reason.
-    pub skipped: Vec<(PathBuf, String)>,
+    /// Files that belong to no series, with the reason.
+    pub skipped: Vec<SkippedInfo>,
+}
+
+/// A file of a directory that belongs to no series.
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+    /// A DICOM image whose header could not be read (`convert` refuses while it is there).
+    pub unreadable: bool,
 }
 
 /// One series of a directory.
 #[derive(Clone, Debug, Serialize)]
 pub struct SeriesInfo {
+    /// What `--series` takes: the SeriesNumber, or NUMBER.K for sub-series of one UID.
+    pub label: String,
     /// SeriesInstanceUID.
     pub uid: String,
     /// SeriesNumber.
     pub number: Option<i64>,
+    /// Plane and image size (axial 512x512...).
+    pub plane: String,
     /// SeriesDescription.
     pub description: String,
     /// Modality.
@@ -95,15 +110,19 @@ impl fmt::Display for DirectoryInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}: {} series", self.path.display(), self.series.len())?;
         for s in &self.series {
-            let number = s.number.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
             writeln!(
                 f,
-                "  #{number:<4} {:<4} {:>4} x {}x{}  {}  {}",
-                s.modality, s.slices, s.size[0], s.size[1], s.description, s.uid
+                "  {:<6} {:<4} {:>4} slices  {:<22} {}  {}",
+                s.label, s.modality, s.slices, s.plane, s.description, s.uid
             )?;
         }
-        if !self.skipped.is_empty() {
-            writeln!(f, "  ({} files skipped: not readable DICOM)", self.skipped.len())?;
+        let unreadable: Vec<&SkippedInfo> = self.skipped.iter().filter(|s| s.unreadable).collect();
+        for s in &unreadable {
+            writeln!(f, "  UNREADABLE {}", s.reason)?;
+        }
+        let other = self.skipped.len() - unreadable.len();
+        if other > 0 {
+            writeln!(f, "  ({other} files skipped: not DICOM images)")?;
         }
         Ok(())
     }
@@ -124,90 +143,60 @@ fn directory_info(path: &Path, scan: DicomScan) -> DirectoryInfo {
         .series
         .iter()
         .map(|s| SeriesInfo {
+            label: s.label.clone(),
             uid: s.uid.clone(),
             number: s.number,
+            plane: s.plane(),
             description: s.description.clone(),
             modality: s.modality.clone(),
             slices: s.slices(),
             size: [s.files[0].columns, s.files[0].rows],
         })
         .collect();
-    DirectoryInfo { path: path.to_path_buf(), series, skipped: scan.skipped }
+    let skipped = scan
+        .skipped
+        .into_iter()
+        .map(|s| SkippedInfo { path: s.path, reason: s.reason, unreadable: s.unreadable })
+        .collect();
+    DirectoryInfo { path: path.to_path_buf(), series, skipped }
 }
 
 /// How `hounsfield convert` assembles DICOM series.
 #[derive(Clone, Debug, Default)]
 pub struct ConvertOptions {
-    /// The SeriesInstanceUID to convert when a directory holds several series.
+    /// The series to convert when a directory holds several: label, SeriesNumber or UID.
     pub series: Option<String>,
-    /// Series options (duplicates, tilt).
+    /// Series options (duplicates, tilt, gaps, unreadable files).
     pub series_options: SeriesOptions,
+    /// Write no BIDS sidecar (.json) beside a NIfTI converted from DICOM.
+    pub no_bids: bool,
 }
 
 /// Reads a NIfTI file, a DICOM file or a DICOM directory (one series, or the one named).
 pub fn read_image(path: &Path, options: &ConvertOptions) -> Result<NiftiImage> {
+    match read_dicom(path, options)? {
+        Some(v) => dicom_image(&v),
+        None => Ok(nifti::read_nifti(path)?),
+    }
+}
+
+/// A DICOM directory's chosen series or a DICOM file; `None` for other files.
+fn read_dicom(path: &Path, options: &ConvertOptions) -> Result<Option<dicom::DicomVolume>> {
     if path.is_dir() {
-        let scan = dicom::scan_dicom_dir(path)?;
-        let series = pick_series(path, &scan, options.series.as_deref())?;
-        return dicom_image(dicom::read_dicom_series(series, &options.series_options)?);
+        let v = dicom::read_dicom_dir(path, options.series.as_deref(), &options.series_options)?;
+        return Ok(Some(v));
     }
     if is_dicom(path) {
-        return dicom_image(dicom::read_dicom_file(path)?);
+        return Ok(Some(dicom::read_dicom_file(path)?));
     }
-    Ok(nifti::read_nifti(path)?)
+    Ok(None)
 }
 
-fn dicom_image(v: dicom::DicomVolume) -> Result<NiftiImage> {
-    let mut image =
-        NiftiImage::from_volumes(v.volumes, v.samples).context("a DICOM volume with no samples")?;
+fn dicom_image(v: &dicom::DicomVolume) -> Result<NiftiImage> {
+    let mut image = NiftiImage::from_volumes(v.volumes.clone(), v.samples)
+        .context("a DICOM volume with no samples")?;
     image.header.descrip = format!("{} from DICOM by hounsfield", v.modality);
     Ok(image)
-}
-
-fn pick_series<'a>(dir: &Path, scan: &'a DicomScan, uid: Option<&str>) -> Result<&'a DicomSeries> {
-    // A series is named by its UID or, where one UID holds several series, its SeriesNumber.
-    let named =
-        |s: &DicomSeries, u: &str| s.uid == u || s.number.is_some_and(|n| n.to_string() == u);
-    let candidates: Vec<&DicomSeries> =
-        scan.series.iter().filter(|s| uid.is_none_or(|u| named(s, u))).collect();
-    let list = || {
-        scan.series
-            .iter()
-            .map(|s| {
-                format!(
-                    "number {} UID {} ({} slices{})",
-                    s.number.map_or("-".into(), |n| n.to_string()),
-                    s.uid,
-                    s.slices(),
-                    if s.description.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {}", s.description)
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    match (candidates.as_slice(), uid) {
-        ([one], _) => Ok(one),
-        ([], None) => bail!("{}: no DICOM series found", dir.display()),
-        ([], Some(u)) => {
-            bail!("{}: no series with UID or number {u}; found: {}", dir.display(), list())
-        }
-        (_, None) => bail!(
-            "{}: {} series found, choose one with --series UID or --series NUMBER: {}",
-            dir.display(),
-            candidates.len(),
-            list()
-        ),
-        (_, Some(u)) => bail!(
-            "{}: {u} names {} series (different orientations or sizes); choose one by its number: {}",
-            dir.display(),
-            candidates.len(),
-            list()
-        ),
-    }
 }
 
 /// Describes an image already read from `path`.
@@ -296,23 +285,81 @@ pub struct Converted {
     pub input: PathBuf,
     /// The written file, described as it was read back.
     pub output: ImageInfo,
+    /// The files written beside it: FSL `.bval`/`.bvec` of a diffusion series, the BIDS `.json`.
+    pub sidecars: Vec<PathBuf>,
+    /// What the user should know: tables not written and why.
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for Converted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "converted {}", self.input.display())?;
-        write!(f, "{}", self.output)
+        write!(f, "{}", self.output)?;
+        for p in &self.sidecars {
+            writeln!(f, "  wrote        {}", p.display())?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  warning      {w}")?;
+        }
+        Ok(())
     }
 }
 
+/// `out.nii.gz` -> `out` + `ext`.
+fn beside(output: &Path, ext: &str) -> PathBuf {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.strip_suffix(".nii.gz").or_else(|| name.strip_suffix(".nii")).unwrap_or(&name);
+    output.with_file_name(format!("{stem}{ext}"))
+}
+
 /// Converts `input` (NIfTI file, DICOM file or DICOM series directory) to NIfTI `output`, then
-/// reads the result back to describe it.
+/// reads the result back to describe it. From DICOM it also writes, beside the NIfTI, the FSL
+/// `.bval`/`.bvec` tables of a diffusion series and (unless `no_bids`) a BIDS `.json` sidecar.
 pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<Converted> {
-    let image = read_image(input, options)?;
+    let dicom = read_dicom(input, options)?;
+    let image = match &dicom {
+        Some(v) => dicom_image(v)?,
+        None => nifti::read_nifti(input)?,
+    };
     nifti::write_nifti(output, &image)?;
+    let mut sidecars = Vec::new();
+    let mut warnings = Vec::new();
+    if let Some(v) = &dicom {
+        if !v.diffusion.is_empty() {
+            match dicom::fsl_tables(&v.diffusion, v.volumes[0].geometry(), input) {
+                Ok(tables) => {
+                    for (ext, text) in
+                        [(".bval", tables.bval_text()), (".bvec", tables.bvec_text())]
+                    {
+                        let path = beside(output, ext);
+                        hounsfield_core::fs::write_bytes_atomic(&path, text.as_bytes())?;
+                        sidecars.push(path);
+                    }
+                    if let Some(t) = v.diffusion.iter().position(|d| d.is_some_and(|d| d.isotropic))
+                    {
+                        warnings.push(format!(
+                            "volume {t} is an isotropic (trace) image: its .bvec column is 0 0 0"
+                        ));
+                    }
+                }
+                Err(e) => warnings.push(format!("no .bval/.bvec written: {e}")),
+            }
+        }
+        if !options.no_bids {
+            let path = beside(output, ".json");
+            let sidecar = dicom::sidecar(v)?;
+            hounsfield_core::fs::write_bytes_atomic(&path, sidecar.to_json().as_bytes())?;
+            sidecars.push(path);
+        }
+    }
     let back =
         nifti::read_nifti(output).with_context(|| format!("reading back {}", output.display()))?;
-    Ok(Converted { input: input.to_path_buf(), output: describe(output, &back) })
+    Ok(Converted {
+        input: input.to_path_buf(),
+        output: describe(output, &back),
+        sidecars,
+        warnings,
+    })
 }
 
 fn is_gzip(path: &Path) -> bool {

@@ -403,6 +403,58 @@ fn convert_a_dicom_series_to_nifti() {
     assert!(written.geometry().approx_eq(direct.volumes[0].geometry(), 1e-4));
 }
 
+/// A Siemens mosaic DWI series (nibabel's two test files): one 4D NIfTI, FSL tables and a BIDS
+/// sidecar beside it; --no-bids leaves the sidecar out; a directory with a damaged slice is
+/// refused, naming the file.
+#[test]
+fn convert_a_mosaic_dwi_series_with_its_tables_and_sidecar() {
+    let Some(data) = std::env::var_os("HOUNSFIELD_TESTDATA") else {
+        eprintln!("SKIPPED: HOUNSFIELD_TESTDATA is not set");
+        return;
+    };
+    let nicom = std::path::Path::new(&data).join("nibabel/nibabel/nicom/tests/data");
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("dwi");
+    std::fs::create_dir(&series).unwrap();
+    for name in ["siemens_dwi_0", "siemens_dwi_1000"] {
+        let gz = std::fs::read(nicom.join(format!("{name}.dcm.gz"))).unwrap();
+        let mut dcm = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut dcm).unwrap();
+        std::fs::write(series.join(format!("{name}.dcm")), dcm).unwrap();
+    }
+    let out_path = dir.path().join("sub-01_dwi.nii.gz");
+    let out =
+        hounsfield(&["convert", series.to_str().unwrap(), out_path.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["output"]["size_xyz"], serde_json::json!([128, 128, 48]));
+    assert_eq!(v["output"]["frames"], 2);
+    let bval = std::fs::read_to_string(dir.path().join("sub-01_dwi.bval")).unwrap();
+    assert_eq!(bval, "0 1000\n");
+    let bvec = std::fs::read_to_string(dir.path().join("sub-01_dwi.bvec")).unwrap();
+    assert_eq!(bvec.lines().count(), 3);
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sub-01_dwi.json")).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["RepetitionTime"], serde_json::json!(6.6));
+    assert_eq!(sidecar["SliceTiming"].as_array().unwrap().len(), 48);
+
+    let plain = dir.path().join("plain.nii");
+    let out =
+        hounsfield(&["convert", series.to_str().unwrap(), plain.to_str().unwrap(), "--no-bids"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!dir.path().join("plain.json").exists() && dir.path().join("plain.bval").exists());
+
+    let damaged = series.join("siemens_dwi_1000.dcm");
+    let bytes = std::fs::read(&damaged).unwrap();
+    std::fs::write(&damaged, &bytes[..600]).unwrap();
+    let refused = dir.path().join("refused.nii");
+    let out = hounsfield(&["convert", series.to_str().unwrap(), refused.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("siemens_dwi_1000.dcm"), "{}", text(&out.stderr));
+    assert!(!refused.exists());
+}
+
 #[test]
 fn tilted_series_convert_only_when_asked() {
     let Some(series) = dicom_dir("failing/gantrytilting/001") else { return };

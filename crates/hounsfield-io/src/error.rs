@@ -54,6 +54,33 @@ pub enum Error {
         reason: String,
     },
 
+    /// A valid DICOM file that holds no image (a structured report, a DICOMDIR, a plan).
+    #[error("{}: not an image: {reason}", path.display())]
+    NotAnImage {
+        /// The file concerned.
+        path: PathBuf,
+        /// What it is.
+        reason: String,
+    },
+
+    /// The input holds several candidates and none, or more than one, was named.
+    #[error("{}: {reason}", path.display())]
+    Ambiguous {
+        /// The directory or file concerned.
+        path: PathBuf,
+        /// The candidates and how to name one.
+        reason: String,
+    },
+
+    /// Part of the input could not be read, so a result made of the rest could be missing data.
+    #[error("{}: {reason}", path.display())]
+    Incomplete {
+        /// The directory concerned.
+        path: PathBuf,
+        /// What could not be read, and what to do.
+        reason: String,
+    },
+
     /// A valid file using a feature this crate does not handle.
     #[error("{}: unsupported: {what}", path.display())]
     Unsupported {

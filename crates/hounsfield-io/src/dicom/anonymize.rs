@@ -280,7 +280,7 @@ pub fn anonymize_dir(
     options: &AnonymizeOptions,
 ) -> Result<AnonymizedDir> {
     let mut files = Vec::new();
-    super::series::collect_files(input, &mut files)?;
+    super::scan::collect_files(input, &mut files)?;
     files.sort();
     let (mut done, mut skipped) = (Vec::new(), Vec::new());
     for file in files {

@@ -167,6 +167,22 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
             None => Err(bad(&format!("{name} is missing"))),
         }
     };
+    if element(obj, tags::ROWS).is_none() && element(obj, tags::COLUMNS).is_none() {
+        let sop_class = text(obj, tags::SOP_CLASS_UID);
+        let what = if sop_class.is_empty() {
+            obj.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_owned()
+        } else {
+            sop_class
+        };
+        // An image storage class without Rows is a damaged image, not a report.
+        if is_non_image_class(&what) {
+            return Err(Error::NotAnImage {
+                path: path.to_path_buf(),
+                reason: format!("no Rows or Columns (SOP class {what})"),
+            });
+        }
+        return Err(bad(&format!("an image (SOP class {what:?}) without Rows or Columns")));
+    }
     let bits_allocated = int(obj, tags::BITS_ALLOCATED).unwrap_or(16);
     if ![1, 8, 16, 32, 64].contains(&bits_allocated) {
         return Err(bad(&format!("BitsAllocated is {bits_allocated}, expected 1, 8, 16 or 32")));
@@ -290,6 +306,38 @@ fn modality_table(
         ));
     }
     Ok(Some(Arc::new(LutTable { first, values: values[..entries].to_vec() })))
+}
+
+/// SOP classes whose instances hold no image: DICOMDIR, structured reports, presentation states,
+/// waveforms, encapsulated documents, RT plans and structure sets, registrations, spectroscopy.
+fn is_non_image_class(uid: &str) -> bool {
+    const PREFIXES: [&str; 8] = [
+        "1.2.840.10008.1.3.10",
+        "1.2.840.10008.5.1.4.1.1.88.",
+        "1.2.840.10008.5.1.4.1.1.11.",
+        "1.2.840.10008.5.1.4.1.1.9.",
+        "1.2.840.10008.5.1.4.1.1.104.",
+        "1.2.840.10008.5.1.4.38.",
+        "1.2.840.10008.5.1.4.39.",
+        "1.2.840.10008.5.1.4.1.1.68.",
+    ];
+    const CLASSES: [&str; 14] = [
+        "1.2.840.10008.5.1.4.1.1.481.3",
+        "1.2.840.10008.5.1.4.1.1.481.4",
+        "1.2.840.10008.5.1.4.1.1.481.5",
+        "1.2.840.10008.5.1.4.1.1.481.6",
+        "1.2.840.10008.5.1.4.1.1.481.7",
+        "1.2.840.10008.5.1.4.1.1.481.8",
+        "1.2.840.10008.5.1.4.1.1.481.9",
+        "1.2.840.10008.5.1.4.1.1.66",
+        "1.2.840.10008.5.1.4.1.1.66.1",
+        "1.2.840.10008.5.1.4.1.1.66.2",
+        "1.2.840.10008.5.1.4.1.1.66.3",
+        "1.2.840.10008.5.1.4.1.1.66.5",
+        "1.2.840.10008.5.1.4.1.1.4.2",
+        "1.2.840.10008.5.1.4.1.1.481.10",
+    ];
+    PREFIXES.iter().any(|p| uid.starts_with(p)) || CLASSES.contains(&uid)
 }
 
 /// A slope of 0 (or none) would erase the image: treat it as 1, as pydicom users expect.

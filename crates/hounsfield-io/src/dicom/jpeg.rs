@@ -160,14 +160,7 @@ pub fn decode_frame(jpeg: &[u8], expected: Expected) -> Result<Vec<u8>, String> 
             // SAFETY: `out` holds rows x columns x components bytes, the size libjpeg-turbo
             // writes for this header with pitch 0 (packed rows) and this pixel format.
             let rc = unsafe {
-                tj::tj3Decompress8(
-                    d.0,
-                    jpeg.as_ptr(),
-                    jpeg.len() as _,
-                    out.as_mut_ptr(),
-                    0,
-                    format,
-                )
+                tj::tj3Decompress8(d.0, jpeg.as_ptr(), jpeg.len() as _, out.as_mut_ptr(), 0, format)
             };
             if rc != 0 {
                 return Err(d.error());

@@ -15,6 +15,7 @@
 //! column spacing) = (y, x).
 
 mod anonymize;
+mod bids;
 pub mod csa;
 mod diffusion;
 mod header;
@@ -26,16 +27,16 @@ mod pixels;
 mod private;
 mod regrid;
 mod rle;
+mod scan;
 mod series;
 
 pub use anonymize::{
     AnonymizeOptions, AnonymizeReport, AnonymizedDir, anonymize_dir, anonymize_file,
     replacement_uid,
 };
+pub use bids::{Sidecar, sidecar};
 pub use diffusion::{Diffusion, FslTables, format_g, fsl_tables};
 pub use header::{DicomHeader, FrameGroups, read_header};
 pub use mosaic::Mosaic;
-pub use series::{
-    DicomScan, DicomSeries, DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series,
-    scan_dicom_dir,
-};
+pub use scan::{DicomScan, DicomSeries, Skipped, read_dicom_dir, scan_dicom_dir};
+pub use series::{DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series};

@@ -13,6 +13,7 @@ use super::diffusion::Diffusion;
 use super::header::{DicomHeader, open_error, read_header};
 use super::pixels::{Rescale, Sample, stored_pixels};
 use super::regrid;
+pub use super::scan::DicomSeries;
 use crate::error::{Error, Result, SeriesProblem};
 
 /// Slices closer than this along the normal are at the same position (mm).
@@ -24,43 +25,11 @@ const SPACING_RTOL: f64 = 0.01;
 /// A slice step this far from the normal (sine of the angle) is gantry tilt: ~0.06 degrees.
 const TILT_SINE: f64 = 1e-3;
 
-/// One series as dcm2niix groups them: same SeriesInstanceUID, orientation, image size, echo and
-/// image type (AcquisitionNumber does not split).
-#[derive(Clone, Debug, PartialEq)]
-pub struct DicomSeries {
-    /// SeriesInstanceUID.
-    pub uid: String,
-    /// SeriesNumber, if present.
-    pub number: Option<i64>,
-    /// SeriesDescription.
-    pub description: String,
-    /// Modality.
-    pub modality: String,
-    /// The headers of its files, in directory order.
-    pub files: Vec<DicomHeader>,
-}
-
 impl DicomVolume {
     /// The number of time points (volumes per sample): 1 for a 3D image.
     pub fn time_points(&self) -> usize {
         self.volumes.len() / self.samples.max(1)
     }
-}
-
-impl DicomSeries {
-    /// Number of 2D images (frames summed over files).
-    pub fn slices(&self) -> usize {
-        self.files.iter().map(|h| h.frames).sum()
-    }
-}
-
-/// What a directory scan found.
-#[derive(Clone, Debug, Default)]
-pub struct DicomScan {
-    /// The series, ordered by SeriesNumber then UID.
-    pub series: Vec<DicomSeries>,
-    /// Files that are not DICOM or whose header could not be read, with the reason.
-    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// How to handle series that are not a regular grid. The defaults refuse each problem with a
@@ -78,6 +47,9 @@ pub struct SeriesOptions {
     /// Unevenly spaced slices (a missing slice, mixed steps): interpolate linearly along the
     /// normal onto the smallest gap (f32) instead of refusing.
     pub resample_gaps: bool,
+    /// [`read_dicom_dir`](super::read_dicom_dir): read a series although some DICOM images in the
+    /// directory could not be read (never together with `resample_gaps`).
+    pub skip_unreadable: bool,
 }
 
 impl SeriesOptions {
@@ -96,6 +68,12 @@ impl SeriesOptions {
     /// De-shear gantry-tilted stacks onto orthogonal grids.
     pub fn with_correct_tilt(mut self, on: bool) -> Self {
         self.correct_tilt = on;
+        self
+    }
+
+    /// Read a directory's series although some of its DICOM images are unreadable.
+    pub fn with_skip_unreadable(mut self, on: bool) -> Self {
+        self.skip_unreadable = on;
         self
     }
 
@@ -123,72 +101,12 @@ pub struct DicomVolume {
     /// Each time point's diffusion weighting, in volume order; empty when no image has any.
     /// [`fsl_tables`](super::fsl_tables) turns it into `.bval`/`.bvec` tables.
     pub diffusion: Vec<Option<Diffusion>>,
+    /// The first image of the first volume (the file a sidecar describes).
+    pub source: PathBuf,
     /// When each slice (bottom to top, as stored in the volume) was acquired within a time
     /// point, ms from the first (Siemens mosaics: CSA MosaicRefAcqTimes); `None` when unknown
     /// or when the slices were resampled.
     pub slice_times_ms: Option<Vec<f64>>,
-}
-
-/// Reads the headers of every file under `dir` (recursively, in parallel) and groups them.
-pub fn scan_dicom_dir(dir: impl AsRef<Path>) -> Result<DicomScan> {
-    let dir = dir.as_ref();
-    let mut paths = Vec::new();
-    collect_files(dir, &mut paths)?;
-    paths.sort();
-    let headers: Vec<(PathBuf, Result<DicomHeader>)> = paths
-        .into_par_iter()
-        .map(|p| {
-            let h = read_header(&p);
-            (p, h)
-        })
-        .collect();
-    let mut groups: BTreeMap<(i64, String, String), DicomSeries> = BTreeMap::new();
-    let mut scan = DicomScan::default();
-    for (path, header) in headers {
-        match header {
-            Ok(h) => {
-                let key =
-                    (h.series_number.unwrap_or(i64::MAX), h.series_uid.clone(), group_key(&h));
-                groups
-                    .entry(key)
-                    .or_insert_with(|| DicomSeries {
-                        uid: h.series_uid.clone(),
-                        number: h.series_number,
-                        description: h.series_description.clone(),
-                        modality: h.modality.clone(),
-                        files: Vec::new(),
-                    })
-                    .files
-                    .push(h);
-            }
-            Err(e) => scan.skipped.push((path, e.to_string())),
-        }
-    }
-    scan.series = groups.into_values().collect();
-    Ok(scan)
-}
-
-/// What splits a SeriesInstanceUID into several series.
-fn group_key(h: &DicomHeader) -> String {
-    let o =
-        h.orientation.map(|o| o.map(|v| format!("{:.4}", v + 0.0)).join(",")).unwrap_or_default();
-    format!(
-        "{o}|{}x{}|{}|echo {:?}|{}|{}",
-        h.rows, h.columns, h.samples_per_pixel, h.echo_number, h.image_type, h.bits_allocated
-    )
-}
-
-pub(super) fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let io = |source| Error::Io { path: dir.to_path_buf(), source };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else if path.is_file() {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Reads one DICOM file as a volume: a single image is a one-slice volume; a classic multi-frame
@@ -198,6 +116,7 @@ pub fn read_dicom_file(path: impl AsRef<Path>) -> Result<DicomVolume> {
     let series = DicomSeries {
         uid: h.series_uid.clone(),
         number: h.series_number,
+        label: h.series_number.map_or_else(|| "#1".into(), |n| n.to_string()),
         description: h.series_description.clone(),
         modality: h.modality.clone(),
         files: vec![h],
@@ -410,6 +329,7 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
         series_uid: series.uid.clone(),
         modality: series.modality.clone(),
         diffusion,
+        source: series.files[slices[0].file].path.clone(),
         slice_times_ms,
     })
 }
