@@ -3,15 +3,18 @@
 //! Medical image files in and out of [`hounsfield_core::Volume`]s with exact geometry.
 //!
 //! - [`nifti`]: NIfTI-1 and NIfTI-2 reading (`.nii`, `.nii.gz`, `.hdr`/`.img`, both byte orders,
-//!   every datatype but 1-bit, 128-bit float and 256-bit complex) and writing (`.nii`, `.nii.gz`,
-//!   atomic). Values and affines are checked against nibabel.
+//!   every datatype but 1-bit, 128-bit float and 256-bit complex; gzip CRC-32 and length
+//!   verified) and writing (`.nii`, `.nii.gz`, atomic). Values and affines are checked against
+//!   nibabel.
 //! - [`dicom`]: DICOM files and series: headers without pixels, grouping as dcm2niix does,
 //!   slices sorted along the normal, Enhanced multi-frame functional groups, duplicate
 //!   positions, uneven spacing and gantry tilt refused with typed errors ([`SeriesProblem`])
 //!   unless an option handles them (drop duplicates, fill gaps, de-shear or keep the shear), the
-//!   modality LUT per frame, parallel decoding (native, deflate, RLE up to 32 bits, JPEG
-//!   baseline/lossless, JPEG 2000, 1-bit), and PS3.15 Basic Profile anonymization. Checked
-//!   against dicom2nifti's ground truth, dcm2niix and pydicom; what is refused is listed in
+//!   modality LUT per frame (linear or table, greyscale only), parallel decoding (native,
+//!   deflate, RLE up to 32 bits, JPEG of every process through libjpeg-turbo, JPEG-LS through
+//!   CharLS, JPEG 2000, 1-bit), Siemens mosaics and CSA headers, 4D and diffusion series with
+//!   FSL tables, BIDS sidecars, and PS3.15 Basic Profile anonymization. Checked against
+//!   dicom2nifti's ground truth, dcm2niix, nibabel and pydicom; what is refused is listed in
 //!   docs/IO.md.
 //!
 //! ```

@@ -6,7 +6,13 @@
 //!   (InstanceNumber only without positions), refuses duplicate positions, uneven spacing and
 //!   gantry tilt with typed errors ([`SeriesProblem`](crate::SeriesProblem)) unless
 //!   [`SeriesOptions`] says how to handle them, and decodes files in parallel.
-//! - Pixel values are returned after the modality LUT (RescaleSlope/Intercept per slice).
+//! - [`read_dicom_dir`] does both for one series of a directory, chosen by label, number or
+//!   UID, and refuses while a DICOM image in it cannot be read.
+//! - Pixel values are returned after the modality LUT (RescaleSlope/Intercept per slice, or the
+//!   Modality LUT Sequence; greyscale only).
+//! - Siemens mosaics are unpacked into slices (CSA header: [`csa`]); diffusion weighting per
+//!   volume becomes FSL tables ([`fsl_tables`]); [`sidecar`] writes what dcm2niix's BIDS JSON
+//!   holds.
 //!
 //! - [`anonymize_file`] and [`anonymize_dir`] write de-identified copies (PS3.15 Basic Profile).
 //!
