@@ -61,7 +61,8 @@ enum Command {
         /// localizers, scouts), its SeriesNumber or its SeriesInstanceUID.
         #[arg(long)]
         series: Option<String>,
-        /// Keep one slice per position when several share it (otherwise an error).
+        /// Keep one slice where several copies share a position (otherwise an error); images of
+        /// different time points or diffusion weightings are not copies and stay.
         #[arg(long)]
         drop_duplicates: bool,
         /// Keep a gantry-tilted stack as the sheared grid it was acquired on (otherwise an error).

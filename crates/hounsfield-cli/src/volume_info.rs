@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hounsfield_io::dicom::{self, DicomScan, SeriesOptions};
 use hounsfield_io::nifti::{self, NiftiImage, NiftiVersion, XformSource};
 use serde::Serialize;
@@ -112,7 +112,7 @@ impl fmt::Display for DirectoryInfo {
         for s in &self.series {
             writeln!(
                 f,
-                "  {:<6} {:<4} {:>4} slices  {:<22} {}  {}",
+                "  {:<6} {:<4} {:>4} images  {:<22} {}  {}",
                 s.label, s.modality, s.slices, s.plane, s.description, s.uid
             )?;
         }
@@ -176,7 +176,18 @@ pub struct ConvertOptions {
 pub fn read_image(path: &Path, options: &ConvertOptions) -> Result<NiftiImage> {
     match read_dicom(path, options)? {
         Some(v) => dicom_image(&v),
-        None => Ok(nifti::read_nifti(path)?),
+        None => read_nifti_or_explain(path),
+    }
+}
+
+/// Reads `path` as NIfTI; a file that is not NIfTI either is described as neither format.
+fn read_nifti_or_explain(path: &Path) -> Result<NiftiImage> {
+    match nifti::read_nifti(path) {
+        Err(hounsfield_io::Error::WrongFormat { reason, .. }) => bail!(
+            "{}: neither DICOM (no DICM magic at byte 128; files without the DICOM preamble and meta header are not read) nor NIfTI ({reason})",
+            path.display()
+        ),
+        other => Ok(other?),
     }
 }
 
@@ -305,11 +316,12 @@ impl fmt::Display for Converted {
     }
 }
 
-/// `out.nii.gz` -> `out` + `ext`.
+/// `out.nii.gz` (any case) -> `out` + `ext`.
 fn beside(output: &Path, ext: &str) -> PathBuf {
     let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = name.strip_suffix(".nii.gz").or_else(|| name.strip_suffix(".nii")).unwrap_or(&name);
-    output.with_file_name(format!("{stem}{ext}"))
+    let lower = name.to_ascii_lowercase();
+    let cut = [".nii.gz", ".nii"].iter().find(|s| lower.ends_with(*s)).map_or(0, |s| s.len());
+    output.with_file_name(format!("{}{ext}", &name[..name.len() - cut]))
 }
 
 /// Converts `input` (NIfTI file, DICOM file or DICOM series directory) to NIfTI `output`, then
@@ -319,14 +331,37 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
     let dicom = read_dicom(input, options)?;
     let image = match &dicom {
         Some(v) => dicom_image(v)?,
-        None => nifti::read_nifti(input)?,
+        None => read_nifti_or_explain(input)?,
     };
+    let tables = match &dicom {
+        Some(v) if !v.diffusion.is_empty() => {
+            Some(dicom::fsl_tables(&v.diffusion, v.volumes[0].geometry(), input))
+        }
+        _ => None,
+    };
+    if dicom.is_some() {
+        // Files of an earlier conversion to this name that this one would not replace would
+        // describe another image: refuse before writing anything.
+        let writes_tables = matches!(tables, Some(Ok(_)));
+        for (ext, written) in
+            [(".bval", writes_tables), (".bvec", writes_tables), (".json", !options.no_bids)]
+        {
+            let path = beside(output, ext);
+            if !written && path.exists() {
+                bail!(
+                    "{} exists beside {} and this conversion writes no {ext}: it would describe another image; remove it first",
+                    path.display(),
+                    output.display()
+                );
+            }
+        }
+    }
     nifti::write_nifti(output, &image)?;
     let mut sidecars = Vec::new();
     let mut warnings = Vec::new();
     if let Some(v) = &dicom {
-        if !v.diffusion.is_empty() {
-            match dicom::fsl_tables(&v.diffusion, v.volumes[0].geometry(), input) {
+        if let Some(tables) = tables {
+            match tables {
                 Ok(tables) => {
                     for (ext, text) in
                         [(".bval", tables.bval_text()), (".bvec", tables.bvec_text())]

@@ -360,7 +360,7 @@ fn user_errors_are_one_line_with_exit_one() {
     let u1 = corpus("dtype_u1.nii");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["info", "/nonexistent/scan.nii"], "No such file"),
-        (vec!["info", &manifest], "not a NIfTI file"),
+        (vec!["info", &manifest], "neither DICOM"),
         (vec!["convert", &u1, bad_out.to_str().unwrap()], ".nii or .nii.gz"),
         (vec!["convert", &tilted, &tilted_out], "gantry tilt"),
     ];
@@ -444,6 +444,16 @@ fn convert_a_mosaic_dwi_series_with_its_tables_and_sidecar() {
         hounsfield(&["convert", series.to_str().unwrap(), plain.to_str().unwrap(), "--no-bids"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!dir.path().join("plain.json").exists() && dir.path().join("plain.bval").exists());
+
+    // A 3D image converted to the name of the DWI: its .bval/.bvec would be stale.
+    if let Some(t1) = dicom_dir("generic/anatomical/001") {
+        let out = hounsfield(&["convert", &t1, out_path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("sub-01_dwi.bval"), "{}", text(&out.stderr));
+        let still: hounsfield_io::nifti::NiftiImage =
+            hounsfield_io::nifti::read_nifti(&out_path).unwrap();
+        assert_eq!(still.frames(), 2, "the DWI was not replaced");
+    }
 
     let damaged = series.join("siemens_dwi_1000.dcm");
     let bytes = std::fs::read(&damaged).unwrap();

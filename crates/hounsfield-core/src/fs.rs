@@ -8,7 +8,8 @@ use crate::error::Error;
 
 /// Writes `path` atomically: `write` fills a temporary file in the same directory, which is
 /// flushed, synced and renamed over `path` only if `write` succeeds. A failure leaves any existing
-/// file untouched and no temporary behind.
+/// file untouched and no temporary behind. The file gets the permissions of the file it replaces,
+/// or those of a newly created file (0666 less the umask), not the temporary's private 0600.
 pub fn write_atomic<E, F>(path: &Path, write: F) -> Result<(), E>
 where
     E: From<Error>,
@@ -18,12 +19,28 @@ where
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        let missing = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the directory {} does not exist", dir.display()),
+        );
+        return Err(Error::io(path, missing).into());
+    }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    let replaced = std::fs::metadata(path).ok().map(|m| m.permissions());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Created with this mode, the umask applies as it does to any new file.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    if let Some(permissions) = replaced {
+        tmp.as_file().set_permissions(permissions).map_err(|e| Error::io(path, e))?;
+    }
     let mut writer = BufWriter::new(tmp.reopen().map_err(|e| Error::io(path, e))?);
     write(&mut writer)?;
     let file = writer.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
@@ -59,10 +76,30 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn files_get_ordinary_permissions_and_replacements_keep_theirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        write_bytes_atomic(&path, b"x").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // What `File::create` gives a new file under this process's umask.
+        let plain = dir.path().join("plain.bin");
+        std::fs::write(&plain, b"x").unwrap();
+        let expected = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, expected, "{mode:o} vs {expected:o}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_bytes_atomic(&path, b"y").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
     #[test]
     fn missing_directory_is_an_error_naming_the_path() {
         let err =
             write_bytes_atomic(Path::new("/nonexistent-dir-hounsfield/x.bin"), b"x").unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir-hounsfield/x.bin"), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent-dir-hounsfield/x.bin"), "{msg}");
+        assert!(msg.contains("does not exist") && !msg.contains(".tmp"), "{msg}");
     }
 }

@@ -125,20 +125,24 @@ pub enum Error {
 pub enum SeriesProblem {
     /// Several slices lie at the same position along the slice normal.
     #[error(
-        "{count} slices share position {position_mm:.3} mm along the slice normal (duplicates; the drop_duplicates option, --drop-duplicates in the CLI, keeps one per position)"
+        "{count} slices share position {position_mm:.3} mm along the slice normal ({}; duplicates: the drop_duplicates option, --drop-duplicates in the CLI, keeps one per position)",
+        names(files)
     )]
     DuplicatePositions {
         /// How many slices share one position.
         count: usize,
         /// The position along the normal, mm.
         position_mm: f64,
+        /// The files of those slices.
+        files: Vec<PathBuf>,
     },
     /// Every slice lies at the same position: a set of images, not a volume.
     #[error("all {0} slices lie at the same position: not a volume")]
     NotAVolume(usize),
     /// The distance between neighbouring slices changes (missing slices, variable thickness).
     #[error(
-        "uneven slice spacing: {first_mm:.4} mm between the first slices but {found_mm:.4} mm between slices {index} and {next} (missing slices?)"
+        "uneven slice spacing: {first_mm:.4} mm between the first slices but {found_mm:.4} mm between slices {index} and {next} ({}; missing slices?)",
+        names(between)
     )]
     UnevenSpacing {
         /// The first spacing, mm.
@@ -149,6 +153,8 @@ pub enum SeriesProblem {
         index: usize,
         /// Index of the slice after it.
         next: usize,
+        /// The files of those two slices.
+        between: [PathBuf; 2],
     },
     /// Slices step in a direction that is not the slice normal.
     #[error(
@@ -161,6 +167,15 @@ pub enum SeriesProblem {
     /// Slices disagree on orientation, size or pixel layout.
     #[error("slices disagree: {0}")]
     Inconsistent(String),
+}
+
+/// File names for messages: the first few, and how many more.
+fn names(files: &[PathBuf]) -> String {
+    let shown: Vec<String> = files.iter().take(3).map(|p| p.display().to_string()).collect();
+    match files.len() {
+        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+        _ => shown.join(" and "),
+    }
 }
 
 /// Result with [`Error`] as the default error type.

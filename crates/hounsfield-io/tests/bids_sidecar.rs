@@ -55,6 +55,7 @@ const IDENTIFYING: &[&str] = &[
     "StudyInstanceUID",
     "AcquisitionDateTime",
     "ReferringPhysicianName",
+    "ImageComments",
 ];
 
 fn dcm2niix(tool: &Path, input: &Path) -> (Value, Geometry) {

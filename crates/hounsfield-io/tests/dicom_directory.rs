@@ -59,6 +59,31 @@ fn sub_series_of_one_uid_and_number_are_chosen_by_label() {
     assert!(err.to_string().contains("202.1") && err.to_string().contains("202.2"), "{err}");
     let err = read_dicom_dir(dir.path(), None, &SeriesOptions::default()).unwrap_err();
     assert!(err.to_string().contains("--series"), "{err}");
+    // Series of different UIDs numbered alike are labelled apart too.
+    let other = tempfile::tempdir().unwrap();
+    copy_with(&src, other.path(), |obj| {
+        obj.put(series_number("202"));
+        if obj.element(tags::SERIES_NUMBER).is_ok()
+            && obj.element(tags::IMAGE_ORIENTATION_PATIENT).unwrap().to_multi_float64().unwrap()[0]
+                .abs()
+                > 0.5
+        {
+            obj.put(DataElement::new(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from("1.2.3.4"),
+            ));
+        }
+    });
+    let scan_other = scan_dicom_dir(other.path()).unwrap();
+    let uids: Vec<&str> = scan_other.series.iter().map(|s| s.uid.as_str()).collect();
+    assert_ne!(uids[0], uids[1]);
+    let other_labels: Vec<&str> = scan_other.series.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(other_labels, ["202.1", "202.2"]);
+    assert!(matches!(
+        read_dicom_dir(other.path(), Some("202"), &SeriesOptions::default()),
+        Err(Error::Ambiguous { .. })
+    ));
     for (label, plane) in labels.iter().zip(&planes) {
         let v = read_dicom_dir(dir.path(), Some(label), &SeriesOptions::default()).unwrap();
         let chosen = scan.select(dir.path(), Some(label)).unwrap();
@@ -112,6 +137,25 @@ fn an_unreadable_slice_is_named_and_never_interpolated_over() {
     let err = read_dicom_dir(dir.path(), None, &skip.with_resample_gaps(true)).unwrap_err();
     assert!(matches!(err, Error::Incomplete { .. }), "{err}");
     assert!(err.to_string().contains("never interpolated"), "{err}");
+}
+
+/// A slice whose pixel data was cut short is named at scan time, with the bytes missing.
+#[test]
+fn truncated_pixel_data_is_found_by_the_scan() {
+    let Some(src) = shared("generic/anatomical/001") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let first = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    std::fs::write(dir.path().join("cut.dcm"), &bytes[..bytes.len() - 300]).unwrap();
+    let scan = scan_dicom_dir(dir.path()).unwrap();
+    assert_eq!(scan.skipped.len(), 1);
+    assert!(
+        scan.skipped[0].unreadable && scan.skipped[0].reason.contains("300 bytes missing"),
+        "{:?}",
+        scan.skipped
+    );
+    let err = read_dicom_file(dir.path().join("cut.dcm")).unwrap_err();
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
 }
 
 /// Two copies of one slice: not a volume, unless duplicates are dropped.

@@ -207,6 +207,11 @@ fn a_mosaic_dwi_series_becomes_volumes_with_dcm2niix_tables() {
     assert_same_tables("dwi", &ours, &tables.unwrap(), reference.geometry());
     let text = fsl_tables(&ours.diffusion, ours.volumes[0].geometry(), &dir).unwrap();
     assert_eq!(text.bval_text(), "0 1000\n");
+    // Dropping duplicates keeps volumes of different weightings: they are not copies.
+    let options = SeriesOptions::default().with_drop_duplicates(true);
+    let kept = read_dicom_series(&scan.series[0], &options).unwrap();
+    assert_eq!(kept.volumes, ours.volumes);
+    assert_eq!(kept.diffusion, ours.diffusion);
 }
 
 /// nibabel's nicom 0.dcm and 1.dcm are 256 x 256 images that say they pack 48 slices in a 7 x 7

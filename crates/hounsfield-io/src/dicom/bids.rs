@@ -2,8 +2,9 @@
 //! beside each NIfTI, with the keys, units and conventions dcm2niix writes (times in seconds,
 //! vendor names shortened, ImageType split into an array), from the series' first image.
 //!
-//! Nothing that identifies the patient is written (no names, IDs, dates, UIDs), as dcm2niix's
-//! default `-ba y`. Keys that depend on the voxel axes (SliceTiming, PhaseEncodingDirection)
+//! Nothing that identifies the patient is written (no names, IDs, dates, UIDs, nor the free-text
+//! ImageComments that dcm2niix copies). The site's attributes (institution, station, device
+//! serial number) are written as dcm2niix writes them; `hounsfield anonymize` removes them. Keys that depend on the voxel axes (SliceTiming, PhaseEncodingDirection)
 //! follow the volume as hounsfield stores it: slices in stored order, `j` along increasing row
 //! index (dcm2niix flips rows, so its `j-` is our `j`).
 
@@ -192,7 +193,6 @@ fn from_object(obj: &InMemDicomObject, header: &DicomHeader, volume: &DicomVolum
     {
         s.put("AcquisitionNumber", json!(n));
     }
-    string(&mut s, "ImageComments", t(tags::IMAGE_COMMENTS));
     if let Some(v) = positive(obj, tags::TRIGGER_TIME) {
         s.put("TriggerDelayTime", json!(v));
     }
@@ -308,7 +308,10 @@ fn from_object(obj: &InMemDicomObject, header: &DicomHeader, volume: &DicomVolum
     }
     if let Some(times) = &volume.slice_times_ms {
         let first = times.iter().copied().fold(f64::INFINITY, f64::min).min(0.0);
-        s.put("SliceTiming", json!(times.iter().map(|t| (t - first) / 1000.0).collect::<Vec<_>>()));
+        // Seconds, to the microsecond (the CSA values carry float noise in the last digits).
+        let seconds: Vec<f64> =
+            times.iter().map(|t| ((t - first) * 1000.0).round() / 1e6).collect();
+        s.put("SliceTiming", json!(seconds));
     }
     if let Some(o) = header.orientation {
         s.put("ImageOrientationPatientDICOM", json!(o));

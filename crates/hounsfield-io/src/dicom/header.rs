@@ -98,6 +98,9 @@ pub struct DicomHeader {
     /// Whether every declared length in the file, pixel data included, was found to fit in the
     /// file when the header was read (decoding then need not check again).
     pub lengths_verified: bool,
+    /// Why the pixel data cannot be all there (it runs past the end of the file), found while
+    /// reading the header: the header is readable, the image is not.
+    pub pixel_data_short: Option<String>,
 }
 
 /// One frame's functional groups: what Enhanced multi-frame files say per frame.
@@ -129,13 +132,14 @@ pub struct FrameGroups {
 
 /// Reads the header of `path`, stopping before the pixel data.
 pub fn read_header(path: &Path) -> Result<DicomHeader> {
-    let lengths_verified = super::lengths::check_element_lengths(path, true)?;
+    let lengths = super::lengths::check_element_lengths(path, true)?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)
         .map_err(|e| open_error(path, &e.to_string()))?;
     let mut header = header_of(&obj, path)?;
-    header.lengths_verified = lengths_verified;
+    header.lengths_verified = lengths.verified;
+    header.pixel_data_short = lengths.pixel_data_short;
     Ok(header)
 }
 
@@ -264,6 +268,7 @@ pub fn header_of(obj: &DefaultDicomObject, path: &Path) -> Result<DicomHeader> {
         mosaic: None,
         slice_times_ms: None,
         lengths_verified: false,
+        pixel_data_short: None,
     };
     // A CSA header that does not parse only matters where it is needed: for a mosaic.
     let csa_image = csa_image.and_then(Result::ok);

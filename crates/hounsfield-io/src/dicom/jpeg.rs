@@ -233,8 +233,9 @@ pub fn frames_of(fragments: &[Vec<u8>], frames: usize) -> Result<Vec<Cow<'_, [u8
         .map(|(i, _)| i)
         .collect();
     if starts.len() != frames || starts.first() != Some(&0) {
+        let hint = if starts.len() < frames { " (pixel data truncated?)" } else { "" };
         return Err(format!(
-            "{} fragments, {} of which start a JPEG stream, for {frames} frames",
+            "{} fragments, {} of which start a JPEG stream, for {frames} frames{hint}",
             fragments.len(),
             starts.len()
         ));

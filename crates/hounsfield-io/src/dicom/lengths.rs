@@ -20,27 +20,46 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::{Error, Result};
 
+/// What [`check_element_lengths`] found short of an error.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lengths {
+    /// The whole file was verified (pixel data that runs to the end of the file counts).
+    pub verified: bool,
+    /// A header-only check found the top-level pixel data longer than what is left of the
+    /// file: why (the header itself is readable).
+    pub pixel_data_short: Option<String>,
+}
+
 /// Checks every defined element, sequence and item length of `path` against its size, up to
-/// the top-level PixelData when `header_only` (what a header read parses). Files this pass cannot
-/// parse are left to the full parser, which reports the problem itself. Returns whether the
-/// whole file was verified (pixel data that runs to the end of the file counts as verified).
-pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
+/// the top-level PixelData when `header_only` (what a header read parses; pixel data that runs
+/// past the end of the file is then reported in [`Lengths::pixel_data_short`], not as an
+/// error). Files this pass cannot parse are left to the full parser, which reports the problem
+/// itself.
+pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<Lengths> {
+    check(path, header_only).map(|r| match r {
+        Ok(verified) => Lengths { verified, pixel_data_short: None },
+        Err(short) => Lengths { verified: false, pixel_data_short: Some(short) },
+    })
+}
+
+/// Ok(verified), or Ok(Err(why)) for pixel data cut short in a header-only check.
+fn check(path: &Path, header_only: bool) -> Result<std::result::Result<bool, String>> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let file_len = std::fs::metadata(path).map_err(io)?.len();
     let mut file = BufReader::new(File::open(path).map_err(io)?);
     if file_len < 132 || file.seek(SeekFrom::Start(128)).is_err() {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     check_meta_lengths(path, file_len)?;
-    let Ok(meta) = FileMetaTable::from_reader(&mut file) else { return Ok(false) };
-    let Some(ts) = TransferSyntaxRegistry.get(meta.transfer_syntax()) else { return Ok(false) };
+    let Ok(meta) = FileMetaTable::from_reader(&mut file) else { return Ok(Ok(false)) };
+    let Some(ts) = TransferSyntaxRegistry.get(meta.transfer_syntax()) else { return Ok(Ok(false)) };
     // A deflated data set cannot be walked without inflating it, and the lazy reader needs to
     // seek: those files are not checked (see docs/IO.md).
     if ts.uid() == "1.2.840.10008.1.2.1.99" {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     let limit = file_len;
-    let Ok(mut reader) = LazyDataSetReader::new_with_ts(file, ts) else { return Ok(false) };
+    let Ok(mut reader) = LazyDataSetReader::new_with_ts(file, ts) else { return Ok(Ok(false)) };
     let too_long = |what: String, len: u64| Error::Truncated {
         path: path.to_path_buf(),
         reason: format!("{what} declares {len} bytes, more than the file's {file_len}"),
@@ -49,7 +68,7 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
     // Inside the top-level encapsulated pixel data: how many of its items were checked.
     let mut pixel_items: Option<usize> = None;
     while let Some(token) = reader.advance() {
-        let Ok(token) = token else { return Ok(false) };
+        let Ok(token) = token else { return Ok(Ok(false)) };
         let top_level = depth == 0;
         match &token {
             LazyDataToken::SequenceStart { .. } | LazyDataToken::PixelSequenceStart => depth += 1,
@@ -68,14 +87,32 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
             && top_level
             && header.len.get().is_some_and(|len| decoder.position() + u64::from(len) == file_len)
         {
-            return Ok(true);
+            return Ok(Ok(true));
+        }
+        // A value must end within the file: pixel data cut short is caught here, with the
+        // number of bytes missing, even by a header read.
+        if let LazyDataToken::LazyValue { header, decoder } = &token
+            && let Some(len) = header.len.get()
+            && decoder.position() + u64::from(len) > file_len
+        {
+            let at = decoder.position();
+            let reason = format!(
+                "element {} at offset {at} declares {len} bytes, but the file ends {} bytes later ({} bytes missing)",
+                header.tag,
+                file_len.saturating_sub(at),
+                at + u64::from(len) - file_len
+            );
+            if header_only && top_level && pixel_data {
+                return Ok(Err(reason));
+            }
+            return Err(Error::Truncated { path: path.to_path_buf(), reason });
         }
         if header_only
             && top_level
             && matches!(token, LazyDataToken::LazyValue { .. })
             && pixel_data
         {
-            return Ok(false);
+            return Ok(Ok(false));
         }
         if top_level && matches!(token, LazyDataToken::PixelSequenceStart) {
             pixel_items = Some(0);
@@ -115,16 +152,16 @@ pub fn check_element_lengths(path: &Path, header_only: bool) -> Result<bool> {
         if let (Some(items), LazyDataToken::LazyItemValue { .. }) = (pixel_items, &token) {
             pixel_items = Some(items + 1);
             if header_only {
-                return Ok(false);
+                return Ok(Ok(false));
             }
         }
         if matches!(token, LazyDataToken::LazyValue { .. } | LazyDataToken::LazyItemValue { .. })
             && token.skip().is_err()
         {
-            return Ok(false);
+            return Ok(Ok(false));
         }
     }
-    Ok(true)
+    Ok(Ok(true))
 }
 
 /// The size of one value of a binary VR, for the VRs read as arrays of fixed-size numbers.

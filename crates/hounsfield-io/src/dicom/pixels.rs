@@ -190,7 +190,17 @@ pub fn stored_pixels<'a>(obj: &'a DefaultDicomObject, h: &DicomHeader) -> Result
             return Err(unsupported(path, "compressed 1-bit pixel data".into()));
         }
         let decoded = obj.decode_pixel_data().map_err(|e| {
-            unsupported(path, format!("pixel data in transfer syntax {} ({e})", h.transfer_syntax))
+            if decodable(&h.transfer_syntax) {
+                Error::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "pixel data in transfer syntax {} does not decode (damaged or truncated): {e}",
+                        h.transfer_syntax
+                    ),
+                }
+            } else {
+                unsupported(path, format!("pixel data in transfer syntax {} ({e})", h.transfer_syntax))
+            }
         })?;
         let samples = usize::from(decoded.samples_per_pixel());
         let planar = decoded.planar_configuration() == PlanarConfiguration::PixelFirst;
@@ -446,6 +456,17 @@ fn decode_jpeg(obj: &DefaultDicomObject, h: &DicomHeader) -> Result<Option<Vec<u
 #[cfg(not(feature = "jpeg-turbo"))]
 fn decode_jpeg(_: &DefaultDicomObject, _: &DicomHeader) -> Result<Option<Vec<u8>>> {
     Ok(None)
+}
+
+/// Compressed transfer syntaxes this build decodes through dicom-pixeldata: a failure there is
+/// damaged data, not a missing codec.
+fn decodable(ts: &str) -> bool {
+    matches!(
+        ts,
+        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" // JPEG 2000 (openjp2)
+            | "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70"
+    ) || (cfg!(feature = "jpeg-ls")
+        && matches!(ts, "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81"))
 }
 
 /// Transfer syntaxes whose pixel data is stored as is (implicit/explicit VR little endian,

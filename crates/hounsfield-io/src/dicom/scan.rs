@@ -20,8 +20,9 @@ pub struct DicomSeries {
     /// SeriesNumber, if present.
     pub number: Option<i64>,
     /// How the series is named in listings and chosen: its SeriesNumber, or `NUMBER.K` where
-    /// one SeriesNumber and UID hold several series (3-plane localizers, scouts, echoes),
-    /// K counting from 1 in listing order; `#I` (the position in the listing) without a number.
+    /// several series share one SeriesNumber (3-plane localizers, scouts and echoes under one
+    /// UID, or series of other UIDs numbered alike), K counting from 1 in listing order; `#I`
+    /// (the position in the listing) without a number.
     pub label: String,
     /// SeriesDescription.
     pub description: String,
@@ -100,6 +101,11 @@ pub fn scan_dicom_dir(dir: impl AsRef<Path>) -> Result<DicomScan> {
     let mut scan = DicomScan::default();
     for (path, header) in headers {
         match header {
+            Ok(h) if h.pixel_data_short.is_some() => {
+                let why = h.pixel_data_short.unwrap_or_default();
+                let reason = format!("{}: truncated: {why}", path.display());
+                scan.skipped.push(Skipped { path, reason, unreadable: true });
+            }
             Ok(h) => {
                 let key =
                     (h.series_number.unwrap_or(i64::MAX), h.series_uid.clone(), group_key(&h));
@@ -127,19 +133,24 @@ pub fn scan_dicom_dir(dir: impl AsRef<Path>) -> Result<DicomScan> {
     Ok(scan)
 }
 
-/// Gives every series its [`DicomSeries::label`].
+/// Gives every series its [`DicomSeries::label`]: the SeriesNumber, suffixed `.1`, `.2`... where
+/// several series share it (one UID split by plane or size, or different UIDs numbered alike).
 fn label_series(series: &mut [DicomSeries]) {
-    let mut shared: BTreeMap<(Option<i64>, String), usize> = BTreeMap::new();
-    for s in series.iter() {
-        *shared.entry((s.number, s.uid.clone())).or_default() += 1;
+    let mut shared: BTreeMap<i64, usize> = BTreeMap::new();
+    for n in series.iter().filter_map(|s| s.number) {
+        *shared.entry(n).or_default() += 1;
     }
-    let mut seen: BTreeMap<(Option<i64>, String), usize> = BTreeMap::new();
+    let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
     for (i, s) in series.iter_mut().enumerate() {
-        let key = (s.number, s.uid.clone());
-        let k = seen.entry(key.clone()).or_default();
-        *k += 1;
-        let base = s.number.map_or_else(|| format!("#{}", i + 1), |n| n.to_string());
-        s.label = if shared[&key] > 1 && s.number.is_some() { format!("{base}.{k}") } else { base };
+        s.label = match s.number {
+            None => format!("#{}", i + 1),
+            Some(n) if shared[&n] > 1 => {
+                let k = seen.entry(n).or_default();
+                *k += 1;
+                format!("{n}.{k}")
+            }
+            Some(n) => n.to_string(),
+        };
     }
 }
 

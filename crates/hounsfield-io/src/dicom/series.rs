@@ -10,7 +10,7 @@ use hounsfield_core::{DynVolume, Geometry, Volume};
 use rayon::prelude::*;
 
 use super::diffusion::Diffusion;
-use super::header::{DicomHeader, open_error, read_header};
+use super::header::{DicomHeader, read_header};
 use super::pixels::{Rescale, Sample, stored_pixels};
 use super::regrid;
 pub use super::scan::DicomSeries;
@@ -36,7 +36,9 @@ impl DicomVolume {
 /// typed error ([`SeriesProblem`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesOptions {
-    /// Keep one slice (the lowest InstanceNumber) where several share a position.
+    /// Keep one image (the lowest InstanceNumber) of those at one position that nothing tells
+    /// apart (copies, re-sent slices); images of different time points or diffusion weightings
+    /// are not duplicates and stay.
     pub drop_duplicates: bool,
     /// Gantry-tilted stacks: keep the sheared grid as acquired (the direction's slice column is
     /// the tilted step; NIfTI gets an sform and no qform) instead of refusing.
@@ -264,7 +266,7 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
     // Geometry from the first volume's slices; the others lie at the same positions.
     let nz = slices.len() / volume_count;
     let first_volume = &slices[..nz];
-    let stack = slice_step(first_volume, normal, frame_step, options, &problem)?;
+    let stack = slice_step(series, first_volume, normal, frame_step, options, &problem)?;
     let (slice_dir, dz) = match stack {
         Stack::Regular(dir, dz) => (dir, dz),
         // Decoded on a provisional grid, then resampled below.
@@ -402,11 +404,20 @@ fn check_declared_size(h: &DicomHeader) -> Result<()> {
     let limit =
         if native { file_len } else { file_len.saturating_mul(crate::source::MAX_DEFLATE_RATIO) };
     if declared > limit {
+        let layout = match h.mosaic {
+            Some(m) => format!(
+                "a {} x {} mosaic of {} tiles at {} bits",
+                m.stored_columns, m.stored_rows, m.slices, h.bits_allocated
+            ),
+            None => format!(
+                "{} x {} x {} samples x {} frames at {} bits",
+                h.columns, h.rows, h.samples_per_pixel, h.frames, h.bits_allocated
+            ),
+        };
         return Err(Error::Truncated {
             path: h.path.clone(),
             reason: format!(
-                "the header declares {declared} bytes of pixel data ({} x {} x {} samples x {} frames at {} bits), but the file has {file_len} bytes",
-                h.rows, h.columns, h.samples_per_pixel, h.frames, h.bits_allocated
+                "the header declares {declared} bytes of pixel data ({layout}), but the file has {file_len} bytes"
             ),
         });
     }
@@ -432,7 +443,6 @@ fn arrange_volumes(
     options: &SeriesOptions,
     problem: &dyn Fn(SeriesProblem) -> Error,
 ) -> Result<(Vec<Slice>, usize)> {
-    let total = slices.len();
     let mut groups: Vec<Vec<Slice>> = Vec::new();
     for s in slices {
         match groups.last_mut() {
@@ -441,10 +451,20 @@ fn arrange_volumes(
         }
     }
     if options.drop_duplicates {
-        // Sorted by (position, InstanceNumber): keep the lowest InstanceNumber.
-        let kept: Vec<Slice> = groups.into_iter().filter_map(|g| g.into_iter().next()).collect();
-        return Ok((kept, 1));
+        // Images of one position that no attribute tells apart (copies, re-sent or re-numbered
+        // slices) are duplicates: keep the first (lowest InstanceNumber, as sorted). Images of
+        // different volumes (time points, diffusion weightings) are not duplicates.
+        for g in &mut groups {
+            let mut kept: Vec<Slice> = Vec::with_capacity(g.len());
+            for s in g.drain(..) {
+                if !kept.iter().any(|k| k.same_volume(&s)) {
+                    kept.push(s);
+                }
+            }
+            *g = kept;
+        }
     }
+    let total: usize = groups.iter().map(Vec::len).sum();
     if groups.len() == 1 && total > 1 {
         return Err(problem(SeriesProblem::NotAVolume(total)));
     }
@@ -460,6 +480,7 @@ fn arrange_volumes(
         return Err(problem(SeriesProblem::DuplicatePositions {
             count: g.len().max(2),
             position_mm: g[0].along_normal,
+            files: g.iter().map(|s| series.files[s.file].path.clone()).collect(),
         }));
     }
     let by_index = groups.iter().flatten().all(|s| s.volume_index.is_some());
@@ -538,6 +559,7 @@ enum Stack {
 
 /// Checks even spacing and tilt, and says what to do with the stack per the options.
 fn slice_step(
+    series: &DicomSeries,
     slices: &[Slice],
     normal: [f64; 3],
     single_step: f64,
@@ -569,6 +591,7 @@ fn slice_step(
             found_mm: *g,
             index: i,
             next: i + 1,
+            between: [i, i + 1].map(|k| series.files[slices[k].file].path.clone()),
         }));
     }
     let deshear = tilted && options.correct_tilt;
@@ -669,7 +692,16 @@ where
             if !h.lengths_verified {
                 super::lengths::check_element_lengths(&h.path, false)?;
             }
-            let obj = open_file(&h.path).map_err(|e| open_error(&h.path, &e.to_string()))?;
+            if let Some(reason) = &h.pixel_data_short {
+                return Err(Error::Truncated { path: h.path.clone(), reason: reason.clone() });
+            }
+            // The header read, so what fails now lies after it: the pixel data.
+            let obj = open_file(&h.path).map_err(|e| Error::Corrupt {
+                path: h.path.clone(),
+                reason: format!(
+                    "the data after the header cannot be read (damaged or truncated file): {e}"
+                ),
+            })?;
             let pixels = stored_pixels(&obj, h)?;
             if pixels.samples() != samples {
                 return Err(Error::InvalidHeader {
