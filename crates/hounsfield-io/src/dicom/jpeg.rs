@@ -154,63 +154,36 @@ pub fn decode_frame(jpeg: &[u8], expected: Expected) -> Result<Vec<u8>, String> 
     let too_deep = |bits| {
         Err(format!("{bits}-bit JPEG samples in {}-bit pixel data", expected.bits_allocated))
     };
-    match precision {
-        2..=8 => {
-            let mut out = vec![0u8; values];
-            // SAFETY: `out` holds rows x columns x components bytes, the size libjpeg-turbo
-            // writes for this header with pitch 0 (packed rows) and this pixel format.
+    // One libjpeg-turbo entry point per sample precision, each into a buffer of its sample
+    // type holding rows x columns x components values (pitch 0: packed rows).
+    macro_rules! decompress {
+        ($function:ident, $sample:ty) => {{
+            let mut out = vec![<$sample>::default(); values];
+            // SAFETY: `out` holds rows x columns x components samples, what libjpeg-turbo
+            // writes for this header with pitch 0 and this pixel format; `jpeg` outlives it.
             let rc = unsafe {
-                tj::tj3Decompress8(d.0, jpeg.as_ptr(), jpeg.len() as _, out.as_mut_ptr(), 0, format)
+                tj::$function(d.0, jpeg.as_ptr(), jpeg.len() as _, out.as_mut_ptr(), 0, format)
             };
             if rc != 0 {
                 return Err(d.error());
             }
+            out
+        }};
+    }
+    match precision {
+        2..=8 => {
+            let out = decompress!(tj3Decompress8, u8);
             Ok(match expected.bits_allocated {
                 8 => out,
                 _ => out.iter().flat_map(|&v| u16::from(v).to_le_bytes()).collect(),
             })
         }
+        9..=16 if expected.bits_allocated < 16 => too_deep(precision),
         9..=12 => {
-            if expected.bits_allocated < 16 {
-                return too_deep(precision);
-            }
-            let mut out = vec![0i16; values];
-            // SAFETY: as above, in 16-bit samples.
-            let rc = unsafe {
-                tj::tj3Decompress12(
-                    d.0,
-                    jpeg.as_ptr(),
-                    jpeg.len() as _,
-                    out.as_mut_ptr(),
-                    0,
-                    format,
-                )
-            };
-            if rc != 0 {
-                return Err(d.error());
-            }
-            Ok(out.iter().flat_map(|&v| v.to_le_bytes()).collect())
+            Ok(decompress!(tj3Decompress12, i16).iter().flat_map(|v| v.to_le_bytes()).collect())
         }
         13..=16 => {
-            if expected.bits_allocated < 16 {
-                return too_deep(precision);
-            }
-            let mut out = vec![0u16; values];
-            // SAFETY: as above, in 16-bit samples.
-            let rc = unsafe {
-                tj::tj3Decompress16(
-                    d.0,
-                    jpeg.as_ptr(),
-                    jpeg.len() as _,
-                    out.as_mut_ptr(),
-                    0,
-                    format,
-                )
-            };
-            if rc != 0 {
-                return Err(d.error());
-            }
-            Ok(out.iter().flat_map(|&v| v.to_le_bytes()).collect())
+            Ok(decompress!(tj3Decompress16, u16).iter().flat_map(|v| v.to_le_bytes()).collect())
         }
         p => Err(format!("JPEG data precision {p}")),
     }
