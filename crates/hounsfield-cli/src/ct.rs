@@ -222,8 +222,7 @@ pub fn project(scan: &Path, output: &Path, options: &ProjectOptions) -> Result<C
 }
 
 fn read_volume(path: &Path) -> Result<Volume<f32>> {
-    let image = nifti::read_nifti(path)?;
-    image.scaled_f32(0).with_context(|| format!("{}: no volume", path.display()))
+    Ok(hounsfield_io::open_volume(path)?)
 }
 
 fn image_array(file: &ScanFile, image: &Volume<f32>, path: &Path) -> Result<ArrayD<f32>> {

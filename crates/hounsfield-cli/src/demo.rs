@@ -457,11 +457,7 @@ pub fn run_mri(input: &Path, reference: Option<&Path>, out: Option<&Path>) -> Re
         DvrOptions, Overlay, Plane, TransferFunction, View, Window, mesh_preview, montage,
         volume_render,
     };
-    let read = |p: &Path| -> Result<Volume<f32>> {
-        nifti::read_nifti(p)?
-            .scaled_f32(0)
-            .ok_or_else(|| anyhow::anyhow!("{}: no volume", p.display()))
-    };
+    let read = |p: &Path| -> Result<Volume<f32>> { Ok(hounsfield_io::open_volume(p)?) };
     let clock = Instant::now();
     let t1 = read(input)?;
     let level = threshold::otsu_threshold(&t1, 256)?;

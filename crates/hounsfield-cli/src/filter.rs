@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use hounsfield_core::{DynVolume, Volume};
 use hounsfield_filter::diffusion::{self, DiffusionOptions};
 use hounsfield_filter::recursive;
@@ -13,8 +13,6 @@ use hounsfield_filter::{
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
-
-use crate::volume_info::{self, ConvertOptions};
 
 /// One filtering operation and its parameters.
 #[derive(Clone, Debug)]
@@ -174,19 +172,10 @@ impl fmt::Display for Filtered {
     }
 }
 
-/// Reads `input` (NIfTI, DICOM file or directory: its first volume, first component, with the
-/// scaling applied), applies `op` and writes `output` (.nii or .nii.gz) atomically.
+/// Reads `input` (NIfTI, DICOM file or directory: one 3D grey volume, with the scaling
+/// applied), applies `op` and writes `output` (.nii or .nii.gz) atomically.
 pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
-    let image = volume_info::read_image(input, &ConvertOptions::default())?;
-    if image.frames() > 1 || image.components() > 1 {
-        bail!(
-            "{}: has {} frames of {} components; filter works on one 3D volume",
-            input.display(),
-            image.frames(),
-            image.components()
-        );
-    }
-    let volume: Volume<f32> = image.scaled_f32(0).context("an image without voxels")?;
+    let volume: Volume<f32> = hounsfield_io::open_volume(input)?;
     let mut report = Filtered {
         input: input.to_path_buf(),
         output: output.to_path_buf(),
@@ -281,8 +270,7 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
         }
         Operation::MatchHistogram { reference } => {
             report.operation = format!("match histogram to {}", reference.display());
-            let reference = volume_info::read_image(reference, &ConvertOptions::default())?;
-            let reference = reference.scaled_f32(0).context("a reference without voxels")?;
+            let reference = hounsfield_io::open_volume(reference)?;
             intensity::match_histogram(&volume, &reference)?.into()
         }
         Operation::Reorient { code } => {

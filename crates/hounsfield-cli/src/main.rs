@@ -744,14 +744,16 @@ fn run(cli: Cli) -> Result<()> {
             skip_unreadable,
             no_bids,
         } => {
+            let series_options = SeriesOptions::default()
+                .with_drop_duplicates(drop_duplicates)
+                .with_keep_tilt_shear(keep_tilt)
+                .with_correct_tilt(correct_tilt)
+                .with_resample_gaps(resample_gaps)
+                .with_skip_unreadable(skip_unreadable);
             let options = volume_info::ConvertOptions {
-                series,
-                series_options: SeriesOptions::default()
-                    .with_drop_duplicates(drop_duplicates)
-                    .with_keep_tilt_shear(keep_tilt)
-                    .with_correct_tilt(correct_tilt)
-                    .with_resample_gaps(resample_gaps)
-                    .with_skip_unreadable(skip_unreadable),
+                open: hounsfield_io::OpenOptions::default()
+                    .with_series(series)
+                    .with_series_options(series_options),
                 no_bids,
             };
             let spinner = progress::spinner(&format!("converting {}", input.display()), !cli.quiet);

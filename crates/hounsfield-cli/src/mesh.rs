@@ -3,15 +3,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hounsfield_mesh::io::write_mesh;
 use hounsfield_mesh::{
     IsoOptions, LabelOptions, MeshStats, TaubinOptions, TriMesh, WindowedSincOptions, decimate,
     isosurface, keep_largest_component, label_surfaces, taubin_smooth, windowed_sinc_smooth,
 };
 use serde::Serialize;
-
-use crate::volume_info::{ConvertOptions, read_image};
 
 /// What `hounsfield mesh` wrote.
 #[derive(Debug, Serialize)]
@@ -136,8 +134,7 @@ fn label_path(output: &Path, label: i64) -> PathBuf {
 /// as `<output stem>_<label>.<ext>`.
 pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<LabelsReport> {
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
-    let image = read_image(input, &ConvertOptions::default())?;
-    let volume = image.scaled_f32(0).context("an image without voxels")?;
+    let volume = hounsfield_io::open_volume(input)?;
     let start = std::time::Instant::now();
     let surfaces = label_surfaces(&volume, &LabelOptions::default())?;
     if surfaces.is_empty() {
@@ -164,8 +161,7 @@ pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<La
 pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Result<MeshReport> {
     // Check the output format before the (possibly long) extraction.
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
-    let image = read_image(input, &ConvertOptions::default())?;
-    let volume = image.scaled_f32(0).context("an image without voxels")?;
+    let volume = hounsfield_io::open_volume(input)?;
     let start = std::time::Instant::now();
     let mut mesh = isosurface(&volume, level, &IsoOptions::default())?;
     if mesh.is_empty() {

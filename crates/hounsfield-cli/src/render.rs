@@ -3,14 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use hounsfield_render::{
     DvrOptions, Overlay, Plane, RgbImage, TransferFunction, View, Window, mesh_preview, mip,
     mip_view, montage, slice_image, volume_render,
 };
 use serde::Serialize;
-
-use crate::volume_info::{ConvertOptions, read_image};
 
 /// What to draw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -84,16 +82,14 @@ pub fn render(input: &Path, output: &Path, options: &RenderOptions) -> Result<Re
         let img = mesh_preview(&mesh.vertices, &mesh.triangles, &options.view, [20, 20, 28])?;
         (img, format!("mesh preview of {} triangles", mesh.triangles.len()))
     } else {
-        let image = read_image(input, &ConvertOptions::default())?;
-        let volume = image.scaled_f32(0).context("an image without voxels")?;
+        let volume = hounsfield_io::open_volume(input)?;
         let window = match options.window {
             Some((lo, hi)) => Window::from_range(lo, hi)?,
             None => Window::auto(&volume)?,
         };
         let labels = match &options.labels {
             Some(path) => {
-                let l = read_image(path, &ConvertOptions::default())?;
-                let l = l.scaled_f32(0).context("a label image without voxels")?;
+                let l = hounsfield_io::open_volume(path)?;
                 Some(l.map(|v| v.clamp(0.0, 255.0).round() as u8))
             }
             None => None,

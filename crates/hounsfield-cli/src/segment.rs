@@ -144,8 +144,7 @@ impl SegmentConfig {
 }
 
 fn read_f32(path: &Path) -> Result<Volume<f32>> {
-    let image = nifti::read_nifti(path)?;
-    image.scaled_f32(0).with_context(|| format!("{}: no volume", path.display()))
+    Ok(hounsfield_io::open_volume(path)?)
 }
 
 /// Reads labels: `value > threshold` when a threshold is given, else rounded integers 0..=255.

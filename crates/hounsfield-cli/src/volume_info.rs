@@ -4,8 +4,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use hounsfield_io::dicom::{self, DicomScan, SeriesOptions};
-use hounsfield_io::nifti::{self, NiftiImage, NiftiVersion, XformSource};
+use hounsfield_io::dicom::{self, DicomScan};
+use hounsfield_io::nifti::{self, XformSource};
+use hounsfield_io::{Format, OpenOptions, Opened};
 use serde::Serialize;
 
 /// What `hounsfield info` reports about an image file.
@@ -134,8 +135,8 @@ pub fn info(path: &Path) -> Result<Info> {
         let scan = dicom::scan_dicom_dir(path)?;
         return Ok(Info::Directory(directory_info(path, scan)));
     }
-    let image = read_image(path, &ConvertOptions::default())?;
-    Ok(Info::Image(Box::new(describe(path, &image))))
+    let opened = hounsfield_io::open(path, &OpenOptions::default())?;
+    Ok(Info::Image(Box::new(describe(&opened))))
 }
 
 fn directory_info(path: &Path, scan: DicomScan) -> DirectoryInfo {
@@ -164,54 +165,16 @@ fn directory_info(path: &Path, scan: DicomScan) -> DirectoryInfo {
 /// How `hounsfield convert` assembles DICOM series.
 #[derive(Clone, Debug, Default)]
 pub struct ConvertOptions {
-    /// The series to convert when a directory holds several: label, SeriesNumber or UID.
-    pub series: Option<String>,
-    /// Series options (duplicates, tilt, gaps, unreadable files).
-    pub series_options: SeriesOptions,
+    /// Which series and how irregular ones are handled.
+    pub open: OpenOptions,
     /// Write no BIDS sidecar (.json) beside a NIfTI converted from DICOM.
     pub no_bids: bool,
 }
 
-/// Reads a NIfTI file, a DICOM file or a DICOM directory (one series, or the one named).
-pub fn read_image(path: &Path, options: &ConvertOptions) -> Result<NiftiImage> {
-    match read_dicom(path, options)? {
-        Some(v) => dicom_image(&v),
-        None => read_nifti_or_explain(path),
-    }
-}
-
-/// Reads `path` as NIfTI; a file that is not NIfTI either is described as neither format.
-fn read_nifti_or_explain(path: &Path) -> Result<NiftiImage> {
-    match nifti::read_nifti(path) {
-        Err(hounsfield_io::Error::WrongFormat { reason, .. }) => bail!(
-            "{}: neither DICOM (no DICM magic at byte 128; files without the DICOM preamble and meta header are not read) nor NIfTI ({reason})",
-            path.display()
-        ),
-        other => Ok(other?),
-    }
-}
-
-/// A DICOM directory's chosen series or a DICOM file; `None` for other files.
-fn read_dicom(path: &Path, options: &ConvertOptions) -> Result<Option<dicom::DicomVolume>> {
-    if path.is_dir() {
-        let v = dicom::read_dicom_dir(path, options.series.as_deref(), &options.series_options)?;
-        return Ok(Some(v));
-    }
-    if is_dicom(path) {
-        return Ok(Some(dicom::read_dicom_file(path)?));
-    }
-    Ok(None)
-}
-
-fn dicom_image(v: &dicom::DicomVolume) -> Result<NiftiImage> {
-    let mut image = NiftiImage::from_volumes(v.volumes.clone(), v.samples)
-        .context("a DICOM volume with no samples")?;
-    image.header.descrip = format!("{} from DICOM by hounsfield", v.modality);
-    Ok(image)
-}
-
-/// Describes an image already read from `path`.
-pub fn describe(path: &Path, image: &NiftiImage) -> ImageInfo {
+/// Describes an image as it was opened.
+pub fn describe(opened: &Opened) -> ImageInfo {
+    let (path, image) = (opened.path.as_path(), &opened.image);
+    let dicom = matches!(opened.format, Format::DicomFile | Format::DicomSeries);
     let g = image.geometry();
     let first = &image.volumes()[0];
     let [nz, ny, nx] = first.shape();
@@ -224,12 +187,8 @@ pub fn describe(path: &Path, image: &NiftiImage) -> ImageInfo {
     let h = &image.header;
     ImageInfo {
         path: path.to_path_buf(),
-        format: match (is_dicom(path) || path.is_dir(), h.version) {
-            (true, _) => "DICOM".into(),
-            (false, NiftiVersion::V1) => "NIfTI-1".into(),
-            (false, NiftiVersion::V2) => "NIfTI-2".into(),
-        },
-        gzip: is_gzip(path),
+        format: opened.format.name().into(),
+        gzip: hounsfield_io::is_gzip(path),
         size_xyz: [nx, ny, nz],
         frames: image.frames(),
         components: image.components(),
@@ -240,9 +199,7 @@ pub fn describe(path: &Path, image: &NiftiImage) -> ImageInfo {
         direction: g.direction(),
         orientation: g.orientation_code(),
         transform: match image.xform_source() {
-            _ if is_dicom(path) || path.is_dir() => {
-                "ImagePositionPatient/ImageOrientationPatient".into()
-            }
+            _ if dicom => "ImagePositionPatient/ImageOrientationPatient".into(),
             XformSource::Sform => format!("sform (code {})", h.sform_code),
             XformSource::Qform => format!("qform (code {})", h.qform_code),
             XformSource::Fallback => "none (pixdim only)".into(),
@@ -328,18 +285,14 @@ fn beside(output: &Path, ext: &str) -> PathBuf {
 /// reads the result back to describe it. From DICOM it also writes, beside the NIfTI, the FSL
 /// `.bval`/`.bvec` tables of a diffusion series and (unless `no_bids`) a BIDS `.json` sidecar.
 pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<Converted> {
-    let dicom = read_dicom(input, options)?;
-    let image = match &dicom {
-        Some(v) => dicom_image(v)?,
-        None => read_nifti_or_explain(input)?,
-    };
-    let tables = match &dicom {
-        Some(v) if !v.diffusion.is_empty() => {
-            Some(dicom::fsl_tables(&v.diffusion, v.volumes[0].geometry(), input))
+    let opened = hounsfield_io::open(input, &options.open)?;
+    let tables = match &opened.dicom {
+        Some(info) if !info.diffusion.is_empty() => {
+            Some(dicom::fsl_tables(&info.diffusion, opened.image.geometry(), input))
         }
         _ => None,
     };
-    if dicom.is_some() {
+    if opened.dicom.is_some() {
         // Files of an earlier conversion to this name that this one would not replace would
         // describe another image: refuse before writing anything.
         let writes_tables = matches!(tables, Some(Ok(_)));
@@ -356,58 +309,35 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
             }
         }
     }
-    nifti::write_nifti(output, &image)?;
+    nifti::write_nifti(output, &opened.image)?;
     let mut sidecars = Vec::new();
     let mut warnings = Vec::new();
-    if let Some(v) = &dicom {
-        if let Some(tables) = tables {
-            match tables {
-                Ok(tables) => {
-                    for (ext, text) in
-                        [(".bval", tables.bval_text()), (".bvec", tables.bvec_text())]
-                    {
-                        let path = beside(output, ext);
-                        hounsfield_core::fs::write_bytes_atomic(&path, text.as_bytes())?;
-                        sidecars.push(path);
-                    }
-                    if let Some(t) = v.diffusion.iter().position(|d| d.is_some_and(|d| d.isotropic))
-                    {
-                        warnings.push(format!(
-                            "volume {t} is an isotropic (trace) image: its .bvec column is 0 0 0"
-                        ));
-                    }
+    if let Some(info) = &opened.dicom {
+        match tables {
+            Some(Ok(tables)) => {
+                for (ext, text) in [(".bval", tables.bval_text()), (".bvec", tables.bvec_text())] {
+                    let path = beside(output, ext);
+                    hounsfield_core::fs::write_bytes_atomic(&path, text.as_bytes())?;
+                    sidecars.push(path);
                 }
-                Err(e) => warnings.push(format!("no .bval/.bvec written: {e}")),
+                if let Some(t) = info.diffusion.iter().position(|d| d.is_some_and(|d| d.isotropic))
+                {
+                    warnings.push(format!(
+                        "volume {t} is an isotropic (trace) image: its .bvec column is 0 0 0"
+                    ));
+                }
             }
+            Some(Err(e)) => warnings.push(format!("no .bval/.bvec written: {e}")),
+            None => {}
         }
         if !options.no_bids {
             let path = beside(output, ".json");
-            let sidecar = dicom::sidecar(v)?;
+            let sidecar = dicom::sidecar(info)?;
             hounsfield_core::fs::write_bytes_atomic(&path, sidecar.to_json().as_bytes())?;
             sidecars.push(path);
         }
     }
-    let back =
-        nifti::read_nifti(output).with_context(|| format!("reading back {}", output.display()))?;
-    Ok(Converted {
-        input: input.to_path_buf(),
-        output: describe(output, &back),
-        sidecars,
-        warnings,
-    })
-}
-
-fn is_gzip(path: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
-}
-
-/// Whether the file has the DICM magic at byte 128.
-fn is_dicom(path: &Path) -> bool {
-    let mut head = [0u8; 132];
-    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
-        && &head[128..132] == b"DICM"
+    let back = hounsfield_io::open(output, &OpenOptions::default())
+        .with_context(|| format!("reading back {}", output.display()))?;
+    Ok(Converted { input: input.to_path_buf(), output: describe(&back), sidecars, warnings })
 }

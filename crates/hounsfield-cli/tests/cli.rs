@@ -121,6 +121,28 @@ fn segment_train_then_predict_a_synthetic_volume() {
     assert_eq!(v["dice"].as_array().map(Vec::len), Some(2));
     let back = hounsfield_io::nifti::read_nifti(&pred).unwrap();
     assert_eq!(back.header.dim[1..4], [20, 20, 20]);
+    // A DICOM directory is read as its converted NIfTI is: the same labels.
+    if let Some(series) = dicom_dir("generic/anatomical/001") {
+        let converted = dir.path().join("t1.nii");
+        let out = hounsfield(&["convert", &series, converted.to_str().unwrap(), "--no-bids"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let mut labels = Vec::new();
+        for (input, name) in
+            [(series.as_str(), "from_dicom.nii"), (converted.to_str().unwrap(), "from_nifti.nii")]
+        {
+            let pred = dir.path().join(name);
+            let out = hounsfield(&[
+                "segment",
+                "predict",
+                model.to_str().unwrap(),
+                input,
+                pred.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{input}: {}", text(&out.stderr));
+            labels.push(hounsfield_io::nifti::read_nifti(&pred).unwrap().volumes()[0].to_f64());
+        }
+        assert_eq!(labels[0], labels[1]);
+    }
     // An image with a NaN: one line naming the file, exit 1, nothing written.
     let mut bad = sample.image.clone();
     bad.as_slice_mut()[5] = f32::NAN;
@@ -360,7 +382,7 @@ fn user_errors_are_one_line_with_exit_one() {
     let u1 = corpus("dtype_u1.nii");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["info", "/nonexistent/scan.nii"], "No such file"),
-        (vec!["info", &manifest], "neither DICOM"),
+        (vec!["info", &manifest], "not a NIfTI or DICOM file"),
         (vec!["convert", &u1, bad_out.to_str().unwrap()], ".nii or .nii.gz"),
         (vec!["convert", &tilted, &tilted_out], "gantry tilt"),
     ];
@@ -463,6 +485,55 @@ fn convert_a_mosaic_dwi_series_with_its_tables_and_sidecar() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("siemens_dwi_1000.dcm"), "{}", text(&out.stderr));
     assert!(!refused.exists());
+}
+
+/// A small 2D parallel-beam scan file.
+const CT_SCAN: &str = "[grid]\nshape = [1, 64, 64]\nspacing = [1.0, 1.0, 1.0]\n\n[scan]\ntype = \"parallel2d\"\n\
+    angles = { count = 120, span_degrees = 180 }\ndetector = { cols = 64, col_spacing = 1.0 }\n";
+
+/// filter, mesh, render and ct reconstruct read a DICOM directory wherever they read a NIfTI
+/// file, with the same result as from its converted NIfTI.
+#[test]
+fn dicom_directories_are_read_wherever_nifti_is() {
+    let Some(series) = dicom_dir("generic/anatomical/001") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nii = dir.path().join("t1.nii");
+    let out = hounsfield(&["convert", &series, nii.to_str().unwrap(), "--no-bids"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let nii = nii.to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let out = hounsfield(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    };
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for (input, tag) in [(series.as_str(), "dicom"), (nii.as_str(), "nifti")] {
+        run(&["filter", "gaussian", input, &path(&format!("{tag}_smooth.nii")), "--sigma", "1"]);
+        run(&["mesh", input, &path(&format!("{tag}.stl")), "--level", "100"]);
+        run(&["render", input, &path(&format!("{tag}.png")), "--mode", "slice"]);
+    }
+    let read = |name: &str| std::fs::read(path(name)).unwrap();
+    let smooth =
+        |name: &str| hounsfield_io::nifti::read_nifti(path(name)).unwrap().volumes()[0].to_f64();
+    assert_eq!(smooth("dicom_smooth.nii"), smooth("nifti_smooth.nii"));
+    // NIfTI stores the geometry in f32: vertices agree to 1e-3 mm.
+    let (a, b) = [path("dicom.stl"), path("nifti.stl")]
+        .map(|p| hounsfield_mesh::io::read_mesh(std::path::Path::new(&p)).unwrap())
+        .into();
+    assert_eq!(a.triangles.len(), b.triangles.len());
+    let worst = a
+        .vertices
+        .iter()
+        .zip(&b.vertices)
+        .flat_map(|(p, q)| (0..3).map(move |k| (f64::from(p[k]) - f64::from(q[k])).abs()))
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-3, "vertices differ by {worst} mm");
+    assert_eq!(read("dicom.png"), read("nifti.png"));
+    // ct reconstruct reads the directory (and then finds it is not the scan's projections).
+    let scan = path("scan.toml");
+    std::fs::write(&scan, CT_SCAN).unwrap();
+    let out = hounsfield(&["ct", "reconstruct", &series, &path("rec.nii"), "--scan", &scan]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("262144 values, the scan"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -35,9 +35,12 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "dicom")]
 pub mod dicom;
 pub mod error;
 pub mod nifti;
+mod open;
 mod source;
 
 pub use error::{Error, Result, SeriesProblem};
+pub use open::{Format, OpenOptions, Opened, is_dicom_file, is_gzip, open, open_volume};

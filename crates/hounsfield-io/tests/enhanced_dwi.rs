@@ -51,7 +51,7 @@ fn generator_volumes(ours: &DicomVolume) -> Vec<usize> {
 /// Volume t's weighting is that of the generator volume its voxels came from.
 fn assert_weights_follow_voxels(ours: &DicomVolume, from: &[usize]) {
     for (t, &v) in from.iter().enumerate() {
-        let d = ours.diffusion[t].unwrap();
+        let d = ours.info.diffusion[t].unwrap();
         assert_eq!(d.b_value, if v == 0 { 0.0 } else { 1000.0 }, "volume {t}");
         match (d.direction, DIRECTIONS[v]) {
             (None, None) => {}
@@ -79,7 +79,7 @@ fn shuffled_frames_come_out_in_dimension_index_order() {
     assert!((0..3).all(|k| (origin[k] - [-20.0, 10.0, 40.0][k]).abs() < 1e-9), "{origin:?}");
     assert!((g.spacing()[2] - 3.0).abs() < 1e-9);
 
-    let tables = fsl_tables(&ours.diffusion, g, &path).unwrap();
+    let tables = fsl_tables(&ours.info.diffusion, g, &path).unwrap();
     assert_eq!(tables.bval_text(), "0 1000 1000 1000\n");
     // Axis-aligned rows (det > 0, so FSL negates x): (1,0,0) becomes (-1, 0, 0) in voxel axes.
     assert!((tables.bvecs[1][0] + 1.0).abs() < 1e-12, "{:?}", tables.bvecs);
@@ -103,9 +103,9 @@ fn an_isotropic_volume_gets_a_zero_vector() {
     let Some(path) = make(dir.path(), "dwi.dcm", &["--isotropic"]) else { return };
     let ours = read_dicom_file(&path).unwrap();
     assert_eq!(generator_volumes(&ours), [0, 1, 2, 3]);
-    let d = ours.diffusion[3].unwrap();
+    let d = ours.info.diffusion[3].unwrap();
     assert!(d.isotropic && d.direction.is_none() && d.b_value == 1000.0, "{d:?}");
-    let tables = fsl_tables(&ours.diffusion, ours.volumes[0].geometry(), &path).unwrap();
+    let tables = fsl_tables(&ours.info.diffusion, ours.volumes[0].geometry(), &path).unwrap();
     assert_eq!(tables.bval_text(), "0 1000 1000 1000\n");
     assert_eq!(tables.bvecs[3], [0.0; 3]);
 }

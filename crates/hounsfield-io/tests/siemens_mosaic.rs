@@ -134,7 +134,8 @@ fn values(line: &str) -> Vec<f64> {
 /// Our tables (computed for our grid) and dcm2niix's (for its grid) say the same: equal b-values
 /// and, in patient space, directions within 1e-5 (dcm2niix prints 6 significant digits).
 fn assert_same_tables(name: &str, ours: &DicomVolume, theirs: &(String, String), grid: &Geometry) {
-    let tables = fsl_tables(&ours.diffusion, ours.volumes[0].geometry(), Path::new(name)).unwrap();
+    let tables =
+        fsl_tables(&ours.info.diffusion, ours.volumes[0].geometry(), Path::new(name)).unwrap();
     assert_eq!(values(&tables.bval_text()), values(&theirs.0), "{name}: bvals");
     let a = world_vectors(&tables.bvec_text(), ours.volumes[0].geometry());
     let b = world_vectors(&theirs.1, grid);
@@ -168,7 +169,7 @@ fn single_mosaics_unpack_as_nibabel_and_dcm2niix_do() {
             // one): dcm2niix writes b = 0 and a zero vector ("assuming volumes without
             // gradients are b = 0"); we write what the CSA header says.
             assert_eq!(tables, ("0 \n".to_owned(), "0 \n0 \n0 \n".to_owned()), "{name}");
-            let t = fsl_tables(&ours.diffusion, ours.volumes[0].geometry(), &path).unwrap();
+            let t = fsl_tables(&ours.info.diffusion, ours.volumes[0].geometry(), &path).unwrap();
             assert_eq!(t.bvals, [1000.0], "{name}");
             let world = world_vectors(&t.bvec_text(), ours.volumes[0].geometry());
             for (got, want) in world[0].iter().zip([0.99997449, 0.00505012, -0.00505012]) {
@@ -176,7 +177,7 @@ fn single_mosaics_unpack_as_nibabel_and_dcm2niix_do() {
             }
         }
         // Slice times follow the slices as stored: ascending tiles, whichever way they stack.
-        let times = ours.slice_times_ms.as_ref().unwrap();
+        let times = ours.info.slice_times_ms.as_ref().unwrap();
         assert_eq!(times.len(), 48, "{name}");
     }
     let pattern = read_dicom_file(fx.path("pattern.dcm")).unwrap();
@@ -196,7 +197,7 @@ fn a_mosaic_dwi_series_becomes_volumes_with_dcm2niix_tables() {
     assert_eq!(scan.series.len(), 1);
     let ours = read_dicom_series(&scan.series[0], &SeriesOptions::default()).unwrap();
     assert_eq!(ours.time_points(), 2);
-    let b: Vec<f64> = ours.diffusion.iter().map(|d| d.unwrap().b_value).collect();
+    let b: Vec<f64> = ours.info.diffusion.iter().map(|d| d.unwrap().b_value).collect();
     assert_eq!(b, [0.0, 1000.0]);
     let (reference, tables) = fx.dcm2niix(&dir);
     assert_eq!(reference.frames(), 2);
@@ -205,13 +206,13 @@ fn a_mosaic_dwi_series_becomes_volumes_with_dcm2niix_tables() {
         common::assert_same_in_physical_space("dwi", &ours.volumes[t..t + 1], &frame, 0.0, 0.0);
     }
     assert_same_tables("dwi", &ours, &tables.unwrap(), reference.geometry());
-    let text = fsl_tables(&ours.diffusion, ours.volumes[0].geometry(), &dir).unwrap();
+    let text = fsl_tables(&ours.info.diffusion, ours.volumes[0].geometry(), &dir).unwrap();
     assert_eq!(text.bval_text(), "0 1000\n");
     // Dropping duplicates keeps volumes of different weightings: they are not copies.
     let options = SeriesOptions::default().with_drop_duplicates(true);
     let kept = read_dicom_series(&scan.series[0], &options).unwrap();
     assert_eq!(kept.volumes, ours.volumes);
-    assert_eq!(kept.diffusion, ours.diffusion);
+    assert_eq!(kept.info.diffusion, ours.info.diffusion);
 }
 
 /// nibabel's nicom 0.dcm and 1.dcm are 256 x 256 images that say they pack 48 slices in a 7 x 7

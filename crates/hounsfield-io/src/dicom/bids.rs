@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::csa::CsaHeader;
 use super::header::{DicomHeader, element, floats, header_of, open_error, text};
 use super::private::{self, SIEMENS_CSA};
-use super::series::DicomVolume;
+use super::series::DicomInfo;
 use crate::error::Result;
 
 /// A sidecar: keys in the order written.
@@ -81,18 +81,18 @@ fn clock(tm: &str) -> Option<String> {
     Some(format!("{}:{}:{:09.6}", &hms[..2], &hms[2..4], seconds))
 }
 
-/// The sidecar of `volume`, read from the data set of `volume.source` (its first image).
-pub fn sidecar(volume: &DicomVolume) -> Result<Sidecar> {
-    let path = volume.source.as_path();
+/// The sidecar of a series, read from the data set of `info.source` (its first image).
+pub fn sidecar(info: &DicomInfo) -> Result<Sidecar> {
+    let path = info.source.as_path();
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)
         .map_err(|e| open_error(path, &e.to_string()))?;
     let header = header_of(&obj, path)?;
-    Ok(from_object(&obj, &header, volume))
+    Ok(from_object(&obj, &header, info))
 }
 
-fn from_object(obj: &InMemDicomObject, header: &DicomHeader, volume: &DicomVolume) -> Sidecar {
+fn from_object(obj: &InMemDicomObject, header: &DicomHeader, volume: &DicomInfo) -> Sidecar {
     let mut s = Sidecar::default();
     let t = |tag| text(obj, tag);
     let string = |s: &mut Sidecar, key: &str, v: String| {
@@ -252,7 +252,7 @@ fn from_object(obj: &InMemDicomObject, header: &DicomHeader, volume: &DicomVolum
         s.put("PhaseEncodingSteps", json!(v as i64));
     }
     let direction = t(tags::IN_PLANE_PHASE_ENCODING_DIRECTION);
-    let (rows, columns) = volume.volumes.first().map_or((0, 0), |v| (v.shape()[1], v.shape()[2]));
+    let (rows, columns) = (volume.rows, volume.columns);
     let mut recon_pe = None;
     if mr {
         let matrix = element(obj, tags::ACQUISITION_MATRIX)

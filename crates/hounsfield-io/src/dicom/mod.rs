@@ -45,4 +45,4 @@ pub use diffusion::{Diffusion, FslTables, format_g, fsl_tables};
 pub use header::{DicomHeader, FrameGroups, read_header};
 pub use mosaic::Mosaic;
 pub use scan::{DicomScan, DicomSeries, Skipped, read_dicom_dir, scan_dicom_dir};
-pub use series::{DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series};
+pub use series::{DicomInfo, DicomVolume, SeriesOptions, read_dicom_file, read_dicom_series};

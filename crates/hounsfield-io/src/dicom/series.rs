@@ -96,6 +96,13 @@ pub struct DicomVolume {
     pub volumes: Vec<DynVolume>,
     /// Samples per pixel (1 grey, 3 colour).
     pub samples: usize,
+    /// What the series says beyond its voxels.
+    pub info: DicomInfo,
+}
+
+/// What a DICOM series says beyond its voxels: what FSL tables and BIDS sidecars are made of.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DicomInfo {
     /// SeriesInstanceUID.
     pub series_uid: String,
     /// Modality.
@@ -109,6 +116,10 @@ pub struct DicomVolume {
     /// point, ms from the first (Siemens mosaics: CSA MosaicRefAcqTimes); `None` when unknown
     /// or when the slices were resampled.
     pub slice_times_ms: Option<Vec<f64>>,
+    /// Rows and columns of each slice as stored in the volume.
+    pub rows: usize,
+    /// Columns of each slice.
+    pub columns: usize,
 }
 
 /// Reads one DICOM file as a volume: a single image is a one-slice volume; a classic multi-frame
@@ -325,14 +336,19 @@ pub fn read_dicom_series(series: &DicomSeries, options: &SeriesOptions) -> Resul
             })
             .collect::<Result<_>>()?;
     }
+    let [_, rows, columns] = volumes.first().map_or([0; 3], DynVolume::shape);
     Ok(DicomVolume {
         samples: first.samples_per_pixel,
         volumes,
-        series_uid: series.uid.clone(),
-        modality: series.modality.clone(),
-        diffusion,
-        source: series.files[slices[0].file].path.clone(),
-        slice_times_ms,
+        info: DicomInfo {
+            series_uid: series.uid.clone(),
+            modality: series.modality.clone(),
+            diffusion,
+            source: series.files[slices[0].file].path.clone(),
+            slice_times_ms,
+            rows,
+            columns,
+        },
     })
 }
 
