@@ -105,12 +105,6 @@ impl fmt::Display for CtReport {
     }
 }
 
-/// A `[..., ny, nx]` array as a volume on `grid` (2D images become one slice).
-fn image_volume(grid: &ImageGrid, image: ArrayD<f32>) -> Result<Volume<f32>> {
-    let values = image.into_raw_vec_and_offset().0;
-    Ok(Volume::from_vec(grid.shape, values, grid.geometry()?)?)
-}
-
 fn report(output: &Path, what: String, data: &ArrayD<f32>, seconds: f64) -> CtReport {
     let (min, max) = data.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
         (lo.min(f64::from(v)), hi.max(f64::from(v)))
@@ -163,7 +157,7 @@ pub fn phantom(scan: &Path, output: &Path, random: Option<usize>, seed: u64) -> 
     // Pixel averages over 16x16 points in 2D (4x4x4 in 3D): the reference PSNRs are measured against.
     let image = ph.rasterize(&file.grid, if ph.dims == 2 { 16 } else { 4 })?;
     let r = report(output, format!("{}D phantom", ph.dims), &image, start.elapsed().as_secs_f64());
-    nifti::write_nifti(output, &NiftiImage::from_volume(image_volume(&file.grid, image)?))?;
+    nifti::write_nifti(output, &NiftiImage::from_volume(file.grid.volume_of(image)?))?;
     Ok(r)
 }
 
@@ -199,7 +193,10 @@ pub fn project(scan: &Path, output: &Path, options: &ProjectOptions) -> Result<C
     let (mut p, what) = match &options.image {
         Some(path) => {
             let image = read_volume(path)?;
-            let x = image_array(&file, &image, path)?;
+            let x = file
+                .grid
+                .image_of(&image, &file.scan)
+                .with_context(|| format!("{}: not an image on the scan's grid", path.display()))?;
             let projector = Projector::new(file.grid.clone(), file.scan.clone())?;
             (projector.apply(x.view())?, format!("Joseph projections of {}", path.display()))
         }
@@ -223,19 +220,6 @@ pub fn project(scan: &Path, output: &Path, options: &ProjectOptions) -> Result<C
 
 fn read_volume(path: &Path) -> Result<Volume<f32>> {
     Ok(hounsfield_io::open_volume(path)?)
-}
-
-fn image_array(file: &ScanFile, image: &Volume<f32>, path: &Path) -> Result<ArrayD<f32>> {
-    if image.shape() != file.grid.shape {
-        bail!(
-            "{}: shape {:?} does not match the scan's grid {:?}",
-            path.display(),
-            image.shape(),
-            file.grid.shape
-        );
-    }
-    let shape = file.scan.image_shape(&file.grid)?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&shape), image.as_slice().to_vec())?)
 }
 
 fn write_projections(file: &ScanFile, p: &ArrayD<f32>, output: &Path) -> Result<()> {
@@ -350,7 +334,8 @@ pub fn reconstruct(
             os_sart(&op, y.view(), None, 10.min(file.scan.views()), 1.0, &iter, progress)?
         }
         method => {
-            let op = projector_on(&file, options.device)?;
+            let op =
+                hounsfield_ct::projector_on(file.grid.clone(), file.scan.clone(), options.device)?;
             let op = op.as_ref();
             match method {
                 Method::Sirt => sirt(op, y.view(), None, 1.0, &iter, progress)?,
@@ -369,7 +354,7 @@ pub fn reconstruct(
         &image,
         start.elapsed().as_secs_f64(),
     );
-    let volume = image_volume(&file.grid, image)?;
+    let volume = file.grid.volume_of(image)?;
     if let Some(path) = &options.reference {
         let reference = read_volume(path)?;
         let (lo, hi) = reference.min_max().context("empty reference")?;
@@ -418,21 +403,4 @@ fn learned(
     }
     let prior = fbp(&file.scan, &file.grid, y.view(), &FbpOptions::default())?;
     Ok(model.reconstruct(y.view(), prior.view())?)
-}
-
-/// The Joseph projector of a scan file on `device` (a GPU needs the `cuda` feature).
-fn projector_on(file: &ScanFile, device: Device) -> Result<Box<dyn LinearOperator>> {
-    match device {
-        Device::Cpu => Ok(Box::new(Projector::new(file.grid.clone(), file.scan.clone())?)),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(ordinal) => Ok(Box::new(hounsfield_ct::gpu::GpuProjector::new(
-            file.grid.clone(),
-            file.scan.clone(),
-            ordinal,
-        )?)),
-        #[cfg(not(feature = "cuda"))]
-        Device::Cuda(ordinal) => {
-            bail!("--device cuda:{ordinal}: this hounsfield was built without the `cuda` feature")
-        }
-    }
 }

@@ -120,7 +120,7 @@ pub fn simulate_fdk(
     let clean = phantom.project(geometry, 1)? * SCALE;
     let noisy = add_noise(clean.view(), &NoiseOptions::poisson(PHOTONS, seed))?;
     let image = fdk(geometry, grid, noisy.view(), &FbpOptions::default())? / SCALE;
-    Ok(Volume::from_vec(grid.shape, image.into_raw_vec_and_offset().0, grid.geometry()?)?)
+    Ok(grid.volume_of(image)?)
 }
 
 /// Phantom -> noisy cone-beam projections -> FDK and FISTA-TV -> PSNR/SSIM: a 3D Shepp-Logan of
@@ -157,9 +157,7 @@ pub fn run_ct(size: usize, seed: u64, out: Option<&Path>) -> Result<CtOutput> {
         &mut hounsfield_ct::no_monitor,
     )? / SCALE;
     let t_iter = clock.elapsed().as_secs_f64();
-    let volume = |a: ndarray::ArrayD<f32>| -> Result<Volume<f32>> {
-        Ok(Volume::from_vec(grid.shape, a.into_raw_vec_and_offset().0, grid.geometry()?)?)
-    };
+    let volume = |a: ndarray::ArrayD<f32>| -> Result<Volume<f32>> { Ok(grid.volume_of(a)?) };
     let (truth, fdk_image, iterative) = (volume(truth)?, volume(fdk_image)?, volume(iterative)?);
     let options = SsimOptions::new(1.0);
     if let Some(dir) = out {

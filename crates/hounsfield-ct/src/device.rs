@@ -2,6 +2,33 @@
 //! the `cuda` feature (without it, asking for a GPU is an error value).
 
 use hounsfield_core::{Error, Result};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ImageGrid, ScanGeometry, uniform_angles};
+
+    #[test]
+    fn the_cpu_projector_and_grid_conversions_round_trip() {
+        let grid = ImageGrid::new_2d(8, 6, 1.0).unwrap();
+        let scan = ScanGeometry::parallel_2d(uniform_angles(4, 0.0, std::f64::consts::PI), 9, 1.0)
+            .unwrap();
+        let op = projector_on(grid.clone(), scan.clone(), Device::Cpu).unwrap();
+        assert_eq!(op.domain_shape(), scan.image_shape(&grid).unwrap());
+        let image =
+            ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[8, 6]), |i| (i[0] * 6 + i[1]) as f32);
+        let volume = grid.volume_of(image.clone()).unwrap();
+        assert_eq!(volume.shape(), [1, 8, 6]);
+        assert_eq!(grid.image_of(&volume, &scan).unwrap(), image);
+        let wrong = ImageGrid::new_2d(8, 5, 1.0)
+            .unwrap()
+            .volume_of(image.slice_move(ndarray::s![.., ..5]).into_dyn());
+        assert!(wrong.is_ok(), "a 8x5 image fills an 8x5 grid");
+        assert!(grid.volume_of(ndarray::ArrayD::zeros(ndarray::IxDyn(&[3, 3]))).is_err());
+        #[cfg(not(feature = "cuda"))]
+        assert!(projector_on(grid, scan, Device::Cuda(0)).is_err());
+    }
+}
 use serde::{Deserialize, Serialize};
 
 /// A compute device.
@@ -29,6 +56,29 @@ impl Device {
                     Error::param("device", format!("{name}: expected cpu, cuda or cuda:N"))
                 }),
         }
+    }
+}
+
+/// The Joseph projector pair of `scan` on `grid`, on `device`: the CPU [`Projector`], or with the
+/// `cuda` feature its GPU twin (an error value naming the missing feature otherwise).
+///
+/// [`Projector`]: crate::Projector
+pub fn projector_on(
+    grid: crate::geometry::ImageGrid,
+    scan: crate::geometry::ScanGeometry,
+    device: Device,
+) -> Result<Box<dyn hounsfield_core::LinearOperator + Send + Sync>> {
+    match device {
+        Device::Cpu => Ok(Box::new(crate::Projector::new(grid, scan)?)),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(ordinal) => Ok(Box::new(crate::gpu::GpuProjector::new(grid, scan, ordinal)?)),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(ordinal) => Err(Error::param(
+            "device",
+            format!(
+                "cuda:{ordinal} asked for, but hounsfield-ct was built without the `cuda` feature"
+            ),
+        )),
     }
 }
 

@@ -106,6 +106,41 @@ impl ImageGrid {
         Geometry::axis_aligned(self.spacing, self.first_voxel())
     }
 
+    /// An image on this grid (`[ny, nx]` for 2D scans, `[nz, ny, nx]` otherwise, as projectors
+    /// and reconstructions give them) as a volume with the grid's geometry.
+    pub fn volume_of(&self, image: ndarray::ArrayD<f32>) -> Result<hounsfield_core::Volume<f32>> {
+        if image.len() != self.len() {
+            return Err(Error::param(
+                "image",
+                format!("{:?} values do not fill the grid {:?}", image.shape(), self.shape),
+            ));
+        }
+        let values = if image.is_standard_layout() {
+            image.into_raw_vec_and_offset().0
+        } else {
+            image.iter().copied().collect()
+        };
+        hounsfield_core::Volume::from_vec(self.shape, values, self.geometry()?)
+    }
+
+    /// A volume on this grid as the array `scan`'s projector takes (`[ny, nx]` for 2D scans);
+    /// the volume must have the grid's shape.
+    pub fn image_of(
+        &self,
+        volume: &hounsfield_core::Volume<f32>,
+        scan: &ScanGeometry,
+    ) -> Result<ndarray::ArrayD<f32>> {
+        if volume.shape() != self.shape {
+            return Err(Error::param(
+                "image",
+                format!("shape {:?} does not match the grid {:?}", volume.shape(), self.shape),
+            ));
+        }
+        let shape = scan.image_shape(self)?;
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), volume.as_slice().to_vec())
+            .map_err(|e| Error::param("image", e.to_string()))
+    }
+
     /// Number of voxels.
     pub fn len(&self) -> usize {
         self.shape.iter().product()

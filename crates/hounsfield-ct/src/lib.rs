@@ -33,7 +33,7 @@ pub mod projector;
 pub mod ramp;
 pub mod simulate;
 
-pub use device::Device;
+pub use device::{Device, projector_on};
 pub use fbp::{FbpOptions, fbp, fdk};
 pub use geometry::{Beam, Detector, ImageGrid, Ray, ScanGeometry, ViewVectors, uniform_angles};
 pub use iterative::{
