@@ -195,7 +195,7 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             }
         }
         Operation::Window(w) => {
-            report.operation = format!("window level {} width {}", w.level, w.width);
+            report.operation = format!("window level {} width {}", w.centre, w.width);
             intensity::window(&volume, *w).into()
         }
         Operation::Automatic(method) => {

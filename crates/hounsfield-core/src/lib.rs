@@ -36,6 +36,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod display;
 pub mod distance;
 pub mod dynvolume;
 pub mod element;
@@ -50,6 +51,7 @@ pub mod rng;
 pub mod vec3;
 pub mod volume;
 
+pub use display::{Window, WindowPreset};
 pub use dynvolume::DynVolume;
 pub use element::{CastOptions, DType, Element, Overflow, Rounding};
 pub use error::{Error, Result};

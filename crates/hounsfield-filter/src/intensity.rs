@@ -2,77 +2,11 @@
 
 use hounsfield_core::{Element, Error, Result, Volume};
 
-/// A display window: values from `level - width/2` to `level + width/2` map onto 0..1.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Window {
-    /// Centre (HU for CT).
-    pub level: f64,
-    /// Width (HU for CT), > 0.
-    pub width: f64,
-}
-
-impl Window {
-    /// Brain (level 40, width 80).
-    pub const BRAIN: Window = Window { level: 40.0, width: 80.0 };
-    /// Subdural (level 75, width 215).
-    pub const SUBDURAL: Window = Window { level: 75.0, width: 215.0 };
-    /// Stroke (level 40, width 40).
-    pub const STROKE: Window = Window { level: 40.0, width: 40.0 };
-    /// Bone (level 400, width 1800).
-    pub const BONE: Window = Window { level: 400.0, width: 1800.0 };
-    /// Lung (level -600, width 1500).
-    pub const LUNG: Window = Window { level: -600.0, width: 1500.0 };
-    /// Soft tissue / mediastinum (level 50, width 350).
-    pub const SOFT_TISSUE: Window = Window { level: 50.0, width: 350.0 };
-    /// Abdomen (level 40, width 400).
-    pub const ABDOMEN: Window = Window { level: 40.0, width: 400.0 };
-    /// Liver (level 60, width 160).
-    pub const LIVER: Window = Window { level: 60.0, width: 160.0 };
-
-    /// A window by level and width.
-    pub fn new(level: f64, width: f64) -> Result<Self> {
-        if !(level.is_finite() && width.is_finite() && width > 0.0) {
-            return Err(Error::param(
-                "window",
-                format!("needs a finite level and a width > 0, got level {level} width {width}"),
-            ));
-        }
-        Ok(Window { level, width })
-    }
-
-    /// A preset by name: brain, subdural, stroke, bone, lung, soft-tissue (or mediastinum),
-    /// abdomen, liver.
-    pub fn preset(name: &str) -> Result<Self> {
-        Ok(match name.to_ascii_lowercase().replace('_', "-").as_str() {
-            "brain" => Self::BRAIN,
-            "subdural" => Self::SUBDURAL,
-            "stroke" => Self::STROKE,
-            "bone" => Self::BONE,
-            "lung" => Self::LUNG,
-            "soft-tissue" | "mediastinum" => Self::SOFT_TISSUE,
-            "abdomen" => Self::ABDOMEN,
-            "liver" => Self::LIVER,
-            other => {
-                return Err(Error::param(
-                    "preset",
-                    format!(
-                        "unknown window `{other}`; known: brain, subdural, stroke, bone, lung, soft-tissue, abdomen, liver"
-                    ),
-                ));
-            }
-        })
-    }
-
-    /// Where `v` lands in 0..1 (clamped).
-    #[inline]
-    pub fn apply(&self, v: f64) -> f64 {
-        ((v - (self.level - self.width / 2.0)) / self.width).clamp(0.0, 1.0)
-    }
-}
+pub use hounsfield_core::display::{Window, WindowPreset};
 
 /// Maps every voxel through `window` onto 0..1.
 pub fn window<T: Element>(volume: &Volume<T>, window: Window) -> Volume<f32> {
-    volume.map(|v| window.apply(v.to_f64()) as f32)
+    volume.map(|v| window.unit(v.to_f64()) as f32)
 }
 
 /// Clamps values into `lo..=hi`.
@@ -226,11 +160,11 @@ mod tests {
 
     #[test]
     fn windows_map_level_to_one_half_and_clamp() {
-        let w = window(&ramp(), Window::BRAIN);
+        let w = window(&ramp(), WindowPreset::Brain.window());
         assert_eq!(w.as_slice(), [0.0, 0.0, 0.5, 1.0, 1.0]);
         let bone = Window::preset("Bone").unwrap();
-        assert_eq!(bone, Window::BONE);
-        assert!((bone.apply(400.0) - 0.5).abs() < 1e-12);
+        assert_eq!(bone, WindowPreset::Bone.window());
+        assert!((bone.unit(400.0) - 0.5).abs() < 1e-12);
         assert!(Window::preset("kidney").unwrap_err().to_string().contains("known:"));
         assert!(Window::new(0.0, 0.0).is_err());
     }

@@ -51,49 +51,7 @@ impl Plane {
     }
 }
 
-/// A display window: values `centre ± width / 2` map onto black..white.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Window {
-    /// Centre (level).
-    pub centre: f64,
-    /// Width (> 0).
-    pub width: f64,
-}
-
-impl Window {
-    /// The window over `[lo, hi]`.
-    pub fn from_range(lo: f64, hi: f64) -> Result<Self> {
-        if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-            return Err(Error::param(
-                "window",
-                format!("needs finite lo < hi, found {lo} and {hi}"),
-            ));
-        }
-        Ok(Window { centre: (lo + hi) / 2.0, width: hi - lo })
-    }
-
-    /// The 1st to 99th percentile of the volume's values (robust to a few extreme voxels).
-    pub fn auto<T: Element>(volume: &Volume<T>) -> Result<Self> {
-        let mut values: Vec<f64> =
-            volume.as_slice().iter().map(|v| v.to_f64()).filter(|v| v.is_finite()).collect();
-        if values.is_empty() {
-            return Err(Error::Empty("volume without finite values".into()));
-        }
-        let k = values.len() - 1;
-        let (lo, hi) = {
-            let lo = *values.select_nth_unstable_by(k / 100, f64::total_cmp).1;
-            let hi = *values.select_nth_unstable_by(k * 99 / 100, f64::total_cmp).1;
-            (lo, hi)
-        };
-        if hi > lo { Self::from_range(lo, hi) } else { Self::from_range(lo - 0.5, lo + 0.5) }
-    }
-
-    /// Grey level of `v`.
-    pub fn grey(&self, v: f64) -> u8 {
-        let t = (v - (self.centre - self.width / 2.0)) / self.width;
-        (t.clamp(0.0, 1.0) * 255.0).round() as u8
-    }
-}
+pub use hounsfield_core::display::Window;
 
 /// A label overlay: a label volume (same grid) blended over the picture.
 #[derive(Clone, Copy, Debug)]
