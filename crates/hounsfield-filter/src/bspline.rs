@@ -9,7 +9,7 @@
 use hounsfield_core::Volume;
 use rayon::prelude::*;
 
-use crate::resample::{Taps, kernel_table, kernel_taps};
+use crate::kernel::{Taps, kernel_table, kernel_taps};
 
 /// The pole of the cubic B-spline prefilter.
 const POLE: f64 = -0.267_949_192_431_122_7; // sqrt(3) - 2
@@ -128,7 +128,7 @@ pub(crate) fn table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Taps<
 /// The spline with `coefficients` (x, y, z sizes `size`) at continuous index `p`.
 pub(crate) fn sample(data: &[f32], size: [usize; 3], p: [f64; 3], outside: f32) -> f32 {
     let taps = [0, 1, 2].map(|k| kernel_taps(p[k], size[k], weights));
-    crate::resample::tensor_sample(data, size, taps, outside)
+    crate::kernel::tensor_sample(data, size, taps, outside)
 }
 
 #[cfg(test)]

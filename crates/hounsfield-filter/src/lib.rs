@@ -55,6 +55,7 @@ pub mod derivative;
 pub mod diffusion;
 pub mod gaussian;
 pub mod intensity;
+mod kernel;
 pub mod label;
 pub mod morphology;
 pub mod rank;

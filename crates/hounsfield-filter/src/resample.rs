@@ -10,6 +10,7 @@ use hounsfield_core::{Element, Error, Geometry, Result, Volume, mat3};
 use rayon::prelude::*;
 
 use crate::gaussian::{GaussianOptions, gaussian};
+use crate::kernel::Taps;
 use crate::{bspline, sinc};
 
 /// How values between voxel centres are found.
@@ -239,10 +240,6 @@ pub fn resample_nearest<T: Element>(
     Volume::from_vec([nz, ny, nx], out, geometry.clone())
 }
 
-/// Where each output index of one axis samples the input (`in = scale * out + offset`):
-/// `None` outside, else the input indices and weights to blend.
-pub(crate) type Taps<const K: usize> = Vec<Option<[(usize, f32); K]>>;
-
 /// The two taps of linear interpolation, with the same edge and snapping rules as
 /// [`trilinear`].
 fn linear_table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Taps<2> {
@@ -326,58 +323,6 @@ fn separable<const K: usize>(
         }
     });
     out
-}
-
-/// The K taps of a kernel at continuous index `p` of an axis of `n` samples: the samples
-/// floor(p) - K/2 + 1 ..= floor(p) + K/2 (mirrored at the edges) with the weights `weights`
-/// gives for the fraction p - floor(p); `None` beyond half a voxel outside.
-pub(crate) fn kernel_taps<const K: usize>(
-    p: f64,
-    n: usize,
-    weights: impl Fn(f64) -> [f64; K],
-) -> Option<[(usize, f32); K]> {
-    if !(p >= -0.5 && p <= (n - 1) as f64 + 0.5) {
-        return None;
-    }
-    let i = p.floor();
-    let w = weights(p - i);
-    let first = i as isize - (K as isize / 2 - 1);
-    Some(std::array::from_fn(|k| {
-        (crate::Boundary::Mirror.index(first + k as isize, n).unwrap_or(0), w[k] as f32)
-    }))
-}
-
-/// [`kernel_taps`] for every output index of one axis (`in = scale * out + offset`).
-pub(crate) fn kernel_table<const K: usize>(
-    scale: f64,
-    offset: f64,
-    n_out: usize,
-    n_in: usize,
-    weights: impl Fn(f64) -> [f64; K],
-) -> Taps<K> {
-    (0..n_out).map(|i| kernel_taps(scale * i as f64 + offset, n_in, &weights)).collect()
-}
-
-/// Tensor-product interpolation: the sum over the taps of the three axes of weight products
-/// times `data` (x, y, z sizes `size`), or `outside` when any axis is outside.
-pub(crate) fn tensor_sample<const K: usize>(
-    data: &[f32],
-    size: [usize; 3],
-    taps: [Option<[(usize, f32); K]>; 3],
-    outside: f32,
-) -> f32 {
-    let [Some(tx), Some(ty), Some(tz)] = taps else {
-        return outside;
-    };
-    let mut sum = 0.0;
-    for &(z, wz) in &tz {
-        for &(y, wy) in &ty {
-            let row = &data[(z * size[1] + y) * size[0]..];
-            let along: f32 = tx.iter().map(|&(x, wx)| wx * row[x]).sum();
-            sum += wz * wy * along;
-        }
-    }
-    sum
 }
 
 /// The affine map from output index to input index: `in = A out + b`.

@@ -4,7 +4,7 @@
 
 use std::f64::consts::PI;
 
-use crate::resample::{Taps, kernel_taps};
+use crate::kernel::{Taps, kernel_taps};
 
 const A: isize = 3;
 
@@ -43,7 +43,7 @@ pub(crate) fn table(scale: f64, offset: f64, n_out: usize, n_in: usize) -> Taps<
 
 /// The interpolated value of `data` (x, y, z sizes `size`) at continuous index `p`.
 pub(crate) fn sample(data: &[f32], size: [usize; 3], p: [f64; 3], outside: f32) -> f32 {
-    crate::resample::tensor_sample(data, size, [0, 1, 2].map(|k| taps(p[k], size[k])), outside)
+    crate::kernel::tensor_sample(data, size, [0, 1, 2].map(|k| taps(p[k], size[k])), outside)
 }
 
 #[cfg(test)]
