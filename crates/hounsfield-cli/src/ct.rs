@@ -26,8 +26,8 @@ use hounsfield_core::metrics::{SsimOptions, psnr, ssim};
 use hounsfield_core::{LinearOperator, Volume};
 use hounsfield_ct::iterative::{Control, Progress};
 use hounsfield_ct::{
-    Device, FbpOptions, ImageGrid, IterOptions, NoiseOptions, Phantom, Projector, ScanGeometry,
-    TvOptions, Window, add_noise, cgls, fbp, fista_tv, mlem, os_sart, sirt,
+    Device, FbpOptions, ImageGrid, IterOptions, NoiseOptions, Phantom, Projector, RampWindow,
+    ScanGeometry, TvOptions, add_noise, cgls, fbp, fista_tv, mlem, os_sart, sirt,
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use ndarray::{ArrayD, IxDyn};
@@ -274,7 +274,7 @@ pub struct ReconstructOptions {
     /// TV weight of FISTA-TV.
     pub lambda: f64,
     /// FBP window.
-    pub window: Window,
+    pub window: RampWindow,
     /// FBP cut-off (fraction of Nyquist).
     pub cutoff: f64,
     /// Reference image for PSNR/SSIM.

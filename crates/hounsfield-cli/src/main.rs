@@ -900,7 +900,7 @@ fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
             model,
             device,
         } => {
-            let window = hounsfield_ct::Window::from_name(&filter)?;
+            let window = hounsfield_ct::RampWindow::from_name(&filter)?;
             let device = hounsfield_ct::Device::from_name(&device)?;
             let options = ct::ReconstructOptions {
                 scan,

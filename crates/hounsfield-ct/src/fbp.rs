@@ -16,14 +16,14 @@ use std::f64::consts::{FRAC_PI_4, PI};
 use crate::backproject::{ViewMap, backproject};
 use crate::device::Device;
 use crate::geometry::{ImageGrid, ScanGeometry};
-use crate::ramp::{FilterScratch, RampFilter, Sampling, Window};
+use crate::ramp::{FilterScratch, RampFilter, RampWindow, Sampling};
 
 /// Options of [`fbp`] and [`fdk`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FbpOptions {
     /// Ramp filter window (Ram-Lak).
-    pub window: Window,
+    pub window: RampWindow,
     /// Highest frequency kept, as a fraction of Nyquist (1).
     pub cutoff: f64,
     /// Zero-pad rows to at least twice their length before filtering (true).
@@ -38,7 +38,7 @@ pub struct FbpOptions {
 impl Default for FbpOptions {
     fn default() -> Self {
         FbpOptions {
-            window: Window::RamLak,
+            window: RampWindow::RamLak,
             cutoff: 1.0,
             padding: true,
             offset_weighting: true,

@@ -42,5 +42,5 @@ pub use iterative::{
 pub use noise::{NoiseOptions, add_noise, log_transform, photon_counts};
 pub use phantom::{Ellipsoid, Phantom};
 pub use projector::Projector;
-pub use ramp::Window;
+pub use ramp::RampWindow;
 pub use simulate::{DataNoise, SimulatedCase, Simulation};

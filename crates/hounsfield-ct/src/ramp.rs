@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// Nyquist unless [`RampFilter::new`] is given a lower one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Window {
+pub enum RampWindow {
     /// The bare ramp `|ω|` (sharpest, noisiest).
     #[default]
     RamLak,
@@ -29,19 +29,24 @@ pub enum Window {
     Hann,
 }
 
-impl Window {
+impl RampWindow {
     /// All windows, in order of decreasing sharpness.
-    pub const ALL: [Window; 5] =
-        [Window::RamLak, Window::SheppLogan, Window::Cosine, Window::Hamming, Window::Hann];
+    pub const ALL: [RampWindow; 5] = [
+        RampWindow::RamLak,
+        RampWindow::SheppLogan,
+        RampWindow::Cosine,
+        RampWindow::Hamming,
+        RampWindow::Hann,
+    ];
 
     /// Parses `ram-lak`, `shepp-logan`, `cosine`, `hamming`, `hann`.
     pub fn from_name(name: &str) -> Result<Self> {
         Ok(match name.to_ascii_lowercase().replace('_', "-").as_str() {
-            "ram-lak" | "ramlak" | "ramp" => Window::RamLak,
-            "shepp-logan" => Window::SheppLogan,
-            "cosine" => Window::Cosine,
-            "hamming" => Window::Hamming,
-            "hann" | "hanning" => Window::Hann,
+            "ram-lak" | "ramlak" | "ramp" => RampWindow::RamLak,
+            "shepp-logan" => RampWindow::SheppLogan,
+            "cosine" => RampWindow::Cosine,
+            "hamming" => RampWindow::Hamming,
+            "hann" | "hanning" => RampWindow::Hann,
             other => {
                 return Err(Error::param(
                     "filter",
@@ -57,14 +62,14 @@ impl Window {
     pub fn gain(self, f: f64) -> f64 {
         use std::f64::consts::PI;
         match self {
-            Window::RamLak => 1.0,
-            Window::SheppLogan => {
+            RampWindow::RamLak => 1.0,
+            RampWindow::SheppLogan => {
                 let x = PI * f / 2.0;
                 if x == 0.0 { 1.0 } else { x.sin() / x }
             }
-            Window::Cosine => (PI * f / 2.0).cos(),
-            Window::Hamming => 0.54 + 0.46 * (PI * f).cos(),
-            Window::Hann => 0.5 + 0.5 * (PI * f).cos(),
+            RampWindow::Cosine => (PI * f / 2.0).cos(),
+            RampWindow::Hamming => 0.54 + 0.46 * (PI * f).cos(),
+            RampWindow::Hann => 0.5 + 0.5 * (PI * f).cos(),
         }
     }
 }
@@ -102,7 +107,7 @@ impl RampFilter {
     pub fn new(
         len: usize,
         sampling: Sampling,
-        window: Window,
+        window: RampWindow,
         cutoff: f64,
         pad: bool,
     ) -> Result<Self> {
@@ -245,7 +250,7 @@ mod tests {
     #[test]
     fn the_ramp_removes_the_mean_and_keeps_high_frequencies() {
         // The response against the continuous ramp |f| (cycles per mm) within 2%.
-        let f = RampFilter::new(64, Sampling::Linear(1.0), Window::RamLak, 1.0, true).unwrap();
+        let f = RampFilter::new(64, Sampling::Linear(1.0), RampWindow::RamLak, 1.0, true).unwrap();
         let n = f.response.len() - 1;
         // Away from DC the discrete ramp follows |f|; at DC it keeps a small positive gain
         // (1/(4 padded)) instead of 0, which is what removes the cupping.
@@ -259,18 +264,18 @@ mod tests {
 
     #[test]
     fn windows_fall_from_one_and_the_cutoff_zeroes_high_frequencies() {
-        for w in Window::ALL {
+        for w in RampWindow::ALL {
             assert!((w.gain(0.0) - 1.0).abs() < 1e-12, "{w:?}");
-            if w != Window::RamLak {
+            if w != RampWindow::RamLak {
                 assert!(w.gain(0.9) < w.gain(0.5) && w.gain(0.5) < 1.0, "{w:?}");
             }
         }
-        let f = RampFilter::new(64, Sampling::Linear(1.0), Window::Hann, 0.5, true).unwrap();
+        let f = RampFilter::new(64, Sampling::Linear(1.0), RampWindow::Hann, 0.5, true).unwrap();
         let n = f.response.len() - 1;
         assert!(f.response[n * 3 / 4] == 0.0 && f.response[n / 4] > 0.0);
-        assert!(Window::from_name("shepp_logan").unwrap() == Window::SheppLogan);
-        assert!(Window::from_name("box").is_err());
-        assert!(RampFilter::new(8, Sampling::Linear(0.0), Window::Hann, 1.0, true).is_err());
-        assert!(RampFilter::new(8, Sampling::Linear(1.0), Window::Hann, 1.5, true).is_err());
+        assert!(RampWindow::from_name("shepp_logan").unwrap() == RampWindow::SheppLogan);
+        assert!(RampWindow::from_name("box").is_err());
+        assert!(RampFilter::new(8, Sampling::Linear(0.0), RampWindow::Hann, 1.0, true).is_err());
+        assert!(RampFilter::new(8, Sampling::Linear(1.0), RampWindow::Hann, 1.5, true).is_err());
     }
 }
