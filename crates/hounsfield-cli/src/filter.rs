@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use hounsfield_core::{DynVolume, Volume};
 use hounsfield_filter::diffusion::{self, DiffusionOptions};
 use hounsfield_filter::recursive;
@@ -13,6 +13,32 @@ use hounsfield_filter::{
 };
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
+
+/// Binary morphology operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MorphologyOp {
+    /// Grow the foreground by the element.
+    Dilate,
+    /// Shrink it.
+    Erode,
+    /// Erode then dilate (removes specks).
+    Open,
+    /// Dilate then erode (closes gaps).
+    Close,
+    /// Fill background regions not connected to the border.
+    FillHoles,
+}
+
+/// Intensity normalisations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NormalizeMethod {
+    /// Subtract the mean, divide by the standard deviation.
+    Zscore,
+    /// The range onto 0..1.
+    Rescale,
+    /// The 1st..99th percentiles onto 0..1.
+    Percentile,
+}
 
 /// One filtering operation and its parameters.
 #[derive(Clone, Debug)]
@@ -61,8 +87,8 @@ pub enum Operation {
     },
     /// Binary morphology of the non-zero voxels.
     Morphology {
-        /// dilate, erode, open, close or fill-holes.
-        op: String,
+        /// The operation.
+        op: MorphologyOp,
         /// Structuring element radius in mm (not used by fill-holes).
         radius_mm: f64,
         /// The structuring element.
@@ -96,8 +122,8 @@ pub enum Operation {
     },
     /// Intensity normalisation.
     Normalize {
-        /// "zscore", "rescale" (onto 0..1) or "percentile" (1st..99th onto 0..1).
-        method: String,
+        /// How.
+        method: NormalizeMethod,
     },
     /// Histogram matching to a reference volume.
     MatchHistogram {
@@ -229,16 +255,13 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
         }
         Operation::Morphology { op, radius_mm, element } => {
             let element = *element;
-            report.operation = format!("{op} ({element:?} of {radius_mm} mm)");
-            match op.as_str() {
-                "dilate" => morphology::dilate(&volume, element, *radius_mm)?,
-                "erode" => morphology::erode(&volume, element, *radius_mm)?,
-                "open" => morphology::open(&volume, element, *radius_mm)?,
-                "close" => morphology::close(&volume, element, *radius_mm)?,
-                "fill-holes" => morphology::fill_holes(&volume)?,
-                other => {
-                    bail!("unknown morphology `{other}`: dilate, erode, open, close, fill-holes")
-                }
+            report.operation = format!("{op:?} ({element:?} of {radius_mm} mm)").to_lowercase();
+            match op {
+                MorphologyOp::Dilate => morphology::dilate(&volume, element, *radius_mm)?,
+                MorphologyOp::Erode => morphology::erode(&volume, element, *radius_mm)?,
+                MorphologyOp::Open => morphology::open(&volume, element, *radius_mm)?,
+                MorphologyOp::Close => morphology::close(&volume, element, *radius_mm)?,
+                MorphologyOp::FillHoles => morphology::fill_holes(&volume)?,
             }
             .into()
         }
@@ -259,12 +282,11 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             derivative::box_mean(&volume, *radius, Boundary::Reflect)?.into()
         }
         Operation::Normalize { method } => {
-            report.operation = format!("normalize ({method})");
-            match method.as_str() {
-                "zscore" => intensity::zscore(&volume, None)?,
-                "rescale" => intensity::rescale(&volume, 0.0, 1.0)?,
-                "percentile" => intensity::percentile_normalize(&volume, 1.0, 99.0)?,
-                other => bail!("unknown normalisation `{other}`: zscore, rescale, percentile"),
+            report.operation = format!("normalize ({method:?})").to_lowercase();
+            match method {
+                NormalizeMethod::Zscore => intensity::zscore(&volume, None)?,
+                NormalizeMethod::Rescale => intensity::rescale(&volume, 0.0, 1.0)?,
+                NormalizeMethod::Percentile => intensity::percentile_normalize(&volume, 1.0, 99.0)?,
             }
             .into()
         }

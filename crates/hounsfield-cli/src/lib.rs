@@ -14,6 +14,7 @@ pub mod anonymize;
 pub mod ct;
 pub mod ct_learn;
 pub mod demo;
+pub mod demo_report;
 pub mod demo_segment;
 pub mod filter;
 pub mod mesh;

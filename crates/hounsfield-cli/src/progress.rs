@@ -32,6 +32,14 @@ pub fn spinner(message: &str, visible: bool) -> ProgressBar {
     s
 }
 
+/// Runs `work` under a [`spinner`] showing `message`, cleared when it returns.
+pub fn with_spinner<T>(message: &str, visible: bool, work: impl FnOnce() -> T) -> T {
+    let s = spinner(message, visible);
+    let done = work();
+    s.finish_and_clear();
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,7 +232,12 @@ fn ct_phantom_project_reconstruct_round_trip() {
     assert_eq!(text(&bad.stderr).lines().count(), 1, "{}", text(&bad.stderr));
     let bad =
         hounsfield(&["ct", "reconstruct", &p("sino.nii.gz"), &p("r.nii.gz"), "--filter", "box"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "an unknown window is a usage error");
+    assert!(text(&bad.stderr).contains("shepp-logan"), "{}", text(&bad.stderr));
+    let bad =
+        hounsfield(&["ct", "reconstruct", &p("sino.nii.gz"), &p("r.nii.gz"), "--device", "tpu"]);
+    assert_eq!(bad.status.code(), Some(2), "an unknown device is a usage error");
+    assert!(text(&bad.stderr).contains("cuda:N"), "{}", text(&bad.stderr));
     let wrong = hounsfield(&["ct", "reconstruct", &p("ph.nii.gz"), &p("r.nii.gz"), "--scan", &s]);
     assert_eq!(wrong.status.code(), Some(1));
 }
@@ -698,8 +703,18 @@ fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
     assert!(text(&bad.stderr).contains("three values"), "{}", text(&bad.stderr));
 
     let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(text(&refused.stderr).contains("unknown window"), "{}", text(&refused.stderr));
+    assert_eq!(refused.status.code(), Some(2), "an unknown preset is a usage error");
+    assert!(text(&refused.stderr).contains("abdomen"), "{}", text(&refused.stderr));
+    for args in [
+        vec!["filter", "morphology", "widen", &brain, &path("m.nii")],
+        vec!["filter", "label", &brain, &path("l.nii"), "--connectivity", "8"],
+        vec!["filter", "morphology", "dilate", &brain, &path("m.nii"), "--element", "disc"],
+        vec!["render", &brain, &path("r.png"), "--plane", "oblique"],
+    ] {
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: no silent fallback");
+        assert!(text(&out.stderr).contains("possible values"), "{args:?}: {}", text(&out.stderr));
+    }
 }
 
 #[test]
@@ -840,16 +855,20 @@ fn render_draws_volumes_and_meshes_as_png() {
     );
     let out = hounsfield(&["render", &p("ph.stl"), &p("mesh.png"), "--size", "64"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // Errors: not a PNG, an unknown preset, a slice beyond the volume.
+    // Errors: not a PNG, a slice beyond the volume (exit 1, one line); an unknown preset is a
+    // usage error that lists the presets (exit 2).
     for args in [
         vec!["render", &p("ph.nii.gz") as &str, &p("x.jpg")],
-        vec!["render", &p("ph.nii.gz"), &p("x.png"), "--mode", "dvr", "--preset", "glass"],
         vec!["render", &p("ph.nii.gz"), &p("x.png"), "--mode", "slice", "--slice", "99"],
     ] {
         let out = hounsfield(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(text(&out.stderr).trim_end().lines().count(), 1);
     }
+    let out =
+        hounsfield(&["render", &p("ph.nii.gz"), &p("x.png"), "--mode", "dvr", "--preset", "glass"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("soft-tissue"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -1,0 +1,837 @@
+//! The command line as clap sees it: every subcommand, option and value set, with typed values
+//! (clap `ValueEnum`s) so that a misspelt name is a usage error listing the choices, never a
+//! silent default.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use hounsfield_cli::{ct, demo, filter, render};
+use hounsfield_core::WindowPreset;
+use hounsfield_ct::{Device, RampWindow};
+use hounsfield_filter::{Connectivity, Element3, Interpolation, Window};
+
+#[derive(Parser)]
+#[command(
+    name = "hounsfield",
+    version,
+    about = "Medical 3D imaging from the shell: DICOM and NIfTI, filtering, CT reconstruction, \
+             segmentation, meshing and rendering",
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    /// Print machine-readable JSON on standard output instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Never draw progress bars (they are already hidden when standard error is not a terminal).
+    #[arg(long, global = true)]
+    pub(crate) quiet: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Describe an image (size, type, spacing, orientation, value range), or list the series of
+    /// a DICOM directory.
+    Info {
+        /// A NIfTI file (.nii, .nii.gz, .hdr/.img), a DICOM file, or a directory of DICOM files.
+        input: PathBuf,
+    },
+    /// Convert a DICOM series, DICOM file or NIfTI file to NIfTI (.nii or .nii.gz), atomically.
+    Convert {
+        /// A DICOM directory, DICOM file or NIfTI file.
+        input: PathBuf,
+        /// The file to write, ending in .nii or .nii.gz.
+        output: PathBuf,
+        /// The series to convert when the directory holds several: its label as `hounsfield info`
+        /// lists it (the SeriesNumber, or NUMBER.K for sub-series of one UID: 3-plane
+        /// localizers, scouts), its SeriesNumber or its SeriesInstanceUID.
+        #[arg(long)]
+        series: Option<String>,
+        /// Keep one slice where several copies share a position (otherwise an error); images of
+        /// different time points or diffusion weightings are not copies and stay.
+        #[arg(long)]
+        drop_duplicates: bool,
+        /// Keep a gantry-tilted stack as the sheared grid it was acquired on (otherwise an error).
+        #[arg(long, conflicts_with = "correct_tilt")]
+        keep_tilt: bool,
+        /// De-shear a gantry-tilted stack onto an orthogonal grid (bilinear, f32; the plane is
+        /// widened to keep every slice's field of view).
+        #[arg(long)]
+        correct_tilt: bool,
+        /// Resample unevenly spaced slices (say, one missing) onto the smallest gap (linear along
+        /// the normal, f32) instead of refusing. Refused while a DICOM file of the directory is
+        /// unreadable (its slice is not interpolated over).
+        #[arg(long)]
+        resample_gaps: bool,
+        /// Convert although some DICOM images in the directory could not be read (they are named
+        /// in the error otherwise; one of them may be a slice of the series).
+        #[arg(long)]
+        skip_unreadable: bool,
+        /// Write no BIDS sidecar (OUTPUT's stem + .json) beside a NIfTI converted from DICOM.
+        #[arg(long)]
+        no_bids: bool,
+    },
+    /// Write de-identified DICOM copies (PS3.15 Basic Profile): identifying attributes removed or
+    /// blanked, private tags removed, UIDs replaced consistently; pixels and geometry kept.
+    Anonymize {
+        /// A DICOM file, or a directory (its tree is mirrored; non-DICOM files are skipped).
+        input: PathBuf,
+        /// The file or directory to write; never the input.
+        output: PathBuf,
+        /// Secret the new UIDs are derived from: the same key maps a UID to the same new UID in
+        /// every run (keep studies linked). Without it a random key is used.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Filter, window, threshold or label a volume (NIfTI or DICOM in, NIfTI out).
+    Filter {
+        #[command(subcommand)]
+        op: FilterOp,
+    },
+    /// CT phantoms, projections and reconstructions from a scan file (TOML or JSON: the image
+    /// grid and the geometry; see `hounsfield_cli::ct`).
+    Ct {
+        #[command(subcommand)]
+        op: CtOp,
+    },
+    /// Train U-Net segmentation models and run them (see `hounsfield_cli::segment` for the
+    /// training configuration file).
+    Segment {
+        #[command(subcommand)]
+        op: SegmentOp,
+    },
+    /// The isosurface of a volume as a watertight mesh (STL, PLY or OBJ by extension), with its
+    /// area, enclosed volume and topology.
+    Mesh {
+        /// NIfTI file, DICOM file or DICOM directory.
+        input: PathBuf,
+        /// .stl, .ply or .obj.
+        output: PathBuf,
+        /// The isolevel (values >= level are inside).
+        #[arg(long, required_unless_present = "labels", conflicts_with = "labels")]
+        level: Option<f64>,
+        /// One surface per non-zero label (a segmentation), written as OUTPUT's stem plus
+        /// `_<label>`; neighbouring labels share their boundary exactly.
+        #[arg(long)]
+        labels: bool,
+        /// Keep only the largest connected component.
+        #[arg(long)]
+        largest: bool,
+        /// Smoothing passes (removes the voxel staircase without shrinking): Taubin's λ|μ, or
+        /// with --sinc the order of the windowed-sinc filter (20 is typical).
+        #[arg(long, default_value_t = 0)]
+        smooth: usize,
+        /// Smooth with the windowed-sinc filter instead of Taubin's.
+        #[arg(long, requires = "smooth")]
+        sinc: bool,
+        /// Decimate to this fraction of the triangles (quadric error, topology kept).
+        #[arg(long)]
+        decimate: Option<f64>,
+    },
+    /// A PNG of a volume (slice, montage, MIP, volume rendering; physical proportions) or of a
+    /// mesh (.stl, .ply, .obj: shaded preview).
+    Render {
+        /// NIfTI file, DICOM file or directory, or a mesh file.
+        input: PathBuf,
+        /// The .png to write.
+        output: PathBuf,
+        /// What to draw from a volume.
+        #[arg(long, value_enum, default_value = "montage")]
+        mode: render::Mode,
+        /// Plane of slices, montages and axis MIPs.
+        #[arg(long, value_enum, default_value = "axial")]
+        plane: PlaneArg,
+        /// Slice index for --mode slice (default: the middle).
+        #[arg(long)]
+        slice: Option<usize>,
+        /// Slices in a montage.
+        #[arg(long, default_value_t = 12)]
+        count: usize,
+        /// Display window as LO,HI (default: 1st to 99th percentile).
+        #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+        window: Option<Vec<f64>>,
+        /// Volume-rendering preset (bone and soft-tissue take CT values in HU).
+        #[arg(long, value_enum, default_value = "bone")]
+        preset: DvrPreset,
+        /// Camera azimuth in degrees (DVR, meshes; MIP with --oblique).
+        #[arg(long, default_value_t = 30.0, allow_hyphen_values = true)]
+        azimuth: f64,
+        /// Camera elevation in degrees.
+        #[arg(long, default_value_t = 20.0, allow_hyphen_values = true)]
+        elevation: f64,
+        /// Picture size in pixels for DVR, oblique MIP and meshes.
+        #[arg(long, default_value_t = 384)]
+        size: usize,
+        /// MIP from the camera instead of along the plane's normal.
+        #[arg(long)]
+        oblique: bool,
+        /// A label volume to overlay on slices and montages.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
+    /// Run the end-to-end demo and report what each stage measured.
+    Demo {
+        /// Edge of the phantom volume in voxels.
+        #[arg(long, default_value_t = 48)]
+        size: usize,
+        /// Seed of the simulated noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the phantom and reconstructions as NIfTI into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run the real-data path instead, on this T1 brain MRI (NIfTI): brain mask, surface,
+        /// pictures.
+        #[arg(long)]
+        mri: Option<PathBuf>,
+        /// With --mri: a reference brain mask (non-zero = brain) to score the mask with Dice.
+        #[arg(long, requires = "mri")]
+        reference: Option<PathBuf>,
+        /// Training steps of the segmentation stage's U-Net.
+        #[arg(long, default_value_t = demo::SEGMENT_STEPS)]
+        segment_steps: usize,
+    },
+}
+
+/// `hounsfield ct` operations.
+#[derive(Subcommand)]
+pub(crate) enum CtOp {
+    /// Print the scan's geometry as ASTRA vectors (JSON: geometry_type, det_rows, det_cols,
+    /// vectors) for `astra.create_proj_geom`.
+    Astra {
+        /// Scan file (.toml or .json).
+        scan: PathBuf,
+    },
+    /// Write the Shepp-Logan phantom (2D or 3D after the scan) or random ellipses on the grid.
+    Phantom {
+        /// Scan file (.toml or .json).
+        scan: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// This many random ellipses/ellipsoids instead of Shepp-Logan.
+        #[arg(long)]
+        random: Option<usize>,
+        /// Seed of the random phantom.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Projections (exact line integrals of the phantom, or Joseph projections of an image),
+    /// optionally noisy; writes OUTPUT and OUTPUT's .scan.json.
+    Project {
+        /// Scan file (.toml or .json).
+        scan: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Project this image instead of the analytic phantom.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// With no image: this many random ellipses instead of Shepp-Logan.
+        #[arg(long)]
+        random: Option<usize>,
+        /// Multiply the line integrals (0.02 turns a 0..1 phantom into water-like 1/mm).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f32,
+        /// Poisson noise for this many incident photons per pixel.
+        #[arg(long)]
+        photons: Option<f64>,
+        /// Seed of the phantom and the noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Reconstruct projections written by `project` (or any NIfTI of [views, rows, cols]).
+    Reconstruct {
+        /// Projections (NIfTI).
+        projections: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Scan file; default: the projections' .scan.json.
+        #[arg(long)]
+        scan: Option<PathBuf>,
+        /// Method.
+        #[arg(long, value_enum, default_value = "fbp")]
+        method: ct::Method,
+        /// Iterations of iterative methods.
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        /// TV weight of fista-tv.
+        #[arg(long, default_value_t = 0.1)]
+        lambda: f64,
+        /// FBP filter window (apodisation of the ramp).
+        #[arg(long, value_enum, default_value = "ram-lak")]
+        filter: RampWindowArg,
+        /// FBP cut-off frequency as a fraction of Nyquist.
+        #[arg(long, default_value_t = 1.0)]
+        cutoff: f64,
+        /// Divide the result by this (the --scale given to project).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f32,
+        /// Reference image: report PSNR and SSIM against it.
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// Trained model for --method fbpconvnet or lpd (from `ct learn`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// cpu, cuda or cuda:N: where FBP/FDK back-projects and iterative methods project
+        /// (a GPU needs a build with `--features cuda`).
+        #[arg(long, default_value = "cpu", value_parser = parse_device)]
+        device: Device,
+    },
+    /// Train a learned reconstruction (FBPConvNet or Learned Primal-Dual) on simulated data
+    /// described by a TOML file; scores it on held-out phantoms beside FBP (and FISTA-TV).
+    Learn {
+        /// Configuration (TOML; see docs/NN.md).
+        config: PathBuf,
+    },
+}
+
+/// `hounsfield filter` operations: each reads INPUT's first volume and writes OUTPUT (.nii or
+/// .nii.gz).
+#[derive(Subcommand)]
+pub(crate) enum FilterOp {
+    /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges; or the
+    /// recursive Deriche filter, whose cost does not grow with sigma).
+    Gaussian {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Standard deviation in mm.
+        #[arg(long)]
+        sigma: f64,
+        /// Use the recursive (IIR) filter.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// A display window onto 0..1: a CT preset, or --level and --width.
+    Window {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// A CT window preset.
+        #[arg(long, value_enum, conflicts_with_all = ["level", "width"])]
+        preset: Option<WindowPresetArg>,
+        /// Window centre.
+        #[arg(long, requires = "width", allow_hyphen_values = true)]
+        level: Option<f64>,
+        /// Window width.
+        #[arg(long, requires = "level")]
+        width: Option<f64>,
+    },
+    /// A 0/1 mask: above an automatic threshold (--otsu, --li, --triangle) or within --lo..--hi.
+    Threshold {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Otsu's threshold (256 bins, scikit-image's convention).
+        #[arg(long, conflicts_with_all = ["lo", "hi", "li", "triangle"])]
+        otsu: bool,
+        /// Li's minimum cross-entropy threshold.
+        #[arg(long, conflicts_with_all = ["lo", "hi", "triangle"])]
+        li: bool,
+        /// The triangle threshold (256 bins).
+        #[arg(long, conflicts_with_all = ["lo", "hi"])]
+        triangle: bool,
+        /// Lowest value inside.
+        #[arg(long, allow_hyphen_values = true)]
+        lo: Option<f64>,
+        /// Highest value inside.
+        #[arg(long, allow_hyphen_values = true)]
+        hi: Option<f64>,
+    },
+    /// Edge-preserving smoothing: Perona-Malik anisotropic diffusion.
+    Diffusion {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Iterations.
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+        /// Conductance: intensity differences per mm well above it are kept as edges.
+        #[arg(long)]
+        conductance: f64,
+    },
+    /// Gradient magnitude per mm (after Gaussian smoothing with --sigma mm when given).
+    GradientMagnitude {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Smoothing sigma in mm.
+        #[arg(long)]
+        sigma: Option<f64>,
+    },
+    /// Unsharp masking: v + amount (v - gaussian(v, sigma)).
+    Unsharp {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Blur sigma in mm.
+        #[arg(long, default_value_t = 1.0)]
+        sigma: f64,
+        /// Amount of detail added back.
+        #[arg(long, default_value_t = 1.0)]
+        amount: f64,
+    },
+    /// Median over a box of --radius mm (3x3x3 for 1 mm voxels and radius 1).
+    Median {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Radius in mm.
+        #[arg(long, default_value_t = 1.0)]
+        radius: f64,
+    },
+    /// Binary morphology of the non-zero voxels: dilate, erode, open, close (ball or box of
+    /// --radius mm) or fill-holes.
+    Morphology {
+        /// The operation.
+        #[arg(value_enum)]
+        op: filter::MorphologyOp,
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Structuring element radius in mm.
+        #[arg(long, default_value_t = 1.0)]
+        radius: f64,
+        /// The structuring element.
+        #[arg(long, value_enum, default_value = "ball")]
+        element: ElementArg,
+    },
+    /// Crop to --size voxels starting at index --min (x,y,z each).
+    Crop {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// First voxel kept, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        min: Vec<usize>,
+        /// Voxels kept, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        size: Vec<usize>,
+    },
+    /// Pad with --value: --before and --after voxels per axis (x,y,z each).
+    Pad {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Voxels before index 0, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        before: Vec<usize>,
+        /// Voxels after the last, x,y,z.
+        #[arg(long, value_delimiter = ',', required = true)]
+        after: Vec<usize>,
+        /// The padding value.
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+        value: f32,
+    },
+    /// Reverse the index order along the axes named (x, y and/or z).
+    Flip {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Axes to flip, for example x,z.
+        #[arg(long, value_delimiter = ',', value_enum, required = true)]
+        axes: Vec<Axis>,
+    },
+    /// Mean over a box of --radius voxels (one value, or x,y,z).
+    BoxMean {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Radius in voxels.
+        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+        radius: Vec<usize>,
+    },
+    /// Intensity normalisation: zscore, rescale (onto 0..1) or percentile (1st..99th onto 0..1).
+    Normalize {
+        /// The normalisation.
+        #[arg(value_enum)]
+        method: filter::NormalizeMethod,
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+    },
+    /// Map the histogram onto a reference volume's.
+    MatchHistogram {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// The reference volume.
+        #[arg(long)]
+        reference: PathBuf,
+    },
+    /// Reorient to an orientation code (axes permuted and flipped; voxels untouched).
+    Reorient {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// Target orientation, nibabel's "points to" letters: RAS, LPS, LAS...
+        #[arg(long, default_value = "RAS")]
+        to: String,
+    },
+    /// Resample to a new spacing over the same physical extent (trilinear, or --nearest).
+    Resample {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// New spacing in mm: one value for all axes, or x,y,z.
+        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+        spacing: Vec<f64>,
+        /// Nearest neighbour (for masks and labels).
+        #[arg(long, conflicts_with = "bspline")]
+        nearest: bool,
+        /// Cubic B-spline (scipy's order 3) instead of trilinear.
+        #[arg(long, conflicts_with = "lanczos")]
+        bspline: bool,
+        /// Lanczos windowed sinc (a = 3) instead of trilinear.
+        #[arg(long, conflicts_with = "nearest")]
+        lanczos: bool,
+        /// Smooth before downsampling so that finer detail does not alias.
+        #[arg(long)]
+        antialias: bool,
+    },
+    /// Connected components of the non-zero voxels, numbered by decreasing size.
+    Label {
+        /// Volume to read.
+        input: PathBuf,
+        /// NIfTI file to write.
+        output: PathBuf,
+        /// 6 (faces), 18 (and edges) or 26 (and corners).
+        #[arg(long, value_enum, default_value = "6")]
+        connectivity: ConnectivityArg,
+        /// Write only the largest component, as a 0/1 mask.
+        #[arg(long)]
+        largest: bool,
+    },
+}
+
+impl FilterOp {
+    pub(crate) fn parts(self) -> Result<(PathBuf, PathBuf, filter::Operation)> {
+        use filter::Operation;
+        Ok(match self {
+            FilterOp::Gaussian { input, output, sigma, recursive } => {
+                (input, output, Operation::Gaussian { sigma_mm: sigma, recursive })
+            }
+            FilterOp::Window { input, output, preset, level, width } => {
+                let window = match (preset, level, width) {
+                    (Some(p), _, _) => p.preset().window(),
+                    (None, Some(l), Some(w)) => Window::new(l, w)?,
+                    _ => bail!("window needs --preset NAME, or --level and --width"),
+                };
+                (input, output, Operation::Window(window))
+            }
+            FilterOp::Threshold { input, output, otsu, li, triangle, lo, hi } => {
+                let automatic = if li {
+                    Some(filter::Automatic::Li)
+                } else if triangle {
+                    Some(filter::Automatic::Triangle)
+                } else {
+                    otsu.then_some(filter::Automatic::Otsu)
+                };
+                let op = match (automatic, lo, hi) {
+                    (Some(method), _, _) => Operation::Automatic(method),
+                    (None, None, None) => {
+                        bail!("threshold needs --otsu, --li, --triangle, or --lo and/or --hi")
+                    }
+                    (None, lo, hi) => Operation::Threshold {
+                        lo: lo.unwrap_or(f64::NEG_INFINITY),
+                        hi: hi.unwrap_or(f64::INFINITY),
+                    },
+                };
+                (input, output, op)
+            }
+            FilterOp::Diffusion { input, output, iterations, conductance } => {
+                (input, output, Operation::Diffusion { iterations, conductance })
+            }
+            FilterOp::GradientMagnitude { input, output, sigma } => {
+                (input, output, Operation::GradientMagnitude { sigma_mm: sigma })
+            }
+            FilterOp::Unsharp { input, output, sigma, amount } => {
+                (input, output, Operation::Unsharp { sigma_mm: sigma, amount })
+            }
+            FilterOp::Median { input, output, radius } => {
+                (input, output, Operation::Median { radius_mm: radius })
+            }
+            FilterOp::Morphology { op, input, output, radius, element } => (
+                input,
+                output,
+                Operation::Morphology { op, radius_mm: radius, element: element.into() },
+            ),
+            FilterOp::Crop { input, output, min, size } => {
+                let (min, size) = (three(&min, "--min")?, three(&size, "--size")?);
+                (input, output, Operation::Crop { min, size })
+            }
+            FilterOp::Pad { input, output, before, after, value } => {
+                let (before, after) = (three(&before, "--before")?, three(&after, "--after")?);
+                (input, output, Operation::Pad { before, after, value })
+            }
+            FilterOp::Flip { input, output, axes } => {
+                let axes = [Axis::X, Axis::Y, Axis::Z].map(|a| axes.contains(&a));
+                (input, output, Operation::Flip { axes })
+            }
+            FilterOp::BoxMean { input, output, radius } => {
+                let radius = match radius.as_slice() {
+                    [r] => [*r; 3],
+                    r => three(r, "--radius")?,
+                };
+                (input, output, Operation::BoxMean { radius })
+            }
+            FilterOp::Normalize { method, input, output } => {
+                (input, output, Operation::Normalize { method })
+            }
+            FilterOp::MatchHistogram { input, output, reference } => {
+                (input, output, Operation::MatchHistogram { reference })
+            }
+            FilterOp::Reorient { input, output, to } => {
+                (input, output, Operation::Reorient { code: to })
+            }
+            FilterOp::Resample { input, output, spacing, nearest, bspline, lanczos, antialias } => {
+                let spacing_mm = match spacing.as_slice() {
+                    [s] => [*s; 3],
+                    [x, y, z] => [*x, *y, *z],
+                    _ => bail!("--spacing takes one value or three (x,y,z)"),
+                };
+                let interpolation = match (nearest, bspline, lanczos) {
+                    (true, _, _) => Interpolation::Nearest,
+                    (_, true, _) => Interpolation::BSpline3,
+                    (_, _, true) => Interpolation::Lanczos3,
+                    _ => Interpolation::Linear,
+                };
+                (input, output, Operation::Resample { spacing_mm, interpolation, antialias })
+            }
+            FilterOp::Label { input, output, connectivity, largest } => {
+                (input, output, Operation::Label { connectivity: connectivity.into(), largest })
+            }
+        })
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SegmentOp {
+    /// Train a U-Net as a configuration file says; the model is saved (safetensors, resumable)
+    /// after every validation.
+    Train {
+        /// TOML or JSON configuration.
+        config: PathBuf,
+        /// Continue from the model file the configuration names (optimiser state included).
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Segment a volume with a trained model (sliding windows, Gaussian blending); labels (u8)
+    /// or probabilities (f32) in the input's geometry.
+    Predict {
+        /// A model written by `segment train`.
+        model: PathBuf,
+        /// NIfTI image.
+        input: PathBuf,
+        /// NIfTI to write.
+        output: PathBuf,
+        /// Fraction shared by neighbouring windows.
+        #[arg(long, default_value_t = 0.5)]
+        overlap: f64,
+        /// Average over mirrored inputs (test-time augmentation).
+        #[arg(long)]
+        tta: bool,
+        /// Write the probability of class 1 instead of labels.
+        #[arg(long)]
+        probabilities: bool,
+        /// Score against these labels (Dice per class).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// The reference is a mask: label = value > threshold.
+        #[arg(long, requires = "reference")]
+        label_threshold: Option<f64>,
+    },
+}
+
+/// Exactly three values (x, y, z) of a comma-separated option.
+fn three<T: Copy>(values: &[T], name: &str) -> Result<[T; 3]> {
+    match values {
+        [x, y, z] => Ok([*x, *y, *z]),
+        _ => bail!("{name} takes three values, x,y,z"),
+    }
+}
+
+/// A structuring element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ElementArg {
+    /// A ball of the radius (in mm, per axis spacing).
+    Ball,
+    /// A box of the radius.
+    Box,
+    /// The 6-neighbour cross, repeated to the radius.
+    Cross,
+}
+
+impl From<ElementArg> for Element3 {
+    fn from(e: ElementArg) -> Self {
+        match e {
+            ElementArg::Ball => Element3::Ball,
+            ElementArg::Box => Element3::Box,
+            ElementArg::Cross => Element3::Cross,
+        }
+    }
+}
+
+/// Voxel connectivity of components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ConnectivityArg {
+    /// Faces.
+    #[value(name = "6")]
+    Six,
+    /// Faces and edges.
+    #[value(name = "18")]
+    Eighteen,
+    /// Faces, edges and corners.
+    #[value(name = "26")]
+    TwentySix,
+}
+
+impl From<ConnectivityArg> for Connectivity {
+    fn from(c: ConnectivityArg) -> Self {
+        match c {
+            ConnectivityArg::Six => Connectivity::Six,
+            ConnectivityArg::Eighteen => Connectivity::Eighteen,
+            ConnectivityArg::TwentySix => Connectivity::TwentySix,
+        }
+    }
+}
+
+/// An index axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Axis {
+    /// Columns.
+    X,
+    /// Rows.
+    Y,
+    /// Slices.
+    Z,
+}
+
+/// A CT window preset (core's [`WindowPreset`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WindowPresetArg {
+    /// Level 40, width 80.
+    Brain,
+    /// Level 75, width 215.
+    Subdural,
+    /// Level 40, width 40.
+    Stroke,
+    /// Level 400, width 1800.
+    Bone,
+    /// Level -600, width 1500.
+    Lung,
+    /// Level 50, width 350 (mediastinum).
+    SoftTissue,
+    /// Level 40, width 400.
+    Abdomen,
+    /// Level 60, width 160.
+    Liver,
+}
+
+impl WindowPresetArg {
+    pub(crate) fn preset(self) -> WindowPreset {
+        match self {
+            WindowPresetArg::Brain => WindowPreset::Brain,
+            WindowPresetArg::Subdural => WindowPreset::Subdural,
+            WindowPresetArg::Stroke => WindowPreset::Stroke,
+            WindowPresetArg::Bone => WindowPreset::Bone,
+            WindowPresetArg::Lung => WindowPreset::Lung,
+            WindowPresetArg::SoftTissue => WindowPreset::SoftTissue,
+            WindowPresetArg::Abdomen => WindowPreset::Abdomen,
+            WindowPresetArg::Liver => WindowPreset::Liver,
+        }
+    }
+}
+
+/// A plane of the index axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PlaneArg {
+    /// (x, y) at fixed z.
+    Axial,
+    /// (x, z) at fixed y.
+    Coronal,
+    /// (y, z) at fixed x.
+    Sagittal,
+}
+
+impl From<PlaneArg> for hounsfield_render::Plane {
+    fn from(p: PlaneArg) -> Self {
+        match p {
+            PlaneArg::Axial => hounsfield_render::Plane::Axial,
+            PlaneArg::Coronal => hounsfield_render::Plane::Coronal,
+            PlaneArg::Sagittal => hounsfield_render::Plane::Sagittal,
+        }
+    }
+}
+
+/// A volume-rendering transfer function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DvrPreset {
+    /// CT bone (HU).
+    Bone,
+    /// CT soft tissue (HU).
+    SoftTissue,
+    /// MR: the display window as a ramp.
+    Mr,
+}
+
+impl DvrPreset {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DvrPreset::Bone => "bone",
+            DvrPreset::SoftTissue => "soft-tissue",
+            DvrPreset::Mr => "mr",
+        }
+    }
+}
+
+/// An apodisation window of the FBP ramp filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RampWindowArg {
+    /// The plain ramp.
+    RamLak,
+    /// Ramp times sinc.
+    SheppLogan,
+    /// Ramp times cosine.
+    Cosine,
+    /// Ramp times Hamming.
+    Hamming,
+    /// Ramp times Hann.
+    Hann,
+}
+
+impl From<RampWindowArg> for RampWindow {
+    fn from(w: RampWindowArg) -> Self {
+        match w {
+            RampWindowArg::RamLak => RampWindow::RamLak,
+            RampWindowArg::SheppLogan => RampWindow::SheppLogan,
+            RampWindowArg::Cosine => RampWindow::Cosine,
+            RampWindowArg::Hamming => RampWindow::Hamming,
+            RampWindowArg::Hann => RampWindow::Hann,
+        }
+    }
+}
+
+/// `cpu`, `cuda` or `cuda:N`.
+fn parse_device(name: &str) -> Result<Device, String> {
+    Device::from_name(name).map_err(|e| e.to_string())
+}
