@@ -57,6 +57,7 @@ pub mod gaussian;
 pub mod intensity;
 mod kernel;
 pub mod label;
+mod median27;
 pub mod morphology;
 pub mod rank;
 pub mod recursive;

@@ -78,8 +78,8 @@ pub struct Opened {
 
 impl Opened {
     /// The one 3D volume, scaled (NIfTI scl_slope/inter) to f32; an error naming the input for
-    /// 4D series and colour images.
-    pub fn volume_f32(&self) -> Result<Volume<f32>> {
+    /// 4D series and colour images. An unscaled f32 volume is moved out, not copied.
+    pub fn into_volume_f32(self) -> Result<Volume<f32>> {
         let image = &self.image;
         if image.frames() != 1 || image.components() != 1 {
             return Err(Error::Unsupported {
@@ -91,10 +91,10 @@ impl Opened {
                 ),
             });
         }
-        image.scaled_f32(0).ok_or_else(|| Error::InvalidHeader {
-            path: self.path.clone(),
-            reason: "no voxels".into(),
-        })
+        let path = self.path;
+        self.image
+            .into_scaled_f32(0)
+            .ok_or_else(|| Error::InvalidHeader { path, reason: "no voxels".into() })
     }
 }
 
@@ -156,9 +156,9 @@ pub fn open(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Opened> {
     })
 }
 
-/// The one 3D volume of `path` (see [`open`] and [`Opened::volume_f32`]).
+/// The one 3D volume of `path` (see [`open`] and [`Opened::into_volume_f32`]).
 pub fn open_volume(path: impl AsRef<Path>) -> Result<Volume<f32>> {
-    open(path, &OpenOptions::default())?.volume_f32()
+    open(path, &OpenOptions::default())?.into_volume_f32()
 }
 
 fn first_bytes<const N: usize>(path: &Path) -> Option<[u8; N]> {

@@ -1,6 +1,7 @@
 //! The triangle mesh type and its measures.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use hounsfield_core::{Error, Result};
 use serde::Serialize;
@@ -17,6 +18,35 @@ pub struct TriMesh {
     pub triangles: Vec<[u32; 3]>,
     /// Unit vertex normals, if computed (one per vertex).
     pub normals: Option<Vec<[f32; 3]>>,
+}
+
+/// How many triangles use an undirected edge, and how many of them run it lower -> higher index.
+struct EdgeUse {
+    uses: u32,
+    forward: u32,
+}
+
+/// A fast hasher for vertex positions (their f32 bit patterns): multiply-rotate per word, as
+/// rustc's FxHasher. Positions are not attacker-chosen keys, so SipHash's cost buys nothing.
+#[derive(Default)]
+struct PositionHasher(u64);
+
+impl Hasher for PositionHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(4) {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u32(u32::from_le_bytes(word));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(v)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 /// Topology and size of a mesh, as `hounsfield mesh` reports it.
@@ -133,39 +163,28 @@ impl TriMesh {
 
     /// Every measure of [`MeshStats`].
     pub fn stats(&self) -> MeshStats {
-        // Undirected edge -> (uses, uses as a -> b with a < b).
-        let mut edges: HashMap<(u32, u32), (u32, u32)> =
-            HashMap::with_capacity(self.triangles.len() * 2);
-        let mut degenerate = 0;
-        for (t, tri) in self.triangles.iter().enumerate() {
-            let [a, b, c] = self.corners(t);
-            let n = cross(sub(b, a), sub(c, a));
-            if dot(n, n) == 0.0 {
-                degenerate += 1;
-            }
-            for k in 0..3 {
-                let (u, v) = (tri[k], tri[(k + 1) % 3]);
-                let e = edges.entry((u.min(v), u.max(v))).or_insert((0, 0));
-                e.0 += 1;
-                e.1 += u32::from(u < v);
-            }
-        }
+        let edges = self.edge_uses();
         let mut boundary = 0;
         let mut non_manifold = 0;
         let mut inconsistent = 0;
-        for &(uses, forward) in edges.values() {
-            match uses {
+        for e in &edges {
+            match e.uses {
                 1 => boundary += 1,
-                2 => inconsistent += usize::from(forward != 1),
+                2 => inconsistent += usize::from(e.forward != 1),
                 _ => non_manifold += 1,
             }
         }
-        let mut positions: HashMap<[u32; 3], ()> = HashMap::with_capacity(self.vertices.len());
-        let duplicates = self
-            .vertices
-            .iter()
-            .filter(|v| positions.insert(v.map(f32::to_bits), ()).is_some())
+        let degenerate = (0..self.triangles.len())
+            .filter(|&t| {
+                let [a, b, c] = self.corners(t);
+                let n = cross(sub(b, a), sub(c, a));
+                dot(n, n) == 0.0
+            })
             .count();
+        let mut positions: HashSet<[u32; 3], BuildHasherDefault<PositionHasher>> =
+            HashSet::with_capacity_and_hasher(self.vertices.len(), Default::default());
+        let duplicates =
+            self.vertices.iter().filter(|v| !positions.insert(v.map(f32::to_bits))).count();
         let used = {
             let mut u = vec![false; self.vertices.len()];
             self.triangles.iter().flatten().for_each(|&i| u[i as usize] = true);
@@ -184,6 +203,44 @@ impl TriMesh {
             duplicate_vertices: duplicates,
             components: self.components().1,
         }
+    }
+
+    /// Every undirected edge once, with how many triangles use it and how many of those run it
+    /// from its lower to its higher vertex index. Edges are bucketed by their lower vertex (a
+    /// counting sort), and each bucket (a handful of edges) is sorted: linear time, no hashing.
+    fn edge_uses(&self) -> Vec<EdgeUse> {
+        let n = self.vertices.len();
+        let mut start = vec![0u32; n + 1];
+        for tri in &self.triangles {
+            for k in 0..3 {
+                let (u, v) = (tri[k], tri[(k + 1) % 3]);
+                start[u.min(v) as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        // (higher vertex << 1) | forward, per lower vertex's bucket.
+        let mut entries = vec![0u64; self.triangles.len() * 3];
+        for tri in &self.triangles {
+            for k in 0..3 {
+                let (u, v) = (tri[k], tri[(k + 1) % 3]);
+                let slot = &mut fill[u.min(v) as usize];
+                entries[*slot as usize] = (u64::from(u.max(v)) << 1) | u64::from(u < v);
+                *slot += 1;
+            }
+        }
+        let mut edges = Vec::with_capacity(entries.len() / 2);
+        for i in 0..n {
+            let bucket = &mut entries[start[i] as usize..start[i + 1] as usize];
+            bucket.sort_unstable();
+            for group in bucket.chunk_by(|a, b| a >> 1 == b >> 1) {
+                let forward = group.iter().map(|e| (e & 1) as u32).sum();
+                edges.push(EdgeUse { uses: group.len() as u32, forward });
+            }
+        }
+        edges
     }
 
     /// `(component of each vertex, number of components)` over vertices used by triangles
@@ -209,15 +266,20 @@ impl TriMesh {
         let mut used = vec![false; n];
         self.triangles.iter().flatten().for_each(|&i| used[i as usize] = true);
         let mut label = vec![u32::MAX; n];
-        let mut ids: HashMap<u32, u32> = HashMap::new();
+        // Component numbers by root, in the order the roots are first met.
+        let mut id_of_root = vec![u32::MAX; n];
+        let mut count = 0u32;
         for v in 0..n {
             if used[v] {
-                let root = find(&mut parent, v as u32);
-                let next = ids.len() as u32;
-                label[v] = *ids.entry(root).or_insert(next);
+                let root = find(&mut parent, v as u32) as usize;
+                if id_of_root[root] == u32::MAX {
+                    id_of_root[root] = count;
+                    count += 1;
+                }
+                label[v] = id_of_root[root];
             }
         }
-        (label, ids.len())
+        (label, count as usize)
     }
 
     /// Unit normals per vertex from the area-weighted normals of the triangles around it.

@@ -112,6 +112,26 @@ impl NiftiImage {
 
     /// Volume `index` with the scaling applied, in f32.
     pub fn scaled_f32(&self, index: usize) -> Option<Volume<f32>> {
+        self.volumes.get(index)?;
+        self.clone_volume_scaled_f32(index)
+    }
+
+    /// [`scaled_f32`](Self::scaled_f32) of a consumed image: an unscaled f32 volume is moved
+    /// out, not copied (no second buffer for the largest volumes).
+    pub fn into_scaled_f32(mut self, index: usize) -> Option<Volume<f32>> {
+        if index >= self.volumes.len() {
+            return None;
+        }
+        if self.scaling().is_none()
+            && let DynVolume::F32(_) = &self.volumes[index]
+            && let DynVolume::F32(v) = self.volumes.swap_remove(index)
+        {
+            return Some(v);
+        }
+        self.clone_volume_scaled_f32(index)
+    }
+
+    fn clone_volume_scaled_f32(&self, index: usize) -> Option<Volume<f32>> {
         let v = self.volumes.get(index)?;
         let (s, i) = self.scaling().unwrap_or((1.0, 0.0));
         Some(
