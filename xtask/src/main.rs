@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: format check, clippy with warnings as errors, the layer rule, then every test (doc
-//!   tests included) with `HOUNSFIELD_TESTDATA` and `HOUNSFIELD_PYTHON` set after fetching the
+//! - `ci`: format check, clippy with warnings as errors, the layer rule, hounsfield-io without
+//!   DICOM, then every test (doc tests included) with `HOUNSFIELD_TESTDATA` and `HOUNSFIELD_PYTHON` set after fetching the
 //!   test data and the peers venv. This is the README's test command and what `.ci/run` runs.
 //! - `testdata`: fetches the pinned pydicom, pydicom-data, nibabel and dcm2niix wheels from PyPI
 //!   into `target/testdata`, checks their SHA-256 and unpacks them (idempotent).
@@ -81,10 +81,32 @@ fn run_with_env(program: &str, args: &[&str], envs: &[(&str, &Path)]) -> Result<
     Ok(())
 }
 
+/// hounsfield-io without its default features reads and writes NIfTI with no DICOM crate in
+/// the build: it compiles (tests included) and its dependency tree names no dicom crate.
+fn nifti_only_io() -> Result<()> {
+    let args = ["-p", "hounsfield-io", "--no-default-features", "--locked"];
+    run("cargo", &[&["clippy", "--all-targets"][..], &args, &["--", "-D", "warnings"]].concat())?;
+    let tree = Command::new("cargo")
+        .args(["tree", "-e", "normal", "--prefix", "none"])
+        .args(args)
+        .output()
+        .context("running cargo tree")?;
+    if !tree.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&tree.stderr));
+    }
+    let text = String::from_utf8_lossy(&tree.stdout);
+    if let Some(line) = text.lines().find(|l| l.contains("dicom")) {
+        bail!("hounsfield-io without default features still depends on {line}");
+    }
+    println!("hounsfield-io --no-default-features: NIfTI only, no dicom crate");
+    Ok(())
+}
+
 fn ci(root: &Path) -> Result<()> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     layers::check()?;
+    nifti_only_io()?;
     // Real files and the peer tools, so no test is skipped for want of them.
     let testdata = testdata::fetch(root)?;
     let python = peers::venv(root)?;
