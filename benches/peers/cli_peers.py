@@ -92,7 +92,7 @@ JOBS = [
     ("gaussian", pattern, "out.nii", ["filter", "gaussian", "IN", "OUT", "--sigma", "2"]),
     ("median", pattern, "out.nii", ["filter", "median", "IN", "OUT", "--radius", "1"]),
     ("resample", coarse, "out.nii", ["filter", "resample", "IN", "OUT", "--spacing", "1"]),
-    ("mesh", gyroid_path, "out.stl", ["mesh", "IN", "OUT", "--level", "0"]),
+    ("mesh", gyroid_path, "out.stl", ["mesh", "IN", "OUT", "--level", "0", "--open"]),
 ]
 
 

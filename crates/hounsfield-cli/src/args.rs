@@ -131,6 +131,10 @@ pub(crate) enum Command {
         /// Decimate to this fraction of the triangles (quadric error, topology kept).
         #[arg(long)]
         decimate: Option<f64>,
+        /// Leave the surface open where it reaches the volume's edge (as VTK's marching cubes
+        /// does) instead of closing it there.
+        #[arg(long, conflicts_with = "labels")]
+        open: bool,
     },
     /// A PNG of a volume (slice, montage, MIP, volume rendering; physical proportions) or of a
     /// mesh (.stl, .ply, .obj: shaded preview).
@@ -149,11 +153,11 @@ pub(crate) enum Command {
         #[arg(long)]
         slice: Option<usize>,
         /// Slices in a montage.
-        #[arg(long, default_value_t = 12)]
-        count: usize,
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=256))]
+        count: u16,
         /// Display window as LO,HI (default: 1st to 99th percentile).
-        #[arg(long, value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
-        window: Option<Vec<f64>>,
+        #[arg(long, value_parser = parse_range, allow_hyphen_values = true)]
+        window: Option<(f64, f64)>,
         /// Volume-rendering preset (bone and soft-tissue take CT values in HU).
         #[arg(long, value_enum, default_value = "bone")]
         preset: DvrPreset,
@@ -164,12 +168,12 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 20.0, allow_hyphen_values = true)]
         elevation: f64,
         /// Picture size in pixels for DVR, oblique MIP and meshes.
-        #[arg(long, default_value_t = 384)]
-        size: usize,
+        #[arg(long, default_value_t = 384, value_parser = clap::value_parser!(u16).range(16..=8192))]
+        size: u16,
         /// MIP from the camera instead of along the plane's normal.
         #[arg(long)]
         oblique: bool,
-        /// A label volume to overlay on slices and montages.
+        /// A label volume on the same grid (NIfTI or DICOM) to overlay on slices and montages.
         #[arg(long)]
         labels: Option<PathBuf>,
     },
@@ -269,7 +273,7 @@ pub(crate) enum CtOp {
         /// Divide the result by this (the --scale given to project).
         #[arg(long, default_value_t = 1.0)]
         scale: f32,
-        /// Reference image: report PSNR and SSIM against it.
+        /// Reference image on the scan's grid (NIfTI or DICOM): report PSNR and SSIM against it.
         #[arg(long)]
         reference: Option<PathBuf>,
         /// Trained model for --method fbpconvnet or lpd (from `ct learn`).
@@ -295,7 +299,7 @@ pub(crate) enum FilterOp {
     /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges; or the
     /// recursive Deriche filter, whose cost does not grow with sigma).
     Gaussian {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -307,8 +311,9 @@ pub(crate) enum FilterOp {
         recursive: bool,
     },
     /// A display window onto 0..1: a CT preset, or --level and --width.
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["preset", "level"])))]
     Window {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -323,8 +328,11 @@ pub(crate) enum FilterOp {
         width: Option<f64>,
     },
     /// A 0/1 mask: above an automatic threshold (--otsu, --li, --triangle) or within --lo..--hi.
+    #[command(group(
+        clap::ArgGroup::new("how").required(true).multiple(true).args(["otsu", "li", "triangle", "lo", "hi"])
+    ))]
     Threshold {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -346,7 +354,7 @@ pub(crate) enum FilterOp {
     },
     /// Edge-preserving smoothing: Perona-Malik anisotropic diffusion.
     Diffusion {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -359,7 +367,7 @@ pub(crate) enum FilterOp {
     },
     /// Gradient magnitude per mm (after Gaussian smoothing with --sigma mm when given).
     GradientMagnitude {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -369,7 +377,7 @@ pub(crate) enum FilterOp {
     },
     /// Unsharp masking: v + amount (v - gaussian(v, sigma)).
     Unsharp {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -382,7 +390,7 @@ pub(crate) enum FilterOp {
     },
     /// Median over a box of --radius mm (3x3x3 for 1 mm voxels and radius 1).
     Median {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -396,7 +404,7 @@ pub(crate) enum FilterOp {
         /// The operation.
         #[arg(value_enum)]
         op: filter::MorphologyOp,
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -409,36 +417,36 @@ pub(crate) enum FilterOp {
     },
     /// Crop to --size voxels starting at index --min (x,y,z each).
     Crop {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
         /// First voxel kept, x,y,z.
-        #[arg(long, value_delimiter = ',', required = true)]
-        min: Vec<usize>,
+        #[arg(long, value_parser = parse_xyz::<usize>)]
+        min: [usize; 3],
         /// Voxels kept, x,y,z.
-        #[arg(long, value_delimiter = ',', required = true)]
-        size: Vec<usize>,
+        #[arg(long, value_parser = parse_xyz::<usize>)]
+        size: [usize; 3],
     },
     /// Pad with --value: --before and --after voxels per axis (x,y,z each).
     Pad {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
         /// Voxels before index 0, x,y,z.
-        #[arg(long, value_delimiter = ',', required = true)]
-        before: Vec<usize>,
+        #[arg(long, value_parser = parse_xyz::<usize>)]
+        before: [usize; 3],
         /// Voxels after the last, x,y,z.
-        #[arg(long, value_delimiter = ',', required = true)]
-        after: Vec<usize>,
+        #[arg(long, value_parser = parse_xyz::<usize>)]
+        after: [usize; 3],
         /// The padding value.
         #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
         value: f32,
     },
     /// Reverse the index order along the axes named (x, y and/or z).
     Flip {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -448,53 +456,53 @@ pub(crate) enum FilterOp {
     },
     /// Mean over a box of --radius voxels (one value, or x,y,z).
     BoxMean {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
-        /// Radius in voxels.
-        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
-        radius: Vec<usize>,
+        /// Radius in voxels (one value, or x,y,z), at most 100.
+        #[arg(long, value_parser = parse_radius)]
+        radius: [usize; 3],
     },
     /// Intensity normalisation: zscore, rescale (onto 0..1) or percentile (1st..99th onto 0..1).
     Normalize {
         /// The normalisation.
         #[arg(value_enum)]
         method: filter::NormalizeMethod,
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
     },
     /// Map the histogram onto a reference volume's.
     MatchHistogram {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
-        /// The reference volume.
+        /// The reference volume (NIfTI or DICOM).
         #[arg(long)]
         reference: PathBuf,
     },
     /// Reorient to an orientation code (axes permuted and flipped; voxels untouched).
     Reorient {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
         /// Target orientation, nibabel's "points to" letters: RAS, LPS, LAS...
-        #[arg(long, default_value = "RAS")]
+        #[arg(long, default_value = "RAS", value_parser = parse_orientation)]
         to: String,
     },
     /// Resample to a new spacing over the same physical extent (trilinear, or --nearest).
     Resample {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
         /// New spacing in mm: one value for all axes, or x,y,z.
-        #[arg(long, value_delimiter = ',', num_args = 1..=3)]
-        spacing: Vec<f64>,
+        #[arg(long, value_parser = parse_spacing)]
+        spacing: [f64; 3],
         /// Nearest neighbour (for masks and labels).
         #[arg(long, conflicts_with = "bspline")]
         nearest: bool,
@@ -510,7 +518,7 @@ pub(crate) enum FilterOp {
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size.
     Label {
-        /// Volume to read.
+        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI file to write.
         output: PathBuf,
@@ -551,10 +559,16 @@ impl FilterOp {
                     (None, None, None) => {
                         bail!("threshold needs --otsu, --li, --triangle, or --lo and/or --hi")
                     }
-                    (None, lo, hi) => Operation::Threshold {
-                        lo: lo.unwrap_or(f64::NEG_INFINITY),
-                        hi: hi.unwrap_or(f64::INFINITY),
-                    },
+                    (None, lo, hi) => {
+                        let (lo, hi) =
+                            (lo.unwrap_or(f64::NEG_INFINITY), hi.unwrap_or(f64::INFINITY));
+                        if lo > hi {
+                            bail!(
+                                "threshold --lo {lo} is above --hi {hi}: the mask would be empty"
+                            );
+                        }
+                        Operation::Threshold { lo, hi }
+                    }
                 };
                 (input, output, op)
             }
@@ -576,11 +590,9 @@ impl FilterOp {
                 Operation::Morphology { op, radius_mm: radius, element: element.into() },
             ),
             FilterOp::Crop { input, output, min, size } => {
-                let (min, size) = (three(&min, "--min")?, three(&size, "--size")?);
                 (input, output, Operation::Crop { min, size })
             }
             FilterOp::Pad { input, output, before, after, value } => {
-                let (before, after) = (three(&before, "--before")?, three(&after, "--after")?);
                 (input, output, Operation::Pad { before, after, value })
             }
             FilterOp::Flip { input, output, axes } => {
@@ -588,10 +600,6 @@ impl FilterOp {
                 (input, output, Operation::Flip { axes })
             }
             FilterOp::BoxMean { input, output, radius } => {
-                let radius = match radius.as_slice() {
-                    [r] => [*r; 3],
-                    r => three(r, "--radius")?,
-                };
                 (input, output, Operation::BoxMean { radius })
             }
             FilterOp::Normalize { method, input, output } => {
@@ -604,11 +612,7 @@ impl FilterOp {
                 (input, output, Operation::Reorient { code: to })
             }
             FilterOp::Resample { input, output, spacing, nearest, bspline, lanczos, antialias } => {
-                let spacing_mm = match spacing.as_slice() {
-                    [s] => [*s; 3],
-                    [x, y, z] => [*x, *y, *z],
-                    _ => bail!("--spacing takes one value or three (x,y,z)"),
-                };
+                let spacing_mm = spacing;
                 let interpolation = match (nearest, bspline, lanczos) {
                     (true, _, _) => Interpolation::Nearest,
                     (_, true, _) => Interpolation::BSpline3,
@@ -640,7 +644,7 @@ pub(crate) enum SegmentOp {
     Predict {
         /// A model written by `segment train`.
         model: PathBuf,
-        /// NIfTI image.
+        /// Image to segment: NIfTI file, DICOM file or DICOM directory.
         input: PathBuf,
         /// NIfTI to write.
         output: PathBuf,
@@ -662,12 +666,62 @@ pub(crate) enum SegmentOp {
     },
 }
 
-/// Exactly three values (x, y, z) of a comma-separated option.
-fn three<T: Copy>(values: &[T], name: &str) -> Result<[T; 3]> {
-    match values {
+/// `x,y,z`: exactly three values.
+fn parse_xyz<T: std::str::FromStr + Copy>(text: &str) -> Result<[T; 3], String> {
+    let values: Vec<T> = text
+        .split(',')
+        .map(|v| v.trim().parse().map_err(|_| format!("{v:?} is not a number")))
+        .collect::<Result<_, _>>()?;
+    match values.as_slice() {
         [x, y, z] => Ok([*x, *y, *z]),
-        _ => bail!("{name} takes three values, x,y,z"),
+        _ => Err(format!("expected three values x,y,z, found {}", values.len())),
     }
+}
+
+/// One value for every axis, or `x,y,z`.
+fn parse_one_or_three<T: std::str::FromStr + Copy>(text: &str) -> Result<[T; 3], String> {
+    if text.contains(',') {
+        parse_xyz(text)
+    } else {
+        let v = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+        Ok([v; 3])
+    }
+}
+
+/// A spacing in mm: finite and > 0, one value or `x,y,z`.
+fn parse_spacing(text: &str) -> Result<[f64; 3], String> {
+    let s: [f64; 3] = parse_one_or_three(text)?;
+    if s.iter().all(|v| v.is_finite() && *v > 0.0) {
+        Ok(s)
+    } else {
+        Err(format!("spacings must be finite and > 0 mm, found {s:?}"))
+    }
+}
+
+/// A box radius in voxels, at most 100 per axis.
+fn parse_radius(text: &str) -> Result<[usize; 3], String> {
+    let r: [usize; 3] = parse_one_or_three(text)?;
+    if r.iter().all(|v| *v <= 100) { Ok(r) } else { Err(format!("{r:?} exceeds 100 voxels")) }
+}
+
+/// `lo,hi` with lo < hi, both finite.
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let parts: Vec<f64> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().map_err(|_| format!("{v:?} is not a number")))
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [lo, hi] if lo.is_finite() && hi.is_finite() && lo < hi => Ok((*lo, *hi)),
+        [_, _] => Err(format!("expected finite LO < HI, found {text}")),
+        _ => Err(format!("expected LO,HI, found {text:?}")),
+    }
+}
+
+/// An orientation code of three distinct axes (RAS, LPS, LIP...).
+fn parse_orientation(text: &str) -> Result<String, String> {
+    hounsfield_core::Orientation::from_code(text)
+        .map(|_| text.to_ascii_uppercase())
+        .map_err(|e| e.to_string())
 }
 
 /// A structuring element.

@@ -98,8 +98,15 @@ impl fmt::Display for CtReport {
             "  shape {:?}, values {:.4} .. {:.4}, {:.2} s",
             self.shape, self.min, self.max, self.seconds
         )?;
-        if let (Some(p), Some(s)) = (self.psnr_db, self.ssim) {
-            writeln!(f, "  against the reference: PSNR {p:.2} dB, SSIM {s:.4}")?;
+        match (self.psnr_db, self.ssim) {
+            (Some(p), Some(s)) => {
+                writeln!(f, "  against the reference: PSNR {p:.2} dB, SSIM {s:.4}")?
+            }
+            (Some(p), None) => writeln!(
+                f,
+                "  against the reference: PSNR {p:.2} dB (SSIM needs 11 voxels along each axis)"
+            )?,
+            _ => {}
         }
         Ok(())
     }
@@ -192,7 +199,15 @@ pub fn project(scan: &Path, output: &Path, options: &ProjectOptions) -> Result<C
     let start = std::time::Instant::now();
     let (mut p, what) = match &options.image {
         Some(path) => {
-            let image = read_volume(path)?;
+            // The image must lie where the scan file's grid lies (axis-aligned LPS, centred at
+            // grid.centre): its voxels are projected as voxels of that grid.
+            let grid_geometry = file.grid.geometry()?;
+            let image = crate::align::on_grid_of(
+                read_volume(path)?,
+                (&grid_geometry, file.grid.shape),
+                path,
+                scan,
+            )?;
             let x = file
                 .grid
                 .image_of(&image, &file.scan)
@@ -227,9 +242,11 @@ fn write_projections(file: &ScanFile, p: &ArrayD<f32>, output: &Path) -> Result<
     let views = file.scan.views();
     let geometry = hounsfield_core::Geometry::axis_aligned([1.0, 1.0, 1.0], [0.0; 3])?;
     let volume = Volume::from_vec([views, rows, cols], p.iter().copied().collect(), geometry)?;
-    nifti::write_nifti(output, &NiftiImage::from_volume(volume))?;
     let json = serde_json::to_vec_pretty(file)?;
-    hounsfield_core::fs::write_bytes_atomic(&sidecar(output), &json)?;
+    let mut outputs = crate::outputs::Outputs::new();
+    outputs.write(&sidecar(output), |p| Ok(hounsfield_core::fs::write_bytes_atomic(p, &json)?))?;
+    outputs.write(output, |p| Ok(nifti::write_nifti(p, &NiftiImage::from_volume(volume))?))?;
+    outputs.keep();
     Ok(())
 }
 
@@ -296,6 +313,17 @@ pub fn reconstruct(
 ) -> Result<CtReport> {
     let scan = options.scan.clone().unwrap_or_else(|| sidecar(projections));
     let file = ScanFile::read(&scan)?;
+    // A reference is read and put on the scan's grid before the (long) reconstruction.
+    let reference = match &options.reference {
+        Some(path) => {
+            let grid_geometry = file.grid.geometry()?;
+            let volume = read_volume(path)?;
+            let aligned =
+                crate::align::on_grid_of(volume, (&grid_geometry, file.grid.shape), path, &scan)?;
+            Some(aligned)
+        }
+        None => None,
+    };
     let p = read_volume(projections)?;
     let shape = file.scan.projection_shape();
     if p.len() != shape.iter().product::<usize>() {
@@ -355,14 +383,14 @@ pub fn reconstruct(
         start.elapsed().as_secs_f64(),
     );
     let volume = file.grid.volume_of(image)?;
-    if let Some(path) = &options.reference {
-        let reference = read_volume(path)?;
+    nifti::write_nifti(output, &NiftiImage::from_volume(volume.clone()))?;
+    if let Some(reference) = reference {
         let (lo, hi) = reference.min_max().context("empty reference")?;
         let range = if hi > lo { hi - lo } else { 1.0 };
         r.psnr_db = Some(psnr(&reference, &volume, range)?);
-        r.ssim = Some(ssim(&reference, &volume, &SsimOptions::new(range))?);
+        // SSIM needs its 11-voxel window along every axis the image has more than one voxel on.
+        r.ssim = ssim(&reference, &volume, &SsimOptions::new(range)).ok();
     }
-    nifti::write_nifti(output, &NiftiImage::from_volume(volume))?;
     Ok(r)
 }
 

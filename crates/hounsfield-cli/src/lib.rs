@@ -10,6 +10,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod align;
 pub mod anonymize;
 pub mod ct;
 pub mod ct_learn;
@@ -18,6 +19,7 @@ pub mod demo_report;
 pub mod demo_segment;
 pub mod filter;
 pub mod mesh;
+pub mod outputs;
 pub mod progress;
 pub mod render;
 pub mod segment;

@@ -118,8 +118,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment { op } => run_segment(op, cli.quiet, cli.json),
-        Command::Mesh { input, output, level, labels, largest, smooth, sinc, decimate } => {
-            let post = mesh::PostProcess { largest, smooth, sinc, decimate };
+        Command::Mesh { input, output, level, labels, largest, smooth, sinc, decimate, open } => {
+            let post = mesh::PostProcess { largest, smooth, sinc, decimate, open };
             let message = format!("meshing {}", input.display());
             if labels {
                 let done = progress::with_spinner(&message, !cli.quiet, || {
@@ -152,10 +152,10 @@ fn run(cli: Cli) -> Result<()> {
                 mode,
                 plane: plane.into(),
                 slice,
-                count,
-                window: window.map(|w| (w[0], w[1])),
+                count: usize::from(count),
+                window,
                 preset: preset.name().to_owned(),
-                view: hounsfield_render::View { azimuth, elevation, size },
+                view: hounsfield_render::View { azimuth, elevation, size: usize::from(size) },
                 oblique,
                 labels,
             };

@@ -60,6 +60,8 @@ pub struct PostProcess {
     pub sinc: bool,
     /// Decimate to this fraction of the triangles.
     pub decimate: Option<f64>,
+    /// Leave the isosurface open where it meets the volume's edge.
+    pub open: bool,
 }
 
 impl PostProcess {
@@ -141,10 +143,11 @@ pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<La
         anyhow::bail!("{}: no label other than 0", input.display());
     }
     let mut labels = Vec::with_capacity(surfaces.len());
+    let mut outputs = crate::outputs::Outputs::new();
     for s in surfaces {
         let mesh = post.apply(s.mesh)?;
         let path = label_path(output, s.label);
-        write_mesh(&path, &mesh)?;
+        outputs.write(&path, |p| Ok(write_mesh(p, &mesh)?))?;
         let stats = mesh.stats();
         labels.push(LabelReport {
             label: s.label,
@@ -153,6 +156,7 @@ pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<La
             watertight: stats.is_watertight(),
         });
     }
+    outputs.keep();
     Ok(LabelsReport { labels, seconds: start.elapsed().as_secs_f64() })
 }
 
@@ -161,8 +165,15 @@ pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<La
 pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Result<MeshReport> {
     // Check the output format before the (possibly long) extraction.
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
-    let volume = hounsfield_io::open_volume(input)?;
+    let mut volume = hounsfield_io::open_volume(input)?;
     let start = std::time::Instant::now();
+    if !post.open {
+        // One voxel of "outside" around the volume closes the surface where it meets the edge
+        // (the vertices stay where they were: the padding lies beyond the original grid).
+        let (lo, _) = volume.min_max().unwrap_or((level, level));
+        let outside = (lo.min(level) - 1.0) as f32;
+        volume = hounsfield_filter::reshape::pad(&volume, [1; 3], [1; 3], outside)?;
+    }
     let mut mesh = isosurface(&volume, level, &IsoOptions::default())?;
     if mesh.is_empty() {
         anyhow::bail!(

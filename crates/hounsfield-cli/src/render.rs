@@ -77,6 +77,12 @@ pub fn render(input: &Path, output: &Path, options: &RenderOptions) -> Result<Re
     if !output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
         bail!("{}: the output must be a .png file", output.display());
     }
+    // Options that would be ignored are refused: the picture would not be what was asked for.
+    if options.labels.is_some()
+        && (is_mesh(input) || !matches!(options.mode, Mode::Slice | Mode::Montage))
+    {
+        bail!("--labels overlays slices and montages of a volume (--mode slice or montage)");
+    }
     let (img, what): (RgbImage, String) = if is_mesh(input) {
         let mesh = hounsfield_mesh::io::read_mesh(input)?;
         let img = mesh_preview(&mesh.vertices, &mesh.triangles, &options.view, [20, 20, 28])?;
@@ -90,6 +96,8 @@ pub fn render(input: &Path, output: &Path, options: &RenderOptions) -> Result<Re
         let labels = match &options.labels {
             Some(path) => {
                 let l = hounsfield_io::open_volume(path)?;
+                let grid = (volume.geometry(), volume.shape());
+                let l = crate::align::on_grid_of(l, grid, path, input)?;
                 Some(l.map(|v| v.clamp(0.0, 255.0).round() as u8))
             }
             None => None,

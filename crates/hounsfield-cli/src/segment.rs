@@ -382,24 +382,12 @@ pub fn predict(
         hounsfield_nn::infer::argmax(&flat, classes, image.shape(), image.geometry().clone())?;
     let seconds = start.elapsed().as_secs_f64();
     let mut voxels_per_class = vec![0usize; classes];
-    labels.as_slice().iter().for_each(|&l| voxels_per_class[usize::from(l)] += 1);
-    if opts.probabilities {
-        let p = probs.get(1).context("the model has a single class")?;
-        nifti::write_nifti(output, &NiftiImage::from_volume(p.clone()))?;
-    } else {
-        nifti::write_nifti(output, &NiftiImage::from_volume(labels.clone()))?;
-    }
+    // The reference is read and put on the input's grid before anything is written.
     let dice = match &opts.reference {
         Some((path, threshold)) => {
             let reference = read_labels(path, *threshold)?;
-            if reference.shape() != labels.shape() {
-                bail!(
-                    "{}: grid {:?} differs from the input's {:?}",
-                    path.display(),
-                    reference.shape(),
-                    labels.shape()
-                );
-            }
+            let grid = (labels.geometry(), labels.shape());
+            let reference = crate::align::on_grid_of(reference, grid, path, input)?;
             Some(
                 (1..classes)
                     .map(|c| dice(labels.as_slice(), reference.as_slice(), c as u8))
@@ -408,5 +396,13 @@ pub fn predict(
         }
         None => None,
     };
+    labels.as_slice().iter().for_each(|&l| voxels_per_class[usize::from(l)] += 1);
+    if opts.probabilities {
+        let p = probs.get(1).context("the model has a single class")?;
+        nifti::write_nifti(output, &NiftiImage::from_volume(p.clone()))?;
+    } else {
+        nifti::write_nifti(output, &NiftiImage::from_volume(labels.clone()))?;
+    }
+
     Ok(PredictSummary { output: output.to_path_buf(), voxels_per_class, dice, seconds })
 }

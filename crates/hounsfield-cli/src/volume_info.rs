@@ -309,16 +309,17 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
             }
         }
     }
-    nifti::write_nifti(output, &opened.image)?;
-    let mut sidecars = Vec::new();
+    // Sidecars first, the image last; a failure removes what this conversion wrote.
+    let mut outputs = crate::outputs::Outputs::new();
     let mut warnings = Vec::new();
     if let Some(info) = &opened.dicom {
         match tables {
             Some(Ok(tables)) => {
                 for (ext, text) in [(".bval", tables.bval_text()), (".bvec", tables.bvec_text())] {
                     let path = beside(output, ext);
-                    hounsfield_core::fs::write_bytes_atomic(&path, text.as_bytes())?;
-                    sidecars.push(path);
+                    outputs.write(&path, |p| {
+                        Ok(hounsfield_core::fs::write_bytes_atomic(p, text.as_bytes())?)
+                    })?;
                 }
                 if let Some(t) = info.diffusion.iter().position(|d| d.is_some_and(|d| d.isotropic))
                 {
@@ -331,12 +332,15 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
             None => {}
         }
         if !options.no_bids {
-            let path = beside(output, ".json");
-            let sidecar = dicom::sidecar(info)?;
-            hounsfield_core::fs::write_bytes_atomic(&path, sidecar.to_json().as_bytes())?;
-            sidecars.push(path);
+            let sidecar = dicom::sidecar(info)?.to_json();
+            outputs.write(&beside(output, ".json"), |p| {
+                Ok(hounsfield_core::fs::write_bytes_atomic(p, sidecar.as_bytes())?)
+            })?;
         }
     }
+    outputs.write(output, |p| Ok(nifti::write_nifti(p, &opened.image)?))?;
+    let mut sidecars = outputs.keep();
+    sidecars.pop(); // the image itself
     let back = hounsfield_io::open(output, &OpenOptions::default())
         .with_context(|| format!("reading back {}", output.display()))?;
     Ok(Converted { input: input.to_path_buf(), output: describe(&back), sidecars, warnings })

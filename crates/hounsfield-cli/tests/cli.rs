@@ -699,8 +699,25 @@ fn filter_threshold_label_and_gaussian_write_what_the_library_computes() {
         "--size",
         "1,1,1",
     ]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "a malformed value is a usage error");
     assert!(text(&bad.stderr).contains("three values"), "{}", text(&bad.stderr));
+    for args in [
+        vec!["filter", "threshold", &brain, &path("t.nii")],
+        vec!["filter", "window", &brain, &path("w.nii")],
+        vec!["filter", "resample", &brain, &path("r.nii")],
+        vec!["filter", "resample", &brain, &path("r.nii"), "--spacing", "1,2"],
+        vec!["filter", "reorient", &brain, &path("o.nii"), "--to", "RAX"],
+        vec!["filter", "box-mean", &brain, &path("b.nii"), "--radius", "99999999999"],
+        vec!["render", &brain, &path("r.png"), "--count", "0"],
+        vec!["render", &brain, &path("r.png"), "--size", "100000"],
+    ] {
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+    }
+    let empty =
+        hounsfield(&["filter", "threshold", &brain, &path("t.nii"), "--lo", "200", "--hi", "100"]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(text(&empty.stderr).contains("empty"), "{}", text(&empty.stderr));
 
     let refused = hounsfield(&["filter", "window", &brain, &path("w.nii"), "--preset", "kidney"]);
     assert_eq!(refused.status.code(), Some(2), "an unknown preset is a usage error");
@@ -798,6 +815,17 @@ fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
     let empty = hounsfield(&["mesh", &p("ph.nii.gz"), &p("none.stl"), "--level", "5"]);
     assert_eq!(empty.status.code(), Some(1));
     assert!(text(&empty.stderr).contains("no surface"), "{}", text(&empty.stderr));
+    // A volume inside the level everywhere: closed at the volume's edge by default (the box of
+    // the grid, watertight), nothing to extract with --open.
+    let all =
+        hounsfield(&["filter", "threshold", &p("ph.nii.gz"), &p("all.nii.gz"), "--lo", "-1e9"]);
+    assert_eq!(all.status.code(), Some(0));
+    let out = hounsfield(&["mesh", &p("all.nii.gz"), &p("box.stl"), "--level", "0.5", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["watertight"].as_bool(), v["components"].as_u64()), (Some(true), Some(1)), "{v}");
+    let open = hounsfield(&["mesh", &p("all.nii.gz"), &p("open.stl"), "--level", "0.5", "--open"]);
+    assert_eq!(open.status.code(), Some(1));
 }
 
 #[test]
@@ -855,6 +883,58 @@ fn render_draws_volumes_and_meshes_as_png() {
     );
     let out = hounsfield(&["render", &p("ph.stl"), &p("mesh.png"), "--size", "64"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Labels are overlaid by position: the same mask stored with x and z reversed draws the same
+    // picture; a mask on another grid is refused, never laid over index by index.
+    let run = |args: &[&str]| hounsfield(args).status.code();
+    assert_eq!(
+        run(&["filter", "threshold", &p("ph.nii.gz"), &p("mask.nii.gz"), "--lo", "0.5"]),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["filter", "flip", &p("mask.nii.gz"), &p("flipped.nii.gz"), "--axes", "x,z"]),
+        Some(0)
+    );
+    assert_eq!(
+        run(&[
+            "filter",
+            "crop",
+            &p("mask.nii.gz"),
+            &p("cropped.nii.gz"),
+            "--min",
+            "1,0,0",
+            "--size",
+            "23,24,24"
+        ]),
+        Some(0)
+    );
+    for labels in ["mask", "flipped"] {
+        let png = p(&format!("overlay_{labels}.png"));
+        let out = hounsfield(&[
+            "render",
+            &p("ph.nii.gz"),
+            &png,
+            "--mode",
+            "slice",
+            "--labels",
+            &p(&format!("{labels}.nii.gz")),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(
+        std::fs::read(p("overlay_mask.png")).unwrap(),
+        std::fs::read(p("overlay_flipped.png")).unwrap()
+    );
+    let out = hounsfield(&[
+        "render",
+        &p("ph.nii.gz"),
+        &p("x.png"),
+        "--mode",
+        "slice",
+        "--labels",
+        &p("cropped.nii.gz"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("another grid"), "{}", text(&out.stderr));
     // Errors: not a PNG, a slice beyond the volume (exit 1, one line); an unknown preset is a
     // usage error that lists the presets (exit 2).
     for args in [

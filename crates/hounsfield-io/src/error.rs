@@ -125,7 +125,7 @@ pub enum Error {
 pub enum SeriesProblem {
     /// Several slices lie at the same position along the slice normal.
     #[error(
-        "{count} slices share position {position_mm:.3} mm along the slice normal ({}; duplicates: the drop_duplicates option, --drop-duplicates in the CLI, keeps one per position)",
+        "{count} slices share position {position_mm:.3} mm along the slice normal ({}; duplicates: the drop_duplicates option, `hounsfield convert --drop-duplicates`, keeps one per position)",
         names(files)
     )]
     DuplicatePositions {
@@ -158,7 +158,7 @@ pub enum SeriesProblem {
     },
     /// Slices step in a direction that is not the slice normal.
     #[error(
-        "gantry tilt: slices step {degrees:.2} degrees away from the slice normal (the keep_tilt_shear option, --keep-tilt in the CLI, keeps the sheared grid)"
+        "gantry tilt: slices step {degrees:.2} degrees away from the slice normal (the keep_tilt_shear option, `hounsfield convert --keep-tilt`, keeps the sheared grid; correct_tilt, `--correct-tilt`, resamples it)"
     )]
     GantryTilt {
         /// Angle between the slice step and the normal.

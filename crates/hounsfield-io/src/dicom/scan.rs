@@ -210,7 +210,7 @@ impl DicomScan {
                 [one] => Ok(one),
                 [] => Err(ambiguous(self.none_found())),
                 several => Err(ambiguous(format!(
-                    "{} series found, choose one with --series LABEL (or its UID): {}",
+                    "{} series found, choose one by its label or UID (`hounsfield convert --series LABEL`, or the series' own directory): {}",
                     several.len(),
                     self.listing()
                 ))),
@@ -282,7 +282,7 @@ pub fn read_dicom_dir(
         let advice = if options.resample_gaps {
             "A slice missing because its file is unreadable is never interpolated over: repair or remove the file"
         } else {
-            "One may be a slice of the series: repair or remove it, or skip it knowingly (skip_unreadable, --skip-unreadable)"
+            "One may be a slice of the series: repair or remove it, or skip it knowingly (skip_unreadable, `hounsfield convert --skip-unreadable`)"
         };
         return Err(Error::Incomplete {
             path: dir.to_path_buf(),
