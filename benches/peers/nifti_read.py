@@ -1,4 +1,5 @@
-"""Times nibabel and SimpleITK reading the NIfTI benchmark inputs (make_inputs.py), one thread.
+"""Times nibabel and SimpleITK reading the NIfTI benchmark inputs (make_inputs.py; the blocked gzip
+file bgzf/ is written by `cargo bench --bench io`), one thread.
 
 nibabel: nib.load(path, mmap=False) then np.asanyarray(img.dataobj) (all stored int16 voxels
 read, no float conversion). SimpleITK: ReadImage then GetArrayViewFromImage (no copy). Median of
@@ -18,7 +19,7 @@ sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 data = pathlib.Path(os.environ.get("HOUNSFIELD_BENCH_DATA", "../../target/bench-data"))
 
 
-for name in ["niigz/ct_300x512x512.nii.gz", "nii/ct_300x512x512.nii"]:
+for name in ["niigz/ct_300x512x512.nii.gz", "bgzf/ct_300x512x512.nii.gz", "nii/ct_300x512x512.nii"]:
     path = str(data / name)
     nb = median_time(lambda: int(np.asanyarray(nib.load(path, mmap=False).dataobj)[0, 0, 0]))
 

@@ -4,8 +4,8 @@
 //!
 //! - [`nifti`]: NIfTI-1 and NIfTI-2 reading (`.nii`, `.nii.gz`, `.hdr`/`.img`, both byte orders,
 //!   every datatype but 1-bit, 128-bit float and 256-bit complex; gzip CRC-32 and length
-//!   verified) and writing (`.nii`, `.nii.gz`, atomic). Values and affines are checked against
-//!   nibabel.
+//!   verified) and writing (`.nii`, `.nii.gz` as blocked gzip compressed in parallel, atomic).
+//!   Values and affines are checked against nibabel.
 //! - [`dicom`]: DICOM files and series: headers without pixels, grouping as dcm2niix does,
 //!   slices sorted along the normal, Enhanced multi-frame functional groups, duplicate
 //!   positions, uneven spacing and gantry tilt refused with typed errors ([`SeriesProblem`])
@@ -38,6 +38,7 @@
 #[cfg(feature = "dicom")]
 pub mod dicom;
 pub mod error;
+mod gzip;
 pub mod nifti;
 mod open;
 mod source;

@@ -69,7 +69,7 @@ pub struct Opened {
     /// What it was.
     pub format: Format,
     /// Its volumes and geometry; DICOM becomes what a NIfTI file of it would hold (description
-    /// "<modality> from DICOM by hounsfield").
+    /// "`<modality>` from DICOM by hounsfield").
     pub image: NiftiImage,
     /// From DICOM: what the series says beyond its voxels (diffusion, slice times, source).
     #[cfg(feature = "dicom")]

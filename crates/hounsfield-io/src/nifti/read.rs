@@ -345,9 +345,8 @@ fn read_scalar_dyn(
 /// Reads `n` values straight into their final buffer, swapping bytes if the file's order is not
 /// the machine's.
 fn read_values<T: Pod>(src: &mut Source, path: &Path, n: usize, swap: bool) -> Result<Vec<T>> {
-    let mut values = vec![T::zeroed(); n];
+    let mut values: Vec<T> = src.read_vec(n, path, "voxel data")?;
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
-    src.read_exact(bytes, path, "voxel data")?;
     if swap && size_of::<T>() > 1 {
         bytes.chunks_exact_mut(size_of::<T>()).for_each(<[u8]>::reverse);
     }
