@@ -5,6 +5,8 @@
 //! the right discretisation for analytic reconstruction; it is *not* the adjoint of the Joseph
 //! projector, which iterative methods use instead.
 
+mod columns;
+
 use ndarray::ArrayView3;
 use rayon::prelude::*;
 
@@ -117,6 +119,36 @@ fn sample_1d(row: &[f32], c: f64) -> f64 {
     }
 }
 
+/// Bilinear interpolation of a `rows x cols` panel (row-major) at continuous column `c` and row
+/// `r`: zero outside, partial within one pixel of the edges.
+#[inline]
+pub(crate) fn sample_panel(view: &[f32], rows: usize, cols: usize, c: f64, r: f64) -> f64 {
+    let top = rows as f64 - 1.0;
+    let j = fast_floor(r);
+    let f = r - j;
+    let (jc, kc) = (fast_floor(c), fast_floor(c) as i64);
+    if j >= 0.0 && j < top && kc >= 0 && kc + 1 < cols as i64 {
+        // Inside the panel: plain bilinear interpolation, no edge tests.
+        let k = j as i64 as usize * cols + kc as usize;
+        let g = c - jc;
+        let (p, q) = (f64::from(view[k]), f64::from(view[k + 1]));
+        let (u, w) = (f64::from(view[k + cols]), f64::from(view[k + cols + 1]));
+        let lower = p + g * (q - p);
+        lower + f * (u + g * (w - u) - lower)
+    } else if j >= 0.0 && j < top {
+        let k = j as i64 as usize * cols;
+        let lower = sample_1d(&view[k..k + cols], c);
+        let upper = sample_1d(&view[k + cols..k + 2 * cols], c);
+        lower + f * (upper - lower)
+    } else if j == -1.0 {
+        f * sample_1d(&view[..cols], c)
+    } else if j == top {
+        (1.0 - f) * sample_1d(&view[view.len() - cols..], c)
+    } else {
+        0.0
+    }
+}
+
 /// The indices `i` in `[lo, hi]`, as a half-open range, where `s = a + b i` lies in
 /// `[ε, n - 1 - ε]` (ε = 1e-6): both linear-interpolation neighbours `floor(s)` and
 /// `floor(s) + 1` exist and a fixed-point position stepped from the first one cannot drift out
@@ -218,7 +250,6 @@ fn accumulate_line(
                 parallel_line(acc, view, na, da, weight);
                 return;
             }
-            let top = rows as f64 - 1.0;
             // Voxels whose projection lies strictly inside the panel (and in front of the
             // source) form one run, since the maps are monotonic along the line: that run
             // takes the branch-free loop, the rest the checked one below.
@@ -268,30 +299,7 @@ fn accumulate_line(
                 let value = if rows == 1 {
                     sample_1d(view, c)
                 } else {
-                    let r = (nb + db * t) * inv;
-                    let j = fast_floor(r);
-                    let f = r - j;
-                    let (jc, kc) = (fast_floor(c), fast_floor(c) as i64);
-                    if j >= 0.0 && j < top && kc >= 0 && kc + 1 < cols as i64 {
-                        // Inside the panel: plain bilinear interpolation, no edge tests.
-                        let k = j as i64 as usize * cols + kc as usize;
-                        let g = c - jc;
-                        let (p, q) = (f64::from(view[k]), f64::from(view[k + 1]));
-                        let (u, w) = (f64::from(view[k + cols]), f64::from(view[k + cols + 1]));
-                        let lower = p + g * (q - p);
-                        lower + f * (u + g * (w - u) - lower)
-                    } else if j >= 0.0 && j < top {
-                        let k = j as i64 as usize * cols;
-                        let lower = sample_1d(&view[k..k + cols], c);
-                        let upper = sample_1d(&view[k + cols..k + 2 * cols], c);
-                        lower + f * (upper - lower)
-                    } else if j == -1.0 {
-                        f * sample_1d(&view[..cols], c)
-                    } else if j == top {
-                        (1.0 - f) * sample_1d(&view[view.len() - cols..], c)
-                    } else {
-                        0.0
-                    }
+                    sample_panel(view, rows, cols, c, (nb + db * t) * inv)
                 };
                 let distance = if diverging { (d0 * inv) * (d0 * inv) } else { 1.0 };
                 *out += weight * distance * value;
@@ -317,6 +325,17 @@ fn accumulate_line(
 /// `sum_v weights[v] * w_v(x) * q_v(col_v(x), row_v(x))` for every voxel centre `x` of `grid`,
 /// where `q` holds the filtered projections `[views, rows, cols]`. Returns the image, C order.
 pub(crate) fn backproject(
+    grid: &ImageGrid,
+    maps: &[ViewMap],
+    weights: &[f64],
+    q: ArrayView3<'_, f32>,
+) -> Vec<f32> {
+    columns::backproject_columns(grid, maps, weights, q.view())
+        .unwrap_or_else(|| backproject_lines(grid, maps, weights, q))
+}
+
+/// [`backproject`] line by line along x: any map, any grid.
+fn backproject_lines(
     grid: &ImageGrid,
     maps: &[ViewMap],
     weights: &[f64],
