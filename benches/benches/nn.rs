@@ -7,11 +7,17 @@
 
 use candle_core::{Device, Tensor, Var};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hounsfield_core::LinearOperator;
+use hounsfield_ct::{FbpOptions, ImageGrid, Phantom, Projector, ScanGeometry, fbp, uniform_angles};
 use hounsfield_nn::UNetConfig;
 use hounsfield_nn::data::PatchSampler;
+use hounsfield_nn::lpd::LpdConfig;
 use hounsfield_nn::ops::{Conv3dConfig, conv3d};
+use hounsfield_nn::recon::{Architecture, ReconBatch, ReconModel, ReconTrainConfig, ReconTrainer};
 use hounsfield_nn::synthetic::{SyntheticConfig, generate};
 use hounsfield_nn::train::{TrainConfig, Trainer};
+use std::f64::consts::PI;
+use std::sync::Arc;
 
 fn random(dims: &[usize]) -> Tensor {
     Tensor::randn(0f32, 1.0, dims, &Device::Cpu).expect("valid shape")
@@ -63,6 +69,29 @@ fn nn(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("unet3d train step, batch 2 x 32^3 (steps/s)", |bench| {
         bench.iter(|| trainer.step(&sampler, &data).expect("valid"))
+    });
+
+    // One training step of Learned Primal-Dual at the paper's sizes: 128^2 images, 30 parallel
+    // views over 180 degrees, 182 detector pixels, 10 unrolled iterations, batch 1.
+    let grid = ImageGrid::new_2d(128, 128, 1.0).expect("valid");
+    let scan = ScanGeometry::parallel_2d(uniform_angles(30, 0.0, PI), 182, 1.0).expect("valid");
+    let projector = Projector::new(grid.clone(), scan.clone()).expect("valid");
+    let truth = Phantom::shepp_logan_2d(60.0).rasterize(&grid, 2).expect("valid");
+    let sinogram = projector.apply(truth.view()).expect("valid");
+    let prior = fbp(&scan, &grid, sinogram.view(), &FbpOptions::default()).expect("valid");
+    let flat = |a: &ndarray::ArrayD<f32>| a.iter().copied().collect::<Vec<f32>>();
+    let (t, y, p) = (flat(&truth), flat(&sinogram), flat(&prior));
+    let batch = ReconBatch::new(&projector, &[&t], &[&y], &[&p]).expect("valid");
+    let op: Arc<dyn LinearOperator> = Arc::new(projector);
+    let architecture = Architecture::PrimalDual { lpd: LpdConfig::default() };
+    let model = ReconModel::new(architecture, op, 1).expect("valid");
+    let mut trainer = ReconTrainer::new(model, ReconTrainConfig::default()).expect("valid");
+    let mut step = 0;
+    group.bench_function("lpd train step 128^2, 30 views of 182 (steps/s)", |bench| {
+        bench.iter(|| {
+            step += 1;
+            trainer.step(&batch, step, 1_000_000).expect("valid")
+        })
     });
     group.finish();
 }
