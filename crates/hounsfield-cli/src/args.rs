@@ -122,14 +122,17 @@ pub(crate) enum Command {
         #[arg(long)]
         largest: bool,
         /// Smoothing passes (removes the voxel staircase without shrinking): Taubin's λ|μ, or
-        /// with --sinc the order of the windowed-sinc filter (20 is typical).
-        #[arg(long, default_value_t = 0)]
-        smooth: usize,
-        /// Smooth with the windowed-sinc filter instead of Taubin's.
-        #[arg(long, requires = "smooth")]
-        sinc: bool,
-        /// Decimate to this fraction of the triangles (quadric error, topology kept).
+        /// with --sinc the order of the windowed-sinc filter (20 is typical). With --labels, the
+        /// passes of the joint relaxation that keeps neighbours' shared boundaries (default 10).
         #[arg(long)]
+        smooth: Option<usize>,
+        /// Smooth with the windowed-sinc filter instead of Taubin's (not with --labels: each
+        /// label smoothed alone would open gaps along the boundaries it shares).
+        #[arg(long, requires = "smooth", conflicts_with = "labels")]
+        sinc: bool,
+        /// Decimate to this fraction of the triangles (quadric error, topology kept; not with
+        /// --labels: each label decimated alone would no longer share its boundaries).
+        #[arg(long, conflicts_with = "labels")]
         decimate: Option<f64>,
         /// Leave the surface open where it reaches the volume's edge (as VTK's marching cubes
         /// does) instead of closing it there.

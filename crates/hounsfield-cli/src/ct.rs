@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 /// The contents of a scan file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScanFile {
     /// Where the image lives.
     pub grid: ImageGrid,

@@ -20,6 +20,7 @@ use hounsfield_cli::{
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
+use hounsfield_mesh::LabelOptions;
 use hounsfield_nn::train::Event;
 use serde::Serialize;
 
@@ -119,14 +120,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment { op } => run_segment(op, cli.quiet, cli.json),
         Command::Mesh { input, output, level, labels, largest, smooth, sinc, decimate, open } => {
-            let post = mesh::PostProcess { largest, smooth, sinc, decimate, open };
             let message = format!("meshing {}", input.display());
             if labels {
+                // Smoothing is the joint relaxation inside label_surfaces; clap refuses --sinc
+                // and --decimate here, which would treat each label alone.
+                let relaxation = smooth.unwrap_or(LabelOptions::default().relaxation_iterations);
                 let done = progress::with_spinner(&message, !cli.quiet, || {
-                    mesh::mesh_labels(&input, &output, &post)
+                    mesh::mesh_labels(&input, &output, largest, relaxation)
                 });
                 return print(&done?, cli.json);
             }
+            let post =
+                mesh::PostProcess { largest, smooth: smooth.unwrap_or(0), sinc, decimate, open };
             let level = level.context("--level or --labels is required")?;
             let done = progress::with_spinner(&message, !cli.quiet, || {
                 mesh::mesh(&input, &output, level, &post)

@@ -132,13 +132,22 @@ fn label_path(output: &Path, label: i64) -> PathBuf {
     output.with_file_name(format!("{stem}_{label}.{ext}"))
 }
 
-/// One surface per non-zero label of `input` (shared boundaries between neighbours), written
-/// as `<output stem>_<label>.<ext>`.
-pub fn mesh_labels(input: &Path, output: &Path, post: &PostProcess) -> Result<LabelsReport> {
+/// One surface per non-zero label of `input` (shared boundaries between neighbours, kept by
+/// `relaxation` joint smoothing passes), written as `<output stem>_<label>.<ext>`; `largest`
+/// keeps each label's largest component. No per-label smoothing or decimation: either would
+/// move a shared boundary differently in the two labels' meshes.
+pub fn mesh_labels(
+    input: &Path,
+    output: &Path,
+    largest: bool,
+    relaxation: usize,
+) -> Result<LabelsReport> {
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
     let volume = hounsfield_io::open_volume(input)?;
     let start = std::time::Instant::now();
-    let surfaces = label_surfaces(&volume, &LabelOptions::default())?;
+    let options = LabelOptions { relaxation_iterations: relaxation, ..Default::default() };
+    let surfaces = label_surfaces(&volume, &options)?;
+    let post = PostProcess { largest, ..Default::default() };
     if surfaces.is_empty() {
         anyhow::bail!("{}: no label other than 0", input.display());
     }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn hounsfield(args: &[&str]) -> Output {
@@ -392,7 +393,7 @@ fn user_errors_are_one_line_with_exit_one() {
         (vec!["convert", &tilted, &tilted_out], "gantry tilt"),
     ];
     for (args, words) in cases {
-        if args.contains(&tilted.as_str()) && !std::path::Path::new(&tilted).exists() {
+        if args.contains(&tilted.as_str()) && !Path::new(&tilted).exists() {
             continue; // ../shared is absent
         }
         let out = hounsfield(&args);
@@ -409,7 +410,7 @@ fn user_errors_are_one_line_with_exit_one() {
 
 fn dicom_dir(case: &str) -> Option<String> {
     let p = format!("{}/../../../shared/data/dicom2nifti/{case}", env!("CARGO_MANIFEST_DIR"));
-    std::path::Path::new(&p).exists().then_some(p)
+    Path::new(&p).exists().then_some(p)
 }
 
 #[test]
@@ -439,7 +440,7 @@ fn convert_a_mosaic_dwi_series_with_its_tables_and_sidecar() {
         eprintln!("SKIPPED: HOUNSFIELD_TESTDATA is not set");
         return;
     };
-    let nicom = std::path::Path::new(&data).join("nibabel/nibabel/nicom/tests/data");
+    let nicom = Path::new(&data).join("nibabel/nibabel/nicom/tests/data");
     let dir = tempfile::tempdir().unwrap();
     let series = dir.path().join("dwi");
     std::fs::create_dir(&series).unwrap();
@@ -522,7 +523,7 @@ fn dicom_directories_are_read_wherever_nifti_is() {
     assert_eq!(smooth("dicom_smooth.nii"), smooth("nifti_smooth.nii"));
     // NIfTI stores the geometry in f32: vertices agree to 1e-3 mm.
     let (a, b) = [path("dicom.stl"), path("nifti.stl")]
-        .map(|p| hounsfield_mesh::io::read_mesh(std::path::Path::new(&p)).unwrap())
+        .map(|p| hounsfield_mesh::io::read_mesh(Path::new(&p)).unwrap())
         .into();
     assert_eq!(a.triangles.len(), b.triangles.len());
     let worst = a
@@ -598,7 +599,7 @@ fn anonymize_a_series_then_convert_it_to_the_same_volume() {
 
 fn mricron(name: &str) -> Option<String> {
     let p = format!("{}/../../../shared/data/mricron/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::path::Path::new(&p).exists().then_some(p)
+    Path::new(&p).exists().then_some(p)
 }
 
 /// The brain of ch2bet (skull-stripped Colin27): threshold, then keep the largest component.
@@ -788,25 +789,27 @@ fn mesh_writes_a_watertight_surface_and_reports_its_measures() {
     };
     run(&["filter", "threshold", &p("ph.nii.gz"), &p("mask.nii.gz"), "--lo", "0.25"]);
     run(&["filter", "label", &p("mask.nii.gz"), &p("labels.nii.gz")]);
-    let out = run(&[
-        "mesh",
-        &p("labels.nii.gz"),
-        &p("part.ply"),
-        "--labels",
-        "--smooth",
-        "20",
-        "--sinc",
-        "--json",
-    ]);
+    let out =
+        run(&["mesh", &p("labels.nii.gz"), &p("part.ply"), "--labels", "--smooth", "20", "--json"]);
     let l: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let labels = l["labels"].as_array().unwrap();
     assert!(!labels.is_empty(), "{l}");
     for entry in labels {
         assert_eq!(entry["boundary_edges"], 0, "{entry}");
-        assert!(std::path::Path::new(entry["output"].as_str().unwrap()).exists());
+        assert!(Path::new(entry["output"].as_str().unwrap()).exists());
     }
     assert!(dir.path().join("part_1.ply").exists());
     assert_eq!(hounsfield(&["mesh", &p("labels.nii.gz"), &p("x.stl")]).status.code(), Some(2));
+    // Smoothing or decimating each label alone would break the boundaries neighbours share:
+    // a usage error that names the conflict.
+    let (labels, x) = (p("labels.nii.gz"), p("x.stl"));
+    for extra in [&["--smooth", "20", "--sinc"][..], &["--decimate", "0.5"]] {
+        let mut args = vec!["mesh", &labels, &x, "--labels"];
+        args.extend_from_slice(extra);
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains("cannot be used with"), "{}", text(&out.stderr));
+    }
     let bad =
         hounsfield(&["mesh", &p("ph.nii.gz"), &p("x.stl"), "--level", "0.5", "--decimate", "2"]);
     assert_eq!(bad.status.code(), Some(1));
@@ -971,4 +974,31 @@ fn the_mri_demo_masks_meshes_and_draws_the_real_brain() {
     {
         assert!(dir.path().join(name).exists(), "{name}");
     }
+}
+
+#[test]
+fn every_shipped_configuration_and_scan_file_parses() {
+    // The parsers refuse unknown keys, so a shipped file with a key the code no longer knows
+    // (or never knew) fails here rather than training on a default.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root.join("benches/learn")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let parsed = if std::fs::read_to_string(&path).unwrap().contains("[scan]") {
+                hounsfield_cli::ct::ScanFile::read(&path).map(drop)
+            } else {
+                hounsfield_cli::ct_learn::LearnConfig::read(&path).map(drop)
+            };
+            parsed.unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            seen += 1;
+        }
+    }
+    for entry in std::fs::read_dir(root.join("benches/segment")).unwrap() {
+        let path = entry.unwrap().path();
+        hounsfield_cli::segment::SegmentConfig::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 9, "found {seen} files");
 }

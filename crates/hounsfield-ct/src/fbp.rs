@@ -20,7 +20,7 @@ use crate::ramp::{FilterScratch, RampFilter, RampWindow, Sampling};
 
 /// Options of [`fbp`] and [`fdk`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(deny_unknown_fields, default)]
 pub struct FbpOptions {
     /// Ramp filter window (Ram-Lak).
     pub window: RampWindow,

@@ -44,6 +44,7 @@ fn check_elements(what: &'static str, counts: &[usize]) -> Result<()> {
 
 /// The image grid a projector or a reconstruction works on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageGrid {
     /// `(nz, ny, nx)`; `nz = 1` for 2D geometries.
     pub shape: [usize; 3],
@@ -160,6 +161,7 @@ impl ImageGrid {
 
 /// A flat or curved detector's pixel layout.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Detector {
     /// Number of columns (pixels along `u`).
     pub cols: usize,
@@ -265,6 +267,7 @@ pub enum Beam {
 /// One view of a vector geometry, as ASTRA's `*_vec` rows: the detector centre, the vectors from
 /// one pixel to the next along a row (`u`) and along a column (`v`), and the source.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ViewVectors {
     /// Source position (cone/fan) or ray direction (parallel).
     pub source: Vec3,
@@ -278,7 +281,7 @@ pub struct ViewVectors {
 
 /// A scan: where the source and detector are for each view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ScanGeometry {
     /// 2D parallel beam.
     Parallel2d {
@@ -860,7 +863,7 @@ mod angles {
     use serde::{Deserialize, Deserializer};
 
     #[derive(Deserialize)]
-    #[serde(untagged)]
+    #[serde(untagged, deny_unknown_fields)]
     enum Spec {
         List(Vec<f64>),
         Uniform {

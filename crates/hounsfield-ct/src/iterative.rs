@@ -15,7 +15,7 @@ use crate::projector::Projector;
 
 /// Options shared by the iterative methods.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(deny_unknown_fields, default)]
 pub struct IterOptions {
     /// Most iterations (100).
     pub iterations: usize,
@@ -310,7 +310,7 @@ pub fn mlem(
 
 /// Options of [`fista_tv`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(deny_unknown_fields, default)]
 pub struct TvOptions {
     /// Weight λ of the isotropic total variation against `½ ||A x - y||²`.
     pub lambda: f64,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Dose and detector noise.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NoiseOptions {
     /// Incident photons per detector pixel per view, `I0` (1e4 is low dose, 1e5-1e6 typical).
     pub photons: f64,

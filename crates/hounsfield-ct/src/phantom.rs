@@ -13,6 +13,7 @@ use crate::geometry::{ImageGrid, Ray, ScanGeometry, Vec3, dot, sub};
 /// A constant-density ellipsoid; in a 2D phantom its `z` semi-axis is ignored (an infinite
 /// cylinder, whose section by the plane `z = 0` is the ellipse).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Ellipsoid {
     /// Centre, world mm.
     pub centre: Vec3,
@@ -96,6 +97,7 @@ impl Ellipsoid {
 
 /// A phantom: the sum of its ellipses or ellipsoids.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Phantom {
     /// 2 (ellipses, `z` ignored) or 3 (ellipsoids).
     pub dims: usize,

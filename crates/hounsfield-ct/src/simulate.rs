@@ -13,7 +13,7 @@ use hounsfield_core::{Error, Result};
 
 /// Noise on simulated line integrals.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
 pub enum DataNoise {
     /// Exact data.
     None,
@@ -46,6 +46,7 @@ pub struct SimulatedCase {
 
 /// A scan, a noise model and how phantoms are drawn: a source of training pairs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Simulation {
     /// Image grid.
     pub grid: ImageGrid,

@@ -78,6 +78,29 @@ fn geometries_round_trip_through_json_and_astra_vectors() {
 }
 
 #[test]
+fn geometry_files_with_unknown_keys_are_refused() {
+    // A misspelled key would otherwise fall back to its default and give a silently wrong
+    // geometry: every key must be one the type knows.
+    let good = r#"{"type": "cone", "angles": {"count": 4, "span_degrees": 360},
+        "detector": {"cols": 10, "rows": 8, "col_spacing": 1.0, "col_offset": 2.0},
+        "source_origin": 300.0, "source_detector": 500.0}"#;
+    let parsed: ScanGeometry = serde_json::from_str(good).unwrap();
+    assert_eq!(parsed.detector_shape(), (8, 10));
+    for (wrong, key) in [
+        (good.replace("col_offset", "col_ofset"), "col_ofset"),
+        (good.replace("source_origin\": 300.0", "source_origin\": 300.0, \"arc\": true"), "arc"),
+        (good.replace("span_degrees\": 360", "span_degrees\": 360, \"start_degree\": 5"), "start"),
+    ] {
+        let err = serde_json::from_str::<ScanGeometry>(&wrong);
+        assert!(err.is_err(), "accepted an unknown key {key}: {wrong}");
+    }
+    let grid = r#"{"shape": [1, 8, 8], "spacing": [1, 1, 1], "center": [0, 0, 0]}"#;
+    assert!(serde_json::from_str::<ImageGrid>(grid).is_err(), "accepted `center`");
+    let fbp = r#"{"window": "hann", "cutof": 0.5}"#;
+    assert!(serde_json::from_str::<FbpOptions>(fbp).is_err(), "accepted `cutof`");
+}
+
+#[test]
 fn bad_geometries_and_inputs_are_refused_with_a_reason() {
     let line = Detector::line(16, 1.0);
     let cases = [

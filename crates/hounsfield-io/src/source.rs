@@ -3,7 +3,8 @@
 //!
 //! Three ways through a gzip file, fastest first, all checking every member's CRC-32 and length:
 //! - blocked gzip (BGZF, what we write): members inflated in parallel by libdeflate, straight into
-//!   the caller's buffer;
+//!   the caller's buffer; a member that does not end where its `BC` field says (valid gzip, wrong
+//!   BGZF framing) sends the read back to the start as a stream;
 //! - one gzip member holding the whole volume: inflated in one call by libdeflate (2-3x zlib) when
 //!   the compressed file and the volume together stay within 1.6x the volume's size;
 //! - anything else (several members, padding, a file that compresses poorly): streamed through
@@ -69,13 +70,32 @@ impl Source {
         Ok(Source { reader, blocked, file_len, gzipped, position: 0 })
     }
 
-    /// The most decompressed bytes this file can hold.
+    /// The most decompressed bytes this file can hold. (Not a blocked file's indexed length: its
+    /// `BC` fields are only claims until each member is inflated.)
     pub fn max_content_len(&self) -> u64 {
-        match &self.blocked {
-            Some(b) => b.data_len,
-            None if self.gzipped => self.file_len.saturating_mul(MAX_DEFLATE_RATIO),
-            None => self.file_len,
+        if self.gzipped { self.file_len.saturating_mul(MAX_DEFLATE_RATIO) } else { self.file_len }
+    }
+
+    /// Drops the blocked index after a read through it failed or came up short, and reads the file
+    /// again from its start as an ordinary gzip stream up to where this read stands. A file whose
+    /// `BC` sizes are wrong is still valid gzip that every reader inflates; the stream, which
+    /// checks each member's CRC-32 and length, has the final word. The bytes already returned
+    /// came from members that inflated exactly as indexed, so they stand.
+    fn stream_instead(&mut self, path: &Path) -> Result<()> {
+        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let file = File::open(path).map_err(io)?;
+        self.blocked = None;
+        self.reader = Box::new(GzMembers::new(BufReader::with_capacity(READ_BUFFER, file)));
+        let copied =
+            std::io::copy(&mut (&mut self.reader).take(self.position), &mut std::io::sink())
+                .map_err(|e| stream_error(path, e))?;
+        if copied < self.position {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                reason: format!("the gzip stream ends at byte {copied} of {}", self.position),
+            });
         }
+        Ok(())
     }
 
     /// Reads `n` values of `T` (raw bytes in file order) into a new vector.
@@ -144,13 +164,14 @@ impl Source {
 
     /// Fills `buf` or reports truncation, naming `what` was being read.
     pub fn read_exact(&mut self, buf: &mut [u8], path: &Path, what: &str) -> Result<()> {
-        let read = match &mut self.blocked {
-            Some(b) => b.read_at(self.position, buf).and_then(|n| {
-                if n == buf.len() { Ok(()) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) }
-            }),
-            None => self.reader.read_exact(buf),
-        };
-        match read {
+        if let Some(b) = &mut self.blocked {
+            if matches!(b.read_at(self.position, buf), Ok(n) if n == buf.len()) {
+                self.position += buf.len() as u64;
+                return Ok(());
+            }
+            self.stream_instead(path)?;
+        }
+        match self.reader.read_exact(buf) {
             Ok(()) => {
                 self.position += buf.len() as u64;
                 Ok(())
@@ -169,11 +190,14 @@ impl Source {
 
     /// Reads up to `buf.len()` bytes, stopping early only at the end of the stream.
     pub fn read_up_to(&mut self, buf: &mut [u8], path: &Path) -> Result<usize> {
-        let n = match &mut self.blocked {
-            Some(b) => b.read_at(self.position, buf),
-            None => read_up_to(&mut self.reader, buf),
+        if let Some(b) = &mut self.blocked {
+            if let Ok(n) = b.read_at(self.position, buf) {
+                self.position += n as u64;
+                return Ok(n);
+            }
+            self.stream_instead(path)?;
         }
-        .map_err(|e| stream_error(path, e))?;
+        let n = read_up_to(&mut self.reader, buf).map_err(|e| stream_error(path, e))?;
         self.position += n as u64;
         Ok(n)
     }
@@ -189,22 +213,16 @@ impl Source {
                 ),
             });
         }
-        let n = offset - self.position;
         if let Some(b) = &self.blocked {
-            // Members skipped over are checked by `finish`.
-            if offset > b.data_len {
-                self.position = b.data_len;
-                return Err(Error::Truncated {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "the file ends at byte {} before the {what} at offset {offset}",
-                        self.position
-                    ),
-                });
+            // Members skipped over are checked by `finish`; an index too short for the offset
+            // may be wrong about its sizes, so the stream decides.
+            if offset <= b.data_len {
+                self.position = offset;
+                return Ok(());
             }
-            self.position = offset;
-            return Ok(());
+            self.stream_instead(path)?;
         }
+        let n = offset - self.position;
         let copied = std::io::copy(&mut (&mut self.reader).take(n), &mut std::io::sink())
             .map_err(|e| stream_error(path, e))?;
         self.position += copied;

@@ -209,6 +209,33 @@ fn single_member_and_other_gzip_layouts_read_as_the_nii() {
     assert!(same(&read_nifti(write(dir.path(), "noise.nii.gz", &noisy_gz)).unwrap(), &noisy));
 }
 
+#[test]
+fn a_blocked_file_whose_bc_sizes_are_wrong_reads_as_gzip() {
+    // Our blocked file with the first member's BC size widened to cover the second member too:
+    // still valid gzip (every reader ignores BC), no longer valid BGZF. The index believes it,
+    // finds a member that does not end where BC says, and the read goes on as a stream.
+    let img = image([96, 80, 40], 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ours.nii.gz");
+    write_nifti(&path, &img).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let members = bgzf_members(&bytes);
+    let (first, second) = (members[0].0, members[1].0);
+    assert!(first + second <= 1 << 16, "both members fit one BC size");
+    bytes[16..18].copy_from_slice(&((first + second - 1) as u16).to_le_bytes());
+    let mut inflated = Vec::new();
+    flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut inflated).unwrap();
+    assert_eq!(inflated, nii_bytes(&img), "still the same gzip stream");
+    assert!(reads_as(&bytes, &img).unwrap(), "read as another image");
+    // The same lie in a member after the header's: the voxels are read by streaming too.
+    let mut later = std::fs::read(&path).unwrap();
+    assert!(members.len() > 4, "{members:?}");
+    let (third, at) = (members[2].0, first + second);
+    assert!(third + members[3].0 <= 1 << 16, "both members fit one BC size");
+    later[at + 16..at + 18].copy_from_slice(&((third + members[3].0 - 1) as u16).to_le_bytes());
+    assert!(reads_as(&later, &img).unwrap(), "read as another image");
+}
+
 /// Reads `bytes` as a .nii.gz: Ok(true) when it reads as `want`, Ok(false) when it reads as
 /// something else (the defect guarded against), Err when refused.
 fn reads_as(bytes: &[u8], want: &NiftiImage) -> Result<bool, Error> {
