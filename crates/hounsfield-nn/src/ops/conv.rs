@@ -222,6 +222,15 @@ fn im2col<T: Float>(s: &ConvShape, x: &[T], (r0, r1): (usize, usize), cols: &mut
     }
 }
 
+/// The first `len` elements of a reused buffer, grown (zero-filled only where new) when short;
+/// [`im2col`] overwrites every one of them.
+fn columns<T: Float>(scratch: &mut Vec<T>, len: usize) -> &mut [T] {
+    if scratch.len() < len {
+        scratch.resize(len, T::zero());
+    }
+    &mut scratch[..len]
+}
+
 /// Adds the columns back onto the input planes they came from (the adjoint of [`im2col`]),
 /// one input channel per task.
 fn col2im<T: Float>(s: &ConvShape, cols: &[T], (r0, r1): (usize, usize), dx: &mut [T]) {
@@ -260,25 +269,27 @@ fn forward<T: Float>(s: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
             (0..s.cfg.groups).flat_map(move |g| s.slabs().into_iter().map(move |slab| (n, g, slab)))
         })
         .collect();
-    // One contiguous run of units per thread, each with one column buffer that im2col
+    // One contiguous run of units per thread, each with the thread's column buffer that im2col
     // overwrites (large buffers allocated per unit cost page faults and zeroing).
     let per_thread = units.len().div_ceil(rayon::current_num_threads()).max(1);
     let parts: Vec<Vec<T>> = units
         .par_chunks(per_thread)
         .flat_map_iter(|run| {
-            let mut cols = Vec::new();
-            run.iter()
-                .map(|&(n, g, slab)| {
-                    let n_cols = (slab.1 - slab.0) * ow;
-                    let xg = &x[(n * s.in_channels + g * cg) * s.in_plane()..][..cg * s.in_plane()];
-                    cols.resize(kr * n_cols, T::zero());
-                    im2col(s, xg, slab, &mut cols);
-                    let mut part = vec![T::zero(); og * n_cols];
-                    let wg = MatRef::row_major(&w[g * og * kr..(g + 1) * og * kr], og, kr);
-                    matmul(&mut part, false, wg, MatRef::row_major(&cols, kr, n_cols), false);
-                    part
-                })
-                .collect::<Vec<_>>()
+            T::with_scratch(|scratch| {
+                run.iter()
+                    .map(|&(n, g, slab)| {
+                        let n_cols = (slab.1 - slab.0) * ow;
+                        let xg =
+                            &x[(n * s.in_channels + g * cg) * s.in_plane()..][..cg * s.in_plane()];
+                        let cols = columns(scratch, kr * n_cols);
+                        im2col(s, xg, slab, cols);
+                        let mut part = vec![T::zero(); og * n_cols];
+                        let wg = MatRef::row_major(&w[g * og * kr..(g + 1) * og * kr], og, kr);
+                        matmul(&mut part, false, wg, MatRef::row_major(cols, kr, n_cols), false);
+                        part
+                    })
+                    .collect::<Vec<_>>()
+            })
         })
         .collect();
     let mut y = vec![T::zero(); s.y_dims().iter().product()];
@@ -385,15 +396,17 @@ fn backward_weight<T: Float>(s: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
     units
         .par_chunks(per_thread)
         .map(|run| {
-            let (mut acc, mut cols) = (vec![T::zero(); len], Vec::new());
-            for &(n, g, slab) in run {
-                let view = dy_view(s, dy, n, g, slab);
-                let xg = &x[(n * s.in_channels + g * cg) * s.in_plane()..][..cg * s.in_plane()];
-                cols.resize(kr * view.cols, T::zero());
-                im2col(s, xg, slab, &mut cols);
-                let cols_t = MatRef::row_major(&cols, kr, view.cols).t();
-                matmul(&mut acc[g * og * kr..(g + 1) * og * kr], true, view, cols_t, false);
-            }
+            let mut acc = vec![T::zero(); len];
+            T::with_scratch(|scratch| {
+                for &(n, g, slab) in run {
+                    let view = dy_view(s, dy, n, g, slab);
+                    let xg = &x[(n * s.in_channels + g * cg) * s.in_plane()..][..cg * s.in_plane()];
+                    let cols = columns(scratch, kr * view.cols);
+                    im2col(s, xg, slab, cols);
+                    let cols_t = MatRef::row_major(cols, kr, view.cols).t();
+                    matmul(&mut acc[g * og * kr..(g + 1) * og * kr], true, view, cols_t, false);
+                }
+            });
             acc
         })
         .reduce(

@@ -6,9 +6,31 @@ use candle_core::{CpuStorage, Layout, Result, WithDType};
 use crate::gemm::Real;
 
 /// The element types the custom ops run on: `f32` for training, `f64` for gradient checks.
-pub trait Float: Real + WithDType {}
-impl Float for f32 {}
-impl Float for f64 {}
+pub trait Float: Real + WithDType {
+    /// Runs `f` with this thread's scratch vector of this type, kept between calls (its length
+    /// and contents are whatever the last user left). A convolution's column buffer is a few
+    /// MB: allocated afresh per call, its zero-fill and page faults cost a tenth of a training
+    /// step. Nested use gets an empty vector, never a shared one.
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
+}
+
+macro_rules! float_with_scratch {
+    ($t:ty) => {
+        impl Float for $t {
+            fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
+                thread_local! {
+                    static SCRATCH: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
+                }
+                let mut buffer = SCRATCH.take();
+                let result = f(&mut buffer);
+                SCRATCH.set(buffer);
+                result
+            }
+        }
+    };
+}
+float_with_scratch!(f32);
+float_with_scratch!(f64);
 
 /// The contiguous run of `data` that `layout` describes, or an error naming the op.
 pub(crate) fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
