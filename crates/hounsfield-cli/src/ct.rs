@@ -346,7 +346,8 @@ pub fn reconstruct(
                 device: options.device,
                 ..Default::default()
             };
-            fbp(&file.scan, &file.grid, y.view(), &o)?
+            fbp(&file.scan, &file.grid, y.view(), &o)
+                .with_context(|| format!("{}: FBP of this scan", scan.display()))?
         }
         Method::Fbpconvnet | Method::Lpd => {
             // The network saw data at the training scale: undo --scale before, not after.

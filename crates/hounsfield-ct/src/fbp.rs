@@ -118,7 +118,18 @@ fn plan(geometry: &ScanGeometry, options: &FbpOptions) -> Result<Plan> {
     let full_scan = coverage >= 2.0 * PI * (1.0 - 1e-6);
     let (detector, sod, sdd, arc) = match geometry {
         ScanGeometry::Parallel2d { detector, .. } | ScanGeometry::Parallel3d { detector, .. } => {
-            // Every line is measured once per π of rotation.
+            // Every line is measured once per π of rotation; less leaves lines unmeasured, and
+            // FBP would return their streaks as an image.
+            if angles.len() > 1 && coverage < PI * (1.0 - 1e-6) {
+                return Err(Error::param(
+                    "angles",
+                    format!(
+                        "parallel-beam FBP needs views over 180°, found {:.2}° (limited-angle \
+                         data: use an iterative method)",
+                        coverage.to_degrees()
+                    ),
+                ));
+            }
             let scale = if coverage > PI * (1.0 + 1e-6) { PI / coverage } else { 1.0 };
             return Ok(Plan {
                 view_weight: steps.iter().map(|s| s * scale).collect(),

@@ -588,6 +588,26 @@ impl ScanGeometry {
     /// Shape of images on `grid` for this geometry: `[ny, nx]` in 2D, `[nz, ny, nx]` in 3D.
     pub fn image_shape(&self, grid: &ImageGrid) -> Result<Vec<usize>> {
         let [nz, ny, nx] = grid.shape;
+        if let ScanGeometry::Fan2d { source_origin, .. }
+        | ScanGeometry::Cone { source_origin, .. } = self
+        {
+            // A source inside the grid would measure half-lines from inside the object.
+            let half = |n: usize, s: f64, c: f64| c.abs() + n as f64 * s / 2.0;
+            let (x, y) = (
+                half(nx, grid.spacing[0], grid.centre[0]),
+                half(ny, grid.spacing[1], grid.centre[1]),
+            );
+            let corner = x.hypot(y);
+            if *source_origin <= corner {
+                return Err(Error::param(
+                    "source_origin",
+                    format!(
+                        "the source circles the rotation axis at {source_origin} mm, inside the \
+                         image grid (whose corners reach {corner:.1} mm from the axis)"
+                    ),
+                ));
+            }
+        }
         if self.dims() == 2 {
             if nz != 1 {
                 return Err(Error::param(

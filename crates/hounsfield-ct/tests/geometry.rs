@@ -151,3 +151,31 @@ fn bad_geometries_and_inputs_are_refused_with_a_reason() {
         .unwrap_err();
     assert!(err.to_string().contains("short scan"), "{err}");
 }
+
+#[test]
+fn a_source_inside_the_grid_and_limited_angle_fbp_are_refused() {
+    // The 64 mm square grid's corners reach 45.3 mm from the axis: a source circling at 40 mm
+    // passes through the image.
+    let grid = ImageGrid::new_2d(64, 64, 1.0).unwrap();
+    let fan = |sod: f64| {
+        ScanGeometry::fan_2d(
+            uniform_angles(90, 0.0, 2.0 * PI),
+            Detector::line(128, 1.0),
+            sod,
+            2.0 * sod,
+            false,
+        )
+        .unwrap()
+    };
+    let err = fan(40.0).image_shape(&grid).unwrap_err().to_string();
+    assert!(err.contains("inside the image grid"), "{err}");
+    assert!(fan(46.0).image_shape(&grid).is_ok());
+    assert!(Projector::new(grid.clone(), fan(40.0)).is_err());
+    // Parallel-beam FBP over 90°: lines never measured would come back as streaks.
+    let y = ArrayD::<f32>::zeros(IxDyn(&[45, 96]));
+    let limited = ScanGeometry::parallel_2d(uniform_angles(45, 0.0, PI / 2.0), 96, 1.0).unwrap();
+    let err = fbp(&limited, &grid, y.view(), &FbpOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("180°") && err.contains("90.00°"), "{err}");
+    let half = ScanGeometry::parallel_2d(uniform_angles(45, 0.0, PI), 96, 1.0).unwrap();
+    assert!(fbp(&half, &grid, y.view(), &FbpOptions::default()).is_ok());
+}
