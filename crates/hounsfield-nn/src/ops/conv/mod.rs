@@ -13,6 +13,8 @@ use rayon::prelude::*;
 use super::cpu::{Float, dims5, storage, with_float_slices};
 use crate::gemm::{MatRef, matmul};
 
+mod shifted;
+
 /// Stride, zero padding, dilation and groups of a 3D convolution, per axis in (D, H, W) order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv3dConfig {
@@ -262,6 +264,16 @@ fn col2im<T: Float>(s: &ConvShape, cols: &[T], (r0, r1): (usize, usize), dx: &mu
 
 /// `y = conv(x, w)`.
 fn forward<T: Float>(s: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
+    // In 2D (one kernel slice) the column path's single GEMM measured faster.
+    if shifted::applies(s) && s.kernel[0] > 1 {
+        shifted::forward(s, x, w)
+    } else {
+        forward_im2col(s, x, w)
+    }
+}
+
+/// [`forward`] through column matrices: any stride, dilation and grouping.
+fn forward_im2col<T: Float>(s: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
     let (cg, og, kr) = (s.group_in(), s.group_out(), s.col_rows());
     let ow = s.output[2];
     let units: Vec<(usize, usize, (usize, usize))> = (0..s.batch)
@@ -383,8 +395,17 @@ fn backward_data<T: Float>(s: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
     dx
 }
 
-/// `dw = d<y, dy>/dw`: the output gradient times the columns, summed over samples and slabs.
+/// `dw = d<y, dy>/dw`: the output gradient times the input patches, summed over the batch.
 fn backward_weight<T: Float>(s: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
+    if shifted::applies(s) {
+        shifted::backward_weight(s, x, dy)
+    } else {
+        backward_weight_im2col(s, x, dy)
+    }
+}
+
+/// [`backward_weight`] through column matrices.
+fn backward_weight_im2col<T: Float>(s: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
     let (cg, og, kr) = (s.group_in(), s.group_out(), s.col_rows());
     let len = s.w_dims().iter().product::<usize>();
     let units: Vec<(usize, usize, (usize, usize))> = (0..s.batch)
