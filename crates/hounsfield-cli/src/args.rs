@@ -135,7 +135,7 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "labels")]
         decimate: Option<f64>,
         /// Leave the surface open where it reaches the volume's edge (as VTK's marching cubes
-        /// does) instead of closing it there.
+        /// does) instead of closing it there (not with --labels, whose surfaces are always closed).
         #[arg(long, conflicts_with = "labels")]
         open: bool,
     },

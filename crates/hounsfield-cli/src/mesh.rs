@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hounsfield_mesh::io::write_mesh;
 use hounsfield_mesh::{
     IsoOptions, LabelOptions, MeshStats, TaubinOptions, TriMesh, WindowedSincOptions, decimate,
@@ -112,13 +112,16 @@ impl fmt::Display for LabelsReport {
             let s = &l.stats;
             writeln!(
                 f,
-                "label {} -> {}: {} triangles, area {:.2} mm², volume {:.2} mm³, closed: {}",
+                "label {} -> {}: {} triangles, area {:.2} mm², volume {:.2} mm³, watertight: {} \
+                 (boundary edges {}, non-manifold edges {})",
                 l.label,
                 l.output.display(),
                 s.triangles,
                 s.area,
                 s.volume,
-                if s.boundary_edges == 0 { "yes" } else { "no" }
+                if l.watertight { "yes" } else { "no" },
+                s.boundary_edges,
+                s.non_manifold_edges
             )?;
         }
         writeln!(f, "  {:.2} s", self.seconds)
@@ -146,7 +149,8 @@ pub fn mesh_labels(
     let volume = hounsfield_io::open_volume(input)?;
     let start = std::time::Instant::now();
     let options = LabelOptions { relaxation_iterations: relaxation, ..Default::default() };
-    let surfaces = label_surfaces(&volume, &options)?;
+    let surfaces =
+        label_surfaces(&volume, &options).with_context(|| format!("{}", input.display()))?;
     let post = PostProcess { largest, ..Default::default() };
     if surfaces.is_empty() {
         anyhow::bail!("{}: no label other than 0", input.display());

@@ -70,6 +70,20 @@ fn angular_weights(angles: &[f64]) -> Vec<f64> {
     w
 }
 
+/// The widest gap between parallel-beam view directions taken modulo 180° (wrapping around), and
+/// the mean gap, radians.
+fn largest_direction_gap(angles: &[f64]) -> (f64, f64) {
+    let mut d: Vec<f64> = angles.iter().map(|a| a.rem_euclid(PI)).collect();
+    d.sort_by(f64::total_cmp);
+    let wrap = d[0] + PI - d[d.len() - 1];
+    let widest = d.windows(2).map(|w| w[1] - w[0]).fold(wrap, f64::max);
+    (widest, PI / d.len() as f64)
+}
+
+/// The widest wedge of unmeasured directions parallel-beam FBP accepts when it is also well
+/// beyond the views' mean spacing (10°: random or golden-angle view sets leave smaller gaps).
+const MAX_DIRECTION_GAP: f64 = 10.0 * PI / 180.0;
+
 /// Parker's short-scan weight for a ray at scan angle `beta` (from the first view) and fan
 /// angle `gamma` (signed so that the conjugate ray is at `beta + π + 2 gamma`), for a scan over
 /// `π + 2 delta`.
@@ -127,6 +141,21 @@ fn plan(geometry: &ScanGeometry, options: &FbpOptions) -> Result<Plan> {
                         "parallel-beam FBP needs views over 180°, found {:.2}° (limited-angle \
                          data: use an iterative method)",
                         coverage.to_degrees()
+                    ),
+                ));
+            }
+            // Views 180° apart measure the same lines, so what counts is the directions covered
+            // modulo 180°: a wedge of them left out (views over 0-90° and 180-270°, or a gap in
+            // the middle) is limited-angle data however wide the span.
+            let (gap, mean) = largest_direction_gap(angles);
+            if angles.len() > 1 && gap > MAX_DIRECTION_GAP && gap > 2.5 * mean {
+                return Err(Error::param(
+                    "angles",
+                    format!(
+                        "parallel-beam FBP needs every direction over 180°, but the views leave \
+                         a {:.2}° wedge of directions unmeasured (views 180° apart measure the \
+                         same lines; limited-angle data: use an iterative method)",
+                        gap.to_degrees()
                     ),
                 ));
             }

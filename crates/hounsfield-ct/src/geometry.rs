@@ -608,6 +608,25 @@ impl ScanGeometry {
                 ));
             }
         }
+        if let ScanGeometry::Vector { beam: Beam::Cone, views, dims, .. } = self {
+            // The same for focal spots given per view: none may lie in the grid's box.
+            let axes = if *dims == 2 { 2 } else { 3 };
+            let inside = |p: &Vec3| {
+                (0..axes).all(|a| {
+                    let half = grid.shape[2 - a] as f64 * grid.spacing[a] / 2.0;
+                    (p[a] - grid.centre[a]).abs() < half
+                })
+            };
+            if let Some(k) = views.iter().position(|v| inside(&v.source)) {
+                return Err(Error::param(
+                    "views",
+                    format!(
+                        "the source of view {k} at {:?} mm lies inside the image grid",
+                        views[k].source
+                    ),
+                ));
+            }
+        }
         if self.dims() == 2 {
             if nz != 1 {
                 return Err(Error::param(
@@ -883,7 +902,12 @@ mod angles {
     use serde::{Deserialize, Deserializer};
 
     #[derive(Deserialize)]
-    #[serde(untagged, deny_unknown_fields)]
+    #[serde(
+        untagged,
+        deny_unknown_fields,
+        expecting = "angles as a list of radians or as { count, span_degrees, start_degrees } \
+                     (start_degrees optional; no other keys)"
+    )]
     enum Spec {
         List(Vec<f64>),
         Uniform {

@@ -96,6 +96,9 @@ fn geometry_files_with_unknown_keys_are_refused() {
     }
     let grid = r#"{"shape": [1, 8, 8], "spacing": [1, 1, 1], "center": [0, 0, 0]}"#;
     assert!(serde_json::from_str::<ImageGrid>(grid).is_err(), "accepted `center`");
+    let angles = good.replace("span_degrees", "span_degree");
+    let err = serde_json::from_str::<ScanGeometry>(&angles).unwrap_err().to_string();
+    assert!(err.contains("count, span_degrees, start_degrees"), "{err}");
     let fbp = r#"{"window": "hann", "cutof": 0.5}"#;
     assert!(serde_json::from_str::<FbpOptions>(fbp).is_err(), "accepted `cutof`");
 }
@@ -171,6 +174,14 @@ fn a_source_inside_the_grid_and_limited_angle_fbp_are_refused() {
     assert!(err.contains("inside the image grid"), "{err}");
     assert!(fan(46.0).image_shape(&grid).is_ok());
     assert!(Projector::new(grid.clone(), fan(40.0)).is_err());
+    // A vector cone beam's focal spot inside the grid's box, and one outside it.
+    let vector = |sx: f64| {
+        ScanGeometry::from_astra("fanflat_vec", 1, 64, &[vec![sx, 0.0, -60.0, 0.0, 0.0, 1.0]])
+            .unwrap()
+    };
+    let err = vector(10.0).image_shape(&grid).unwrap_err().to_string();
+    assert!(err.contains("view 0") && err.contains("inside the image grid"), "{err}");
+    assert!(vector(40.0).image_shape(&grid).is_ok());
     // Parallel-beam FBP over 90°: lines never measured would come back as streaks.
     let y = ArrayD::<f32>::zeros(IxDyn(&[45, 96]));
     let limited = ScanGeometry::parallel_2d(uniform_angles(45, 0.0, PI / 2.0), 96, 1.0).unwrap();
@@ -178,4 +189,29 @@ fn a_source_inside_the_grid_and_limited_angle_fbp_are_refused() {
     assert!(err.contains("180°") && err.contains("90.00°"), "{err}");
     let half = ScanGeometry::parallel_2d(uniform_angles(45, 0.0, PI), 96, 1.0).unwrap();
     assert!(fbp(&half, &grid, y.view(), &FbpOptions::default()).is_ok());
+    // Directions count modulo 180°: 0-88° plus 180-268° spans 268° but measures 90° of
+    // directions; 0-58° plus 120-178° misses a 62° wedge. A full 360° scan and 45 scattered
+    // views (gaps under 10°) are fine.
+    let parallel = |angles: Vec<f64>| ScanGeometry::parallel_2d(angles, 96, 1.0).unwrap();
+    let deg = |d: f64| d.to_radians();
+    let twice: Vec<f64> = (0..45)
+        .map(|k| deg(2.0 * k as f64))
+        .chain((0..45).map(|k| deg(180.0 + 2.0 * k as f64)))
+        .collect();
+    let gap: Vec<f64> = (0..30)
+        .map(|k| deg(2.0 * k as f64))
+        .chain((0..30).map(|k| deg(120.0 + 2.0 * k as f64)))
+        .collect();
+    for (name, angles) in [("twice", twice), ("gap", gap)] {
+        let y = ArrayD::<f32>::zeros(IxDyn(&[angles.len(), 96]));
+        let err = fbp(&parallel(angles), &grid, y.view(), &FbpOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("wedge of directions"), "{name}: {err}");
+    }
+    let scattered: Vec<f64> =
+        (0..45).map(|k| deg(4.0 * k as f64 + 3.0 * ((k * 7 % 5) as f64 - 2.0) / 2.0)).collect();
+    let full = uniform_angles(90, 0.3, 2.0 * PI);
+    for angles in [scattered, full] {
+        let y = ArrayD::<f32>::zeros(IxDyn(&[angles.len(), 96]));
+        fbp(&parallel(angles), &grid, y.view(), &FbpOptions::default()).unwrap();
+    }
 }
