@@ -195,20 +195,21 @@ fn a_source_inside_the_grid_and_limited_angle_fbp_are_refused() {
     let parallel = |angles: Vec<f64>| ScanGeometry::parallel_2d(angles, 96, 1.0).unwrap();
     let deg = |d: f64| d.to_radians();
     let twice: Vec<f64> = (0..45)
-        .map(|k| deg(2.0 * k as f64))
-        .chain((0..45).map(|k| deg(180.0 + 2.0 * k as f64)))
+        .map(|k| deg(2.0 * f64::from(k)))
+        .chain((0..45).map(|k| deg(180.0 + 2.0 * f64::from(k))))
         .collect();
     let gap: Vec<f64> = (0..30)
-        .map(|k| deg(2.0 * k as f64))
-        .chain((0..30).map(|k| deg(120.0 + 2.0 * k as f64)))
+        .map(|k| deg(2.0 * f64::from(k)))
+        .chain((0..30).map(|k| deg(120.0 + 2.0 * f64::from(k))))
         .collect();
     for (name, angles) in [("twice", twice), ("gap", gap)] {
         let y = ArrayD::<f32>::zeros(IxDyn(&[angles.len(), 96]));
         let err = fbp(&parallel(angles), &grid, y.view(), &FbpOptions::default()).unwrap_err();
         assert!(err.to_string().contains("wedge of directions"), "{name}: {err}");
     }
-    let scattered: Vec<f64> =
-        (0..45).map(|k| deg(4.0 * k as f64 + 3.0 * ((k * 7 % 5) as f64 - 2.0) / 2.0)).collect();
+    let scattered: Vec<f64> = (0..45)
+        .map(|k| deg(4.0 * f64::from(k) + 3.0 * (f64::from(k * 7 % 5) - 2.0) / 2.0))
+        .collect();
     let full = uniform_angles(90, 0.3, 2.0 * PI);
     for angles in [scattered, full] {
         let y = ArrayD::<f32>::zeros(IxDyn(&[angles.len(), 96]));
