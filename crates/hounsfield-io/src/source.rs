@@ -328,7 +328,7 @@ impl<R: BufRead> Read for GzMembers<R> {
                         Some(_) => {
                             return Err(std::io::Error::new(
                                 std::io::ErrorKind::InvalidData,
-                                "data after the last gzip member is neither a gzip member nor zero padding",
+                                "the bytes after a gzip member are neither another member nor zero padding to the end of the file",
                             ));
                         }
                     }
