@@ -2,8 +2,9 @@
 //!
 //! MONAI/nnU-Net-style segmentation on candle, trained and run from Rust on the CPU:
 //!
-//! - [`ops`]: differentiable 3D convolution and transposed convolution (im2col + GEMM), max and
-//!   average pooling, nearest and trilinear upsampling, instance norm — what candle lacks.
+//! - [`ops`]: differentiable 3D convolution and transposed convolution (im2col + GEMM, or on one
+//!   thread GEMMs over shifted windows of the padded input), max and average pooling, nearest
+//!   and trilinear upsampling, instance norm — what candle lacks.
 //! - [`UNet`]: configurable 2D/3D U-Net (nnU-Net blocks, residual units, deep supervision).
 //! - [`train`]: losses, AdamW with warm-up and cosine/poly decay, clipping, patch sampling with
 //!   augmentation, validation Dice, resumable safetensors checkpoints.
