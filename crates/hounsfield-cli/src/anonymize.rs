@@ -42,10 +42,10 @@ pub fn anonymize(input: &Path, output: &Path, key: Option<&str>) -> Result<Anony
     let reports: Vec<(PathBuf, AnonymizeReport)>;
     let skipped;
     if input.is_dir() {
-        if let (Ok(i), Ok(o)) = (input.canonicalize(), absolute(output)) {
-            if o.starts_with(&i) {
-                bail!("{}: the output directory lies inside the input", output.display());
-            }
+        if let (Ok(i), Ok(o)) = (input.canonicalize(), absolute(output))
+            && o.starts_with(&i)
+        {
+            bail!("{}: the output directory lies inside the input", output.display());
         }
         std::fs::create_dir_all(output)
             .with_context(|| format!("{}: cannot create the directory", output.display()))?;

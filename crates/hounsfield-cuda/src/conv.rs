@@ -53,8 +53,8 @@ impl ConvShape {
     fn params(&self) -> Result<Vec<i32>> {
         let g = self.groups;
         let consistent = g > 0
-            && self.in_channels % g == 0
-            && self.out_channels % g == 0
+            && self.in_channels.is_multiple_of(g)
+            && self.out_channels.is_multiple_of(g)
             && (0..3).all(|a| {
                 let span = self.dilation[a] * (self.kernel[a].max(1) - 1) + 1;
                 self.stride[a] > 0

@@ -249,7 +249,7 @@ fn glb(mesh: &TriMesh) -> Result<Vec<u8>> {
     while json.len() % 4 != 0 {
         json.push(b' ');
     }
-    while bin.len() % 4 != 0 {
+    while !bin.len().is_multiple_of(4) {
         bin.push(0);
     }
     let total = 12 + 8 + json.len() + 8 + bin.len();

@@ -63,7 +63,7 @@ pub fn sliding_window(net: &UNet, image: &Volume<f32>, opts: &InferOptions) -> R
     let cfg = net.config();
     let multiple = cfg.size_multiple();
     let win = opts.window;
-    if (0..3).any(|a| win[a] == 0 || win[a] % multiple[a] != 0)
+    if (0..3).any(|a| win[a] == 0 || !win[a].is_multiple_of(multiple[a]))
         || !(0.0..1.0).contains(&opts.overlap)
         || opts.batch == 0
     {

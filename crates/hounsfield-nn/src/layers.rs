@@ -44,6 +44,16 @@ impl Conv3d {
         self.weight.dtype()
     }
 
+    /// The weights `(O, C / groups, KD, KH, KW)`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias `(O,)`, if the layer has one.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
     /// The convolution followed by `PReLU(. + bias)` with a `(1,)` slope, fused
     /// ([`bias_prelu`]); a constant slope tensor gives LeakyReLU.
     pub fn forward_prelu(&self, x: &Tensor, slope: &Tensor) -> Result<Tensor> {

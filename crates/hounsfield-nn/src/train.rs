@@ -86,7 +86,7 @@ impl TrainConfig {
     fn validate(&self) -> Result<()> {
         self.model.validate().map_err(Error::Config)?;
         let m = self.model.size_multiple();
-        if (0..3).any(|a| self.patch[a] == 0 || self.patch[a] % m[a] != 0) {
+        if (0..3).any(|a| self.patch[a] == 0 || !self.patch[a].is_multiple_of(m[a])) {
             return Err(Error::Config(format!(
                 "patch {:?} must be positive multiples of {m:?}",
                 self.patch
@@ -364,7 +364,8 @@ impl Trainer {
             });
             let out_of_time =
                 self.cfg.time_limit_s.is_some_and(|t| start.elapsed().as_secs_f64() >= t);
-            if step % self.cfg.validate_every == 0 || step == self.cfg.steps || out_of_time {
+            if step.is_multiple_of(self.cfg.validate_every) || step == self.cfg.steps || out_of_time
+            {
                 if !validation.is_empty() {
                     let dice = self.validate(validation)?;
                     history.push((step, dice.iter().sum::<f64>() / dice.len().max(1) as f64));

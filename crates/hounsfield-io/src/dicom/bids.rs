@@ -224,10 +224,8 @@ fn from_object(obj: &InMemDicomObject, header: &DicomHeader, volume: &DicomInfo)
     if let Some(v) = positive(obj, tags::ECHO_NUMBERS).filter(|v| *v > 1.0) {
         s.put("EchoNumber", json!(v as i64));
     }
-    if !xray {
-        if let Some(v) = positive(obj, tags::ECHO_TIME) {
-            s.put("EchoTime", json!(v / 1000.0));
-        }
+    if !xray && let Some(v) = positive(obj, tags::ECHO_TIME) {
+        s.put("EchoTime", json!(v / 1000.0));
     }
     if let Some(v) = positive(obj, tags::REPETITION_TIME) {
         s.put("RepetitionTime", json!(v / 1000.0));

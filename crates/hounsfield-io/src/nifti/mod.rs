@@ -47,7 +47,7 @@ impl NiftiImage {
     /// `volumes[frame * components + component]`. All must share shape, type and geometry; that
     /// is checked when writing.
     pub fn from_volumes(volumes: Vec<DynVolume>, components: usize) -> Option<Self> {
-        if volumes.is_empty() || components == 0 || volumes.len() % components != 0 {
+        if volumes.is_empty() || components == 0 || !volumes.len().is_multiple_of(components) {
             return None;
         }
         Some(NiftiImage {

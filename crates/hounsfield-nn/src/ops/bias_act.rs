@@ -102,17 +102,27 @@ impl CustomOp3 for BiasPreluGrad {
                 // Per plane: the bias gradient (sum of dz) and the slope gradient (dy * z, z <= 0).
                 let sums: Vec<(f64, f64)> = x.par_chunks(len).zip(dy.par_chunks(len)).enumerate().map(|(p, (x, dy))| {
                     let b = params[p % channels];
-                    let (mut db, mut da) = (0.0, 0.0);
-                    for (&x, &dy) in x.iter().zip(dy) {
+                    // Eight running sums per quantity (vectorised; each sums 1/8 of the plane),
+                    // added in f64 at the end.
+                    let (mut db, mut da) = ([T::default(); 8], [T::default(); 8]);
+                    let mut add = |lane: usize, x: T, dy: T| {
                         let z = x + b;
-                        if z > T::default() {
-                            db += f64_of(dy);
-                        } else {
-                            db += f64_of(dy * slope);
-                            da += f64_of(dy * z);
+                        let negative = z <= T::default();
+                        db[lane] += if negative { dy * slope } else { dy };
+                        da[lane] += if negative { dy * z } else { T::default() };
+                    };
+                    let (xs, dys) = (x.chunks_exact(8), dy.chunks_exact(8));
+                    let (xr, dyr) = (xs.remainder(), dys.remainder());
+                    for (x8, dy8) in xs.zip(dys) {
+                        for lane in 0..8 {
+                            add(lane, x8[lane], dy8[lane]);
                         }
                     }
-                    (db, da)
+                    for (lane, (&x, &dy)) in xr.iter().zip(dyr).enumerate() {
+                        add(lane, x, dy);
+                    }
+                    let total = |v: [T; 8]| v.iter().map(|&v| f64_of(v)).sum::<f64>();
+                    (total(db), total(da))
                 }).collect();
                 let mut dp = vec![0.0f64; channels + 1];
                 for (p, (db, da)) in sums.iter().enumerate() {

@@ -12,10 +12,16 @@ pub trait Float: Real + WithDType {
     /// MB: allocated afresh per call, its zero-fill and page faults cost a tenth of a training
     /// step. Nested use gets an empty vector, never a shared one.
     fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
+
+    /// `data` as `f32` when this is `f32` (the type the AVX2 kernels handle).
+    fn as_f32(data: &[Self]) -> Option<&[f32]>;
+
+    /// The inverse of [`Float::as_f32`] for a result.
+    fn from_f32(data: Vec<f32>) -> Option<Vec<Self>>;
 }
 
 macro_rules! float_with_scratch {
-    ($t:ty) => {
+    ($t:ty, $as_f32:expr, $from_f32:expr) => {
         impl Float for $t {
             fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
                 thread_local! {
@@ -26,11 +32,19 @@ macro_rules! float_with_scratch {
                 SCRATCH.set(buffer);
                 result
             }
+
+            fn as_f32(data: &[Self]) -> Option<&[f32]> {
+                $as_f32(data)
+            }
+
+            fn from_f32(data: Vec<f32>) -> Option<Vec<Self>> {
+                $from_f32(data)
+            }
         }
     };
 }
-float_with_scratch!(f32);
-float_with_scratch!(f64);
+float_with_scratch!(f32, Some, Some);
+float_with_scratch!(f64, |_| None, |_| None);
 
 /// The contiguous run of `data` that `layout` describes, or an error naming the op.
 pub(crate) fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {

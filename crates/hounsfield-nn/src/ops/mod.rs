@@ -5,7 +5,7 @@
 //! against central finite differences in `f64`.
 
 mod bias_act;
-mod conv;
+pub(crate) mod conv;
 pub(crate) mod cpu;
 mod norm;
 mod norm_act;
@@ -13,7 +13,7 @@ mod pool;
 mod resample;
 
 pub use bias_act::bias_prelu;
-pub use conv::{Conv3dConfig, conv_transpose3d, conv3d};
+pub use conv::{Conv3dConfig, conv_transpose3d, conv3d, conv3x3_prelu_stack};
 pub use cpu::Float;
 pub use norm::instance_norm;
 pub use norm_act::instance_norm_act;

@@ -13,7 +13,11 @@ use rayon::prelude::*;
 use super::cpu::{Float, dims5, storage, with_float_slices};
 use crate::gemm::{MatRef, matmul};
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod shifted;
+#[cfg(target_arch = "x86_64")]
+mod stack;
 
 /// Stride, zero padding, dilation and groups of a 3D convolution, per axis in (D, H, W) order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +90,7 @@ impl ConvShape {
     fn new(x: [usize; 5], w: [usize; 5], cfg: Conv3dConfig, op: &str) -> Result<Self> {
         let groups = cfg.groups;
         let bad = |why: String| Err(candle_core::Error::Msg(format!("{op}: {why}")));
-        if groups == 0 || x[1] % groups != 0 || w[0] % groups != 0 {
+        if groups == 0 || !x[1].is_multiple_of(groups) || !w[0].is_multiple_of(groups) {
             return bad(format!(
                 "groups {groups} must divide {} input and {} output channels",
                 x[1], w[0]
@@ -262,8 +266,49 @@ fn col2im<T: Float>(s: &ConvShape, cols: &[T], (r0, r1): (usize, usize), dx: &mu
     );
 }
 
+/// Set by tests that compare the direct kernels and the fused stack with the column path they
+/// replace: while set, every convolution takes the column path.
+#[cfg(test)]
+pub(crate) static REFERENCE_KERNELS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the direct kernels and the fused stack may run (always, outside tests).
+fn fast_kernels() -> bool {
+    #[cfg(test)]
+    return !REFERENCE_KERNELS.load(std::sync::atomic::Ordering::SeqCst);
+    #[cfg(not(test))]
+    true
+}
+
+/// [`direct::forward`] where it applies (f32 "same" 3x3 2D convolutions on an AVX2 CPU).
+fn forward_direct<T: Float>(s: &ConvShape, x: &[T], w: &[T]) -> Option<Vec<T>> {
+    #[cfg(target_arch = "x86_64")]
+    if let (true, true, Some(x), Some(w)) =
+        (fast_kernels(), direct::applies(s), T::as_f32(x), T::as_f32(w))
+    {
+        return T::from_f32(direct::forward(s, x, w));
+    }
+    let _ = (s, x, w);
+    None
+}
+
+/// [`direct::backward_weight`] where it applies.
+fn backward_weight_direct<T: Float>(s: &ConvShape, x: &[T], dy: &[T]) -> Option<Vec<T>> {
+    #[cfg(target_arch = "x86_64")]
+    if let (true, true, Some(x), Some(dy)) =
+        (fast_kernels(), direct::applies(s), T::as_f32(x), T::as_f32(dy))
+    {
+        return T::from_f32(direct::backward_weight(s, x, dy));
+    }
+    let _ = (s, x, dy);
+    None
+}
+
 /// `y = conv(x, w)`.
 fn forward<T: Float>(s: &ConvShape, x: &[T], w: &[T]) -> Vec<T> {
+    if let Some(y) = forward_direct(s, x, w) {
+        return y;
+    }
     // In 2D (one kernel slice) the column path's single GEMM measured faster.
     if shifted::applies(s) && s.kernel[0] > 1 {
         shifted::forward(s, x, w)
@@ -397,6 +442,9 @@ fn backward_data<T: Float>(s: &ConvShape, dy: &[T], w: &[T]) -> Vec<T> {
 
 /// `dw = d<y, dy>/dw`: the output gradient times the input patches, summed over the batch.
 fn backward_weight<T: Float>(s: &ConvShape, x: &[T], dy: &[T]) -> Vec<T> {
+    if let Some(dw) = backward_weight_direct(s, x, dy) {
+        return dw;
+    }
     if shifted::applies(s) {
         shifted::backward_weight(s, x, dy)
     } else {
@@ -553,6 +601,43 @@ impl CustomOp2 for Conv {
 /// `(O, C / groups, KD, KH, KW)`, the result `(N, O, OD, OH, OW)`. Differentiable in both.
 pub fn conv3d(x: &Tensor, w: &Tensor, cfg: Conv3dConfig) -> Result<Tensor> {
     Conv::apply(cfg, Mode::Forward, x, w)
+}
+
+/// `x -> conv_0 + b_0 -> PReLU(slope_0) -> conv_1 + b_1 -> ... -> conv_last + b_last` for "same"
+/// 3x3 2D convolutions (weights `(O, C, 1, 3, 3)`, biases `(O,)`, one `(1,)` slope per hidden
+/// layer): a Learned Primal-Dual block. `f32` on an AVX2 CPU runs it as one op with its own
+/// backward pass (candle's per-node gradient bookkeeping was a third of such a block's cost);
+/// otherwise it is the composition of [`conv3d`] and [`crate::ops::bias_prelu`], which gives
+/// the same values.
+pub fn conv3x3_prelu_stack(
+    x: &Tensor,
+    layers: &[(&Tensor, &Tensor)],
+    slopes: &[&Tensor],
+) -> Result<Tensor> {
+    if layers.is_empty() || slopes.len() + 1 != layers.len() {
+        return Err(candle_core::Error::Msg(format!(
+            "conv3x3_prelu_stack: {} layers need {} slopes, got {}",
+            layers.len(),
+            layers.len().saturating_sub(1),
+            slopes.len()
+        )));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if fast_kernels()
+        && let Some(y) = stack::fused(x, layers, slopes)?
+    {
+        return Ok(y);
+    }
+    let cfg = Conv3dConfig::default().with_padding([0, 1, 1]);
+    let mut h = x.clone();
+    for (l, (w, b)) in layers.iter().enumerate() {
+        let y = conv3d(&h, w, cfg)?;
+        h = match slopes.get(l) {
+            Some(a) => crate::ops::bias_prelu(&y, b, a)?,
+            None => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1, 1))?)?,
+        };
+    }
+    Ok(h)
 }
 
 /// 3D transposed convolution (PyTorch's `conv_transpose3d`, the adjoint of [`conv3d`] in its
