@@ -2,9 +2,10 @@
 //!
 //! MONAI/nnU-Net-style segmentation on candle, trained and run from Rust on the CPU:
 //!
-//! - [`ops`]: differentiable 3D convolution and transposed convolution (im2col + GEMM, or on one
-//!   thread GEMMs over shifted windows of the padded input), max and average pooling, nearest
-//!   and trilinear upsampling, instance norm — what candle lacks.
+//! - [`ops`]: differentiable 3D convolution and transposed convolution (im2col + GEMM, on one
+//!   thread GEMMs over shifted windows of the padded input, and direct AVX-512/AVX2 kernels for
+//!   "same" 3x3 2D layers), the Learned Primal-Dual block as one fused op, max and average
+//!   pooling, nearest and trilinear upsampling, instance norm — what candle lacks.
 //! - [`UNet`]: configurable 2D/3D U-Net (nnU-Net blocks, residual units, deep supervision).
 //! - [`train`]: losses, AdamW with warm-up and cosine/poly decay, clipping, patch sampling with
 //!   augmentation, validation Dice, resumable safetensors checkpoints.
