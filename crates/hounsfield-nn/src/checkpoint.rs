@@ -57,7 +57,13 @@ pub fn restore_parameters(
                 var.dims()
             )));
         }
-        var.set(&t.to_dtype(DType::F32)?)?;
+        let t = t.to_dtype(DType::F32)?;
+        // A NaN or infinite weight turns every output into NaN: refused, not run.
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(fail(format!("parameter {name} holds {} at element {i}", values[i])));
+        }
+        var.set(&t)?;
     }
     Ok(())
 }

@@ -351,6 +351,15 @@ impl ReconModel {
         }
         let mut model = Self::build(file.architecture, op, file.operator_norm)?;
         checkpoint::restore_parameters(path, &model.varmap, &mut tensors)?;
+        // Parameters the stated architecture does not use (an edited iteration count, a file
+        // of another network) mean the file and its description disagree.
+        if let Some(name) = tensors.keys().min() {
+            return Err(fail(format!(
+                "{} parameter(s) the architecture does not use, e.g. {name} (file and \
+                 description disagree)",
+                tensors.len()
+            )));
+        }
         model.trained_steps = file.trained_steps;
         Ok(model)
     }

@@ -140,6 +140,33 @@ fn post_processing_beats_fbp_and_its_file_reproduces_it() {
     let other: Arc<dyn LinearOperator> = Arc::new(Projector::new(other.grid, other.scan).unwrap());
     let err = ReconModel::load(&path, other).unwrap_err().to_string();
     assert!(err.contains("m.safetensors") && err.contains("trained for"), "{err}");
+
+    // A NaN weight, or a parameter the stated architecture does not use (as left by an edited
+    // iteration count), is refused with the file named, never run into a NaN or wrong image.
+    use hounsfield_nn::checkpoint;
+    let (tensors, metadata) = checkpoint::load(&path).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    type Named = Vec<(String, candle_core::Tensor)>;
+    let rewrite = |name: &str, change: &dyn Fn(&mut Named)| {
+        let mut list: Named = names.iter().map(|n| ((*n).clone(), tensors[*n].clone())).collect();
+        change(&mut list);
+        let bad = dir.path().join(name);
+        checkpoint::save(&bad, &list, &metadata).unwrap();
+        ReconModel::load(&bad, Arc::clone(&op)).unwrap_err().to_string()
+    };
+    let err = rewrite("nan.safetensors", &|list| {
+        let t = &list[0].1;
+        let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v[0] = f32::NAN;
+        list[0].1 = candle_core::Tensor::from_vec(v, t.dims(), t.device()).unwrap();
+    });
+    assert!(err.contains("nan.safetensors") && err.contains("NaN"), "{err}");
+    let err = rewrite("extra.safetensors", &|list| {
+        let t = list[0].1.clone();
+        list.push(("zzz.unused".into(), t));
+    });
+    assert!(err.contains("extra.safetensors") && err.contains("zzz.unused"), "{err}");
 }
 
 #[test]
