@@ -104,6 +104,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         op: SegmentOp,
     },
+    /// Surfaces and their views: render a surface from several cameras (mask, normals, colour,
+    /// depth), reconstruct it from its views (visual hull), compare two surfaces.
+    Surface {
+        #[command(subcommand)]
+        op: SurfaceOp,
+    },
     /// The isosurface of a volume as a watertight mesh (STL, PLY or OBJ by extension), with its
     /// area, enclosed volume and topology.
     Mesh {
@@ -666,6 +672,73 @@ pub(crate) enum SegmentOp {
         /// The reference is a mask: label = value > threshold.
         #[arg(long, requires = "reference")]
         label_threshold: Option<f64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SurfaceOp {
+    /// Render a surface from cameras around it: per view a silhouette, world-frame normals,
+    /// shaded colour and 16-bit depth (PNG), plus views.json (the cameras), a contact sheet and
+    /// the rendered surface as reference.ply.
+    Views {
+        /// A mesh (.stl, .ply, .obj), or a volume (NIfTI, DICOM) with --level or --labels.
+        input: PathBuf,
+        /// Directory to write the views into (created if missing).
+        dir: PathBuf,
+        /// Number of views: 6 is Wonder3D's preset (front, front-right, right, back, left,
+        /// front-left); other counts are spread evenly in azimuth.
+        #[arg(long, default_value_t = 6)]
+        views: usize,
+        /// Picture side in pixels.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+        /// Camera elevation in degrees.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        elevation: f64,
+        /// Pinhole cameras with this full field of view in degrees (orthographic otherwise).
+        #[arg(long)]
+        perspective: Option<f64>,
+        /// For a volume: the surface of values >= LEVEL.
+        #[arg(long, conflicts_with = "labels", allow_negative_numbers = true)]
+        level: Option<f64>,
+        /// For a volume: one surface per non-zero label, each in its overlay colour.
+        #[arg(long)]
+        labels: bool,
+    },
+    /// Reconstruct a surface from a views directory. For now the visual hull (--hull-only): the
+    /// largest solid every silhouette allows, meshed at sub-voxel precision; compared with the
+    /// directory's reference.ply when it is there.
+    Fit {
+        /// A directory written by `surface views` (views.json and the silhouettes).
+        dir: PathBuf,
+        /// The mesh to write (.stl, .ply, .obj).
+        output: PathBuf,
+        /// Only the visual hull (required until the SDF fit lands).
+        #[arg(long)]
+        hull_only: bool,
+        /// Voxels along each side of the reconstruction cube.
+        #[arg(long, default_value_t = 192)]
+        resolution: usize,
+        /// Compare with this closed mesh instead of the directory's reference.ply.
+        #[arg(long, conflicts_with = "no_reference")]
+        reference: Option<PathBuf>,
+        /// Compare with nothing.
+        #[arg(long)]
+        no_reference: bool,
+        /// Points sampled on each surface for the comparison.
+        #[arg(long, default_value_t = 100_000)]
+        samples: usize,
+    },
+    /// Compare a closed mesh with a reference: volume IoU and error, Chamfer-L1, mean surface
+    /// distance, HD95, F-score at 1% of the reference's size, normal consistency.
+    Compare {
+        /// The reference mesh.
+        reference: PathBuf,
+        /// The mesh to score.
+        test: PathBuf,
+        /// Points sampled on each surface.
+        #[arg(long, default_value_t = 100_000)]
+        samples: usize,
     },
 }
 

@@ -23,4 +23,5 @@ pub mod outputs;
 pub mod progress;
 pub mod render;
 pub mod segment;
+pub mod surface;
 pub mod volume_info;

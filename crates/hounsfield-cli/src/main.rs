@@ -11,12 +11,12 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use args::{Cli, Command, CtOp, SegmentOp};
+use args::{Cli, Command, CtOp, SegmentOp, SurfaceOp};
 use clap::Parser;
 
 use hounsfield_cli::{
     anonymize, ct, ct_learn, demo, demo_report, demo_segment, filter, mesh, progress, render,
-    segment, volume_info,
+    segment, surface, volume_info,
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
@@ -119,6 +119,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment { op } => run_segment(op, cli.quiet, cli.json),
+        Command::Surface { op } => run_surface(op, cli.quiet, cli.json),
         Command::Mesh { input, output, level, labels, largest, smooth, sinc, decimate, open } => {
             let message = format!("meshing {}", input.display());
             if labels {
@@ -180,6 +181,37 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { size, seed, out, segment_steps, .. } => {
             run_demo(size, seed, segment_steps, out.as_deref(), cli.json, cli.quiet)
+        }
+    }
+}
+
+fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
+    match op {
+        SurfaceOp::Views { input, dir, views, size, elevation, perspective, level, labels } => {
+            let options =
+                surface::ViewsOptions { views, size, elevation, perspective, level, labels };
+            let done = progress::with_spinner(
+                &format!("rendering views of {}", input.display()),
+                !quiet,
+                || surface::views(&input, &dir, &options),
+            );
+            print(&done?, json)
+        }
+        SurfaceOp::Fit { dir, output, hull_only, resolution, reference, no_reference, samples } => {
+            let options =
+                surface::FitOptions { hull_only, resolution, reference, no_reference, samples };
+            let done = progress::with_spinner(
+                &format!("reconstructing from {}", dir.display()),
+                !quiet,
+                || surface::fit(&dir, &output, &options),
+            );
+            print(&done?, json)
+        }
+        SurfaceOp::Compare { reference, test, samples } => {
+            let done = progress::with_spinner("comparing surfaces", !quiet, || {
+                surface::compare(&reference, &test, samples)
+            });
+            print(&done?, json)
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`LinearOperator`]: `A` and `A^T` on `f32` arrays, with [`check_adjoint`] for tests.
 //! - [`metrics`]: PSNR, SSIM, RMSE, MAE, Dice, Jaccard, HD95, defined as scikit-image, scipy and
 //!   MONAI define them.
+//! - [`Camera`]: orthographic or pinhole intrinsics and a pose in the same LPS frame, so a
+//!   render, a visual hull and a fitted surface agree on where a pixel looks.
 //! - [`Error`] and [`Result`]: the error conventions the other crates copy.
 //!
 //! ```
@@ -36,6 +38,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod camera;
 pub mod display;
 pub mod distance;
 pub mod dynvolume;
@@ -51,6 +54,7 @@ pub mod rng;
 pub mod vec3;
 pub mod volume;
 
+pub use camera::{Camera, Projection};
 pub use display::{Window, WindowPreset};
 pub use dynvolume::DynVolume;
 pub use element::{CastOptions, DType, Element, Overflow, Rounding};

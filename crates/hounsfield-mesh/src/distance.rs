@@ -46,7 +46,7 @@ fn closest_on_triangle(p: P, a: P, b: P, c: P) -> P {
 }
 
 /// Triangles bucketed on a uniform grid over their bounding boxes.
-struct Buckets<'m> {
+pub(crate) struct Buckets<'m> {
     mesh: &'m TriMesh,
     lo: P,
     cell: f64,
@@ -56,15 +56,8 @@ struct Buckets<'m> {
 }
 
 impl<'m> Buckets<'m> {
-    fn new(mesh: &'m TriMesh) -> Self {
-        let mut lo = [f64::INFINITY; 3];
-        let mut hi = [f64::NEG_INFINITY; 3];
-        for v in &mesh.vertices {
-            for k in 0..3 {
-                lo[k] = lo[k].min(f64::from(v[k]));
-                hi[k] = hi[k].max(f64::from(v[k]));
-            }
-        }
+    pub(crate) fn new(mesh: &'m TriMesh) -> Self {
+        let (lo, hi) = mesh.bounds();
         // About two triangles per occupied cell: the cell is a few mean edge lengths.
         let extent = (0..3).map(|k| hi[k] - lo[k]).fold(0.0, f64::max).max(1e-9);
         let target = (mesh.triangles.len() as f64 / 2.0).cbrt().clamp(1.0, 256.0);
@@ -110,12 +103,17 @@ impl<'m> Buckets<'m> {
         Buckets { mesh, lo, cell, dims, start: counts, items }
     }
 
-    /// Distance from `p` to the closest point of the mesh: cells are searched in growing
-    /// shells until no unsearched cell can hold anything closer.
+    /// Distance from `p` to the closest point of the mesh.
     fn distance(&self, p: P) -> f64 {
+        self.closest(p).0
+    }
+
+    /// Distance from `p` to the closest point of the mesh and the triangle it lies on: cells
+    /// are searched in growing shells until no unsearched cell can hold anything closer.
+    pub(crate) fn closest(&self, p: P) -> (f64, u32) {
         let centre: [i64; 3] =
             std::array::from_fn(|k| ((p[k] - self.lo[k]) / self.cell).floor() as i64);
-        let mut best = f64::INFINITY;
+        let (mut best, mut best_t) = (f64::INFINITY, 0);
         let max_ring = self.dims.iter().max().copied().unwrap_or(1) as i64 + 1;
         for ring in 0..=max_ring {
             // Every point of a cell in shell `ring` is at least (ring - 1) cells away.
@@ -137,13 +135,16 @@ impl<'m> Buckets<'m> {
                         for &t in &self.items[self.start[i] as usize..self.start[i + 1] as usize] {
                             let [a, b, cc] = self.mesh.corners(t as usize);
                             let q = closest_on_triangle(p, a, b, cc);
-                            best = best.min(dot(sub(p, q), sub(p, q)).sqrt());
+                            let d = dot(sub(p, q), sub(p, q)).sqrt();
+                            if d < best {
+                                (best, best_t) = (d, t);
+                            }
                         }
                     }
                 }
             }
         }
-        best
+        (best, best_t)
     }
 }
 

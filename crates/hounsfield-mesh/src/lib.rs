@@ -1,7 +1,8 @@
 //! # hounsfield-mesh
 //!
 //! Watertight isosurfaces in physical (LPS) coordinates, label surfaces with shared boundaries,
-//! measures (area, volume, topology, Hausdorff/Chamfer), cleaning, Taubin and windowed-sinc
+//! measures (area, volume, topology, Hausdorff/Chamfer; against a reference: Chamfer-L1, F-score,
+//! normal consistency, volume IoU by voxelisation), cleaning, Taubin and windowed-sinc
 //! smoothing, quadric decimation, and STL/PLY/OBJ input and output. Details and measurements
 //! against VTK and scikit-image: `docs/MESH.md`.
 //!
@@ -29,20 +30,27 @@
 #![warn(missing_docs)]
 
 mod cases;
+pub mod compare;
 pub mod decimate;
 pub mod distance;
 pub mod io;
 pub mod isosurface;
 pub mod labels;
 pub mod mesh;
+pub mod primitives;
 pub mod process;
 mod vec3;
 
+pub use compare::{
+    CompareOptions, MeshComparison, SurfaceSamples, compare_meshes, sample_surface, volume_iou,
+    voxelize,
+};
 pub use decimate::decimate;
 pub use distance::{SurfaceDistances, surface_distances, vertex_to_surface};
 pub use isosurface::{IsoOptions, isosurface, isosurface_in};
 pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
+pub use primitives::icosphere;
 pub use process::{
     TaubinOptions, WindowedSincOptions, clean, compact, drop_degenerate, keep_largest_component,
     remove_small_components, taubin_smooth, windowed_sinc_smooth,

@@ -107,6 +107,20 @@ impl TriMesh {
         self.triangles.is_empty()
     }
 
+    /// The axis-aligned bounding box `(lowest, highest)` corner of the vertices, mm (infinite
+    /// and inverted for a mesh without vertices).
+    pub fn bounds(&self) -> ([f64; 3], [f64; 3]) {
+        let mut lo = [f64::INFINITY; 3];
+        let mut hi = [f64::NEG_INFINITY; 3];
+        for v in &self.vertices {
+            for k in 0..3 {
+                lo[k] = lo[k].min(f64::from(v[k]));
+                hi[k] = hi[k].max(f64::from(v[k]));
+            }
+        }
+        (lo, hi)
+    }
+
     /// The corners of triangle `t` in f64.
     pub fn corners(&self, t: usize) -> [[f64; 3]; 3] {
         self.triangles[t].map(|i| self.vertices[i as usize].map(f64::from))

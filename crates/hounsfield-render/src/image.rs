@@ -67,6 +67,52 @@ impl RgbImage {
     }
 }
 
+/// Writes 16-bit grey samples (`width * height`, rows from the top) as a PNG file, atomically:
+/// depth maps and other measurements that 8 bits would coarsen.
+pub fn write_grey16_png(path: &Path, width: usize, height: usize, samples: &[u16]) -> Result<()> {
+    if width == 0 || height == 0 || width.checked_mul(height) != Some(samples.len()) {
+        return Err(Error::param(
+            "png",
+            format!("{} samples for {width} x {height}", samples.len()),
+        ));
+    }
+    let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Err(Error::TooLarge(format!("{width} x {height} picture")));
+    };
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, w, h);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    let err = |e: png::EncodingError| Error::param("png", e.to_string());
+    let mut writer = encoder.write_header().map_err(err)?;
+    let data: Vec<u8> = samples.iter().flat_map(|v| v.to_be_bytes()).collect();
+    writer.write_image_data(&data).map_err(err)?;
+    writer.finish().map_err(err)?;
+    fs::write_bytes_atomic(path, &bytes)
+}
+
+/// Reads a 16-bit grey PNG as written by [`write_grey16_png`]: `(width, height, samples)`.
+pub fn read_grey16_png(path: &Path) -> Result<(usize, usize, Vec<u16>)> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bad = |what: String| Error::param("png", format!("{}: {what}", path.display()));
+    let decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let mut reader = decoder.read_info().map_err(|e| bad(e.to_string()))?;
+    let size = reader.output_buffer_size().ok_or_else(|| bad("image too large".into()))?;
+    let mut buf = vec![0; size];
+    let info = reader.next_frame(&mut buf).map_err(|e| bad(e.to_string()))?;
+    if info.color_type != png::ColorType::Grayscale || info.bit_depth != png::BitDepth::Sixteen {
+        return Err(bad(format!(
+            "{:?} {:?}, expected 16-bit grey",
+            info.color_type, info.bit_depth
+        )));
+    }
+    let samples = buf[..info.buffer_size()]
+        .chunks_exact(2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .collect();
+    Ok((info.width as usize, info.height as usize, samples))
+}
+
 /// Reads an 8-bit RGB or grey PNG (for tests and round trips).
 pub fn read_png(path: &Path) -> Result<RgbImage> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

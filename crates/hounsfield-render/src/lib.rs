@@ -3,7 +3,8 @@
 //! Pictures of volumes and meshes as PNG, with correct physical proportions: slices and
 //! montages with windowing and label overlays, maximum-intensity projections (along an index
 //! axis, or from any direction by ray casting), direct volume rendering with transfer-function
-//! presets and gradient shading, and shaded mesh previews.
+//! presets and gradient shading, shaded mesh previews, and multi-view renders of a mesh (mask,
+//! depth, world-frame normals, colour) for any [`hounsfield_core::Camera`].
 //!
 //! ```
 //! use hounsfield_core::{Geometry, Volume};
@@ -22,11 +23,13 @@
 pub mod camera;
 pub mod image;
 pub mod mesh_preview;
+pub mod multiview;
 pub mod raycast;
 pub mod slice;
 
 pub use camera::View;
-pub use image::{RgbImage, read_png};
+pub use image::{RgbImage, read_grey16_png, read_png, write_grey16_png};
 pub use mesh_preview::mesh_preview;
+pub use multiview::{Surface, ViewMaps, render_view};
 pub use raycast::{ControlPoint, DvrOptions, TransferFunction, mip_view, volume_render};
 pub use slice::{Overlay, Plane, Window, label_colour, mip, mip_values, montage, slice_image};

@@ -1,0 +1,606 @@
+//! `hounsfield surface`: multi-view renders of a surface (`views`), the surface back from its
+//! views (`fit`, the visual hull for now), and surface-to-surface measures (`compare`).
+//!
+//! A views directory holds, per view, `<name>_mask.png`, `<name>_normal.png` (world-frame
+//! normals as `(n + 1) / 2`), `<name>_colour.png` and `<name>_depth.png` (16-bit, see
+//! [`ViewRecord`]), a contact sheet `sheet.png`, the rendered surface as `reference.ply`, and
+//! `views.json`: the cameras and the file names, everything `fit` needs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use hounsfield_core::camera::{Projection, WONDER3D_VIEWS};
+use hounsfield_core::{Camera, Volume};
+use hounsfield_mesh::io::{MeshFormat, read_mesh, write_mesh};
+use hounsfield_mesh::{
+    CompareOptions, IsoOptions, LabelOptions, MeshComparison, MeshStats, TriMesh, compare_meshes,
+    isosurface, label_surfaces,
+};
+use hounsfield_render::{RgbImage, Surface, ViewMaps, label_colour, read_png, render_view};
+use hounsfield_surface::{HullGrid, MaskedView, Silhouette, visual_hull};
+use serde::{Deserialize, Serialize};
+
+use crate::outputs::Outputs;
+
+/// The file of camera records in a views directory.
+pub const VIEWS_FILE: &str = "views.json";
+
+/// One view in `views.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewRecord {
+    /// The view's name (file prefix).
+    pub name: String,
+    /// Picture width, pixels.
+    pub width: usize,
+    /// Picture height, pixels.
+    pub height: usize,
+    /// Intrinsics.
+    pub projection: Projection,
+    /// World-from-camera rotation, row-major; columns are the camera's x (right), y (down) and
+    /// z (viewing direction) in LPS.
+    pub rotation: [[f64; 3]; 3],
+    /// Camera position, mm (LPS).
+    pub position: [f64; 3],
+    /// Silhouette file (white = object).
+    pub mask: String,
+    /// Normal map file.
+    pub normal: String,
+    /// Colour file.
+    pub colour: String,
+    /// Depth file: 16-bit grey, 0 = background, else depth = near + (value - 1) (far - near) /
+    /// 65534 mm along the viewing direction.
+    pub depth: String,
+    /// Depth of the nearest seen point, mm.
+    pub depth_near: f64,
+    /// Depth of the farthest seen point, mm.
+    pub depth_far: f64,
+}
+
+/// `views.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewsFile {
+    /// Format version (1).
+    pub version: u32,
+    /// What was rendered.
+    pub source: String,
+    /// The rendered surface, beside this file (the reference for `fit`).
+    pub reference: String,
+    /// Centre of the bounding sphere every view frames, mm.
+    pub centre: [f64; 3],
+    /// Radius of that sphere, mm.
+    pub radius: f64,
+    /// The views.
+    pub views: Vec<ViewRecord>,
+}
+
+impl ViewRecord {
+    fn camera(&self) -> hounsfield_core::Result<Camera> {
+        Camera::new(self.projection, self.width, self.height, self.rotation, self.position)
+    }
+
+    fn new(name: &str, camera: &Camera, maps: &ViewMaps) -> Self {
+        let (near, far) = maps.depth_range().unwrap_or((0.0, 0.0));
+        ViewRecord {
+            name: name.to_owned(),
+            width: camera.width(),
+            height: camera.height(),
+            projection: camera.projection(),
+            rotation: camera.rotation(),
+            position: camera.position(),
+            mask: format!("{name}_mask.png"),
+            normal: format!("{name}_normal.png"),
+            colour: format!("{name}_colour.png"),
+            depth: format!("{name}_depth.png"),
+            depth_near: f64::from(near),
+            depth_far: f64::from(far),
+        }
+    }
+}
+
+/// What to render and how.
+#[derive(Clone, Debug)]
+pub struct ViewsOptions {
+    /// Number of views: 6 is Wonder3D's preset (front, front-right, right, back, left,
+    /// front-left); any other count is spread evenly in azimuth from the front.
+    pub views: usize,
+    /// Picture side, pixels.
+    pub size: usize,
+    /// Camera elevation, degrees.
+    pub elevation: f64,
+    /// Pinhole cameras with this full field of view (degrees) instead of orthographic ones.
+    pub perspective: Option<f64>,
+    /// For a volume input: the isolevel of its surface (values >= level are inside).
+    pub level: Option<f64>,
+    /// For a volume input: one coloured surface per non-zero label.
+    pub labels: bool,
+}
+
+/// What `surface views` wrote.
+#[derive(Debug, Serialize)]
+pub struct ViewsReport {
+    /// The views directory.
+    pub dir: PathBuf,
+    /// View names.
+    pub views: Vec<String>,
+    /// Picture side, pixels.
+    pub size: usize,
+    /// Triangles rendered.
+    pub triangles: usize,
+    /// Bounding-sphere centre and radius, mm.
+    pub centre: [f64; 3],
+    /// Bounding-sphere radius, mm.
+    pub radius: f64,
+    /// Seconds for all renders.
+    pub seconds: f64,
+}
+
+impl fmt::Display for ViewsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} views of {} triangles ({} px) -> {}",
+            self.views.len(),
+            self.triangles,
+            self.size,
+            self.dir.display()
+        )?;
+        writeln!(f, "  views: {}", self.views.join(", "))?;
+        writeln!(
+            f,
+            "  framing a sphere of radius {:.2} mm about ({:.2}, {:.2}, {:.2}) mm",
+            self.radius, self.centre[0], self.centre[1], self.centre[2]
+        )?;
+        writeln!(f, "  {:.2} s", self.seconds)
+    }
+}
+
+/// The surface to render from `input`: a mesh file, or a volume's isosurface / label surfaces
+/// (each label in its overlay colour).
+fn load_surface(input: &Path, options: &ViewsOptions) -> Result<(TriMesh, Option<Vec<[f32; 3]>>)> {
+    if MeshFormat::from_path(input).is_ok() {
+        if options.level.is_some() || options.labels {
+            bail!("{}: --level and --labels apply to volumes, not to mesh files", input.display());
+        }
+        let mesh = read_mesh(input).with_context(|| input.display().to_string())?;
+        return Ok((mesh, None));
+    }
+    let volume = hounsfield_io::open_volume(input)?;
+    if options.labels {
+        let surfaces = label_surfaces(&volume, &LabelOptions::default())
+            .with_context(|| input.display().to_string())?;
+        if surfaces.is_empty() {
+            bail!("{}: no label other than 0", input.display());
+        }
+        let mut merged = TriMesh::default();
+        let mut colours = Vec::new();
+        for s in surfaces {
+            let base = merged.vertices.len() as u32;
+            let colour = label_colour(u8::try_from(s.label.clamp(1, 255)).unwrap_or(1));
+            colours.extend(std::iter::repeat_n(
+                colour.map(|c| f32::from(c) / 255.0),
+                s.mesh.vertices.len(),
+            ));
+            merged.vertices.extend(&s.mesh.vertices);
+            merged.triangles.extend(s.mesh.triangles.iter().map(|t| t.map(|i| i + base)));
+        }
+        return Ok((merged, Some(colours)));
+    }
+    let Some(level) = options.level else {
+        bail!(
+            "{}: a volume needs --level L (the surface of values >= L) or --labels",
+            input.display()
+        );
+    };
+    // One voxel of outside around the volume closes the surface at its edge.
+    let (lo, _) = volume.min_max().unwrap_or((level, level));
+    let volume =
+        hounsfield_filter::reshape::pad(&volume, [1; 3], [1; 3], (lo.min(level) - 1.0) as f32)?;
+    let mesh = isosurface(&volume, level, &IsoOptions::default())?;
+    if mesh.is_empty() {
+        bail!(
+            "{}: no surface at level {level} (the volume is entirely on one side)",
+            input.display()
+        );
+    }
+    Ok((mesh, None))
+}
+
+/// The bounding sphere used to frame the views: the bounding box's centre and the farthest
+/// vertex from it.
+fn bounding_sphere(mesh: &TriMesh) -> ([f64; 3], f64) {
+    let (lo, hi) = mesh.bounds();
+    let centre: [f64; 3] = std::array::from_fn(|k| (lo[k] + hi[k]) / 2.0);
+    let radius = mesh
+        .vertices
+        .iter()
+        .map(|v| (0..3).map(|k| (f64::from(v[k]) - centre[k]).powi(2)).sum::<f64>().sqrt())
+        .fold(0.0, f64::max);
+    (centre, radius)
+}
+
+fn cameras(options: &ViewsOptions, centre: [f64; 3], radius: f64) -> Result<Vec<(String, Camera)>> {
+    let size = options.size;
+    if !(16..=4096).contains(&size) {
+        bail!("--size {size}: pictures of 16 to 4096 pixels");
+    }
+    if !(1..=64).contains(&options.views) {
+        bail!("--views {}: 1 to 64 views", options.views);
+    }
+    let azimuths: Vec<(String, f64)> = if options.views == 6 {
+        WONDER3D_VIEWS.iter().map(|(n, a)| ((*n).to_owned(), *a)).collect()
+    } else {
+        (0..options.views)
+            .map(|i| {
+                let a = 360.0 * i as f64 / options.views as f64;
+                (format!("view{i:02}_az{:03}", a.round() as i64), a)
+            })
+            .collect()
+    };
+    let radius = radius * 1.05; // a margin, so no silhouette touches the picture's edge
+    azimuths
+        .into_iter()
+        .map(|(name, azimuth)| {
+            let camera = match options.perspective {
+                None => {
+                    let side = 2.0 * radius;
+                    let projection = Projection::Orthographic { width_mm: side, height_mm: side };
+                    Camera::orbit(
+                        projection,
+                        size,
+                        size,
+                        centre,
+                        3.0 * radius,
+                        azimuth,
+                        options.elevation,
+                    )
+                }
+                Some(fov) => {
+                    if !(fov > 1.0 && fov < 150.0) {
+                        bail!("--perspective {fov}: a field of view between 1 and 150 degrees");
+                    }
+                    let half = (fov / 2.0).to_radians();
+                    // The sphere's tangent cone fills the field of view.
+                    let distance = radius / half.sin();
+                    let f = size as f64 / 2.0 / half.tan();
+                    let c = size as f64 / 2.0;
+                    let projection = Projection::Pinhole { fx: f, fy: f, cx: c, cy: c };
+                    Camera::orbit(
+                        projection,
+                        size,
+                        size,
+                        centre,
+                        distance,
+                        azimuth,
+                        options.elevation,
+                    )
+                }
+            }?;
+            Ok((name, camera))
+        })
+        .collect()
+}
+
+fn depth_samples(maps: &ViewMaps) -> Vec<u16> {
+    let (near, far) = maps.depth_range().unwrap_or((0.0, 0.0));
+    let span = f64::from(far - near).max(1e-9);
+    maps.depth
+        .iter()
+        .zip(&maps.mask)
+        .map(|(&d, &m)| {
+            if m {
+                1 + ((f64::from(d - near) / span) * 65534.0).round().clamp(0.0, 65534.0) as u16
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Renders `input` (a mesh file, or a volume with `level`/`labels`) from the views `options`
+/// asks for into `dir`.
+pub fn views(input: &Path, dir: &Path, options: &ViewsOptions) -> Result<ViewsReport> {
+    let start = std::time::Instant::now();
+    let (mesh, colours) = load_surface(input, options)?;
+    if mesh.is_empty() {
+        bail!("{}: the mesh has no triangles", input.display());
+    }
+    let (centre, radius) = bounding_sphere(&mesh);
+    if !(radius > 0.0 && radius.is_finite()) {
+        bail!("{}: the surface has no extent", input.display());
+    }
+    let cameras = cameras(options, centre, radius)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let smooth = mesh.normals.clone().unwrap_or_else(|| mesh.vertex_normals_from_faces());
+    let surface = Surface {
+        vertices: &mesh.vertices,
+        triangles: &mesh.triangles,
+        normals: Some(&smooth),
+        colours: colours.as_deref(),
+    };
+    let mut outputs = Outputs::new();
+    let mut records = Vec::with_capacity(cameras.len());
+    let background = [0u8; 3];
+    let mut sheet = RgbImage::new(options.size * cameras.len(), options.size * 2, [255; 3]);
+    for (k, (name, camera)) in cameras.iter().enumerate() {
+        let maps = render_view(&surface, camera)?;
+        let record = ViewRecord::new(name, camera, &maps);
+        let colour = maps.colour_image(background);
+        let normal = maps.normal_image(background);
+        outputs.write(&dir.join(&record.mask), |p| Ok(maps.mask_image().write_png(p)?))?;
+        outputs.write(&dir.join(&record.normal), |p| Ok(normal.write_png(p)?))?;
+        outputs.write(&dir.join(&record.colour), |p| Ok(colour.write_png(p)?))?;
+        let depth = depth_samples(&maps);
+        outputs.write(&dir.join(&record.depth), |p| {
+            Ok(hounsfield_render::write_grey16_png(p, maps.width, maps.height, &depth)?)
+        })?;
+        sheet.paste(&colour, k * options.size, 0);
+        sheet.paste(&normal, k * options.size, options.size);
+        records.push(record);
+    }
+    outputs.write(&dir.join("sheet.png"), |p| Ok(sheet.write_png(p)?))?;
+    outputs.write(&dir.join("reference.ply"), |p| Ok(write_mesh(p, &mesh)?))?;
+    let file = ViewsFile {
+        version: 1,
+        source: input.display().to_string(),
+        reference: "reference.ply".into(),
+        centre,
+        radius: radius * 1.05,
+        views: records,
+    };
+    let text = serde_json::to_string_pretty(&file)?;
+    outputs.write(&dir.join(VIEWS_FILE), |p| {
+        Ok(hounsfield_core::fs::write_bytes_atomic(p, text.as_bytes())?)
+    })?;
+    outputs.keep();
+    Ok(ViewsReport {
+        dir: dir.to_owned(),
+        views: cameras.into_iter().map(|(n, _)| n).collect(),
+        size: options.size,
+        triangles: mesh.triangles.len(),
+        centre,
+        radius,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Reads a views directory's `views.json` and silhouettes.
+pub fn read_views(dir: &Path) -> Result<(ViewsFile, Vec<MaskedView>)> {
+    let path = dir.join(VIEWS_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("{}: not a views directory (made by `hounsfield surface views`)", path.display())
+    })?;
+    let file: ViewsFile =
+        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    if file.version != 1 {
+        bail!("{}: version {} (this build reads version 1)", path.display(), file.version);
+    }
+    if file.views.is_empty() {
+        bail!("{}: no views", path.display());
+    }
+    if !(file.radius > 0.0 && file.radius.is_finite() && file.centre.iter().all(|c| c.is_finite()))
+    {
+        bail!(
+            "{}: centre {:?} / radius {} do not frame anything",
+            path.display(),
+            file.centre,
+            file.radius
+        );
+    }
+    let mut views = Vec::with_capacity(file.views.len());
+    for record in &file.views {
+        let camera =
+            record.camera().with_context(|| format!("{}: view {}", path.display(), record.name))?;
+        let mask_path = safe_join(dir, &record.mask)?;
+        let image = read_png(&mask_path)?;
+        if (image.width, image.height) != (camera.width(), camera.height()) {
+            bail!(
+                "{}: {} x {} pixels, but view {} in {} is {} x {}",
+                mask_path.display(),
+                image.width,
+                image.height,
+                record.name,
+                path.display(),
+                camera.width(),
+                camera.height()
+            );
+        }
+        let inside = image.pixels.iter().map(|p| p[0] > 127).collect();
+        let silhouette = Silhouette::new(image.width, image.height, inside)?;
+        views.push(MaskedView { camera, silhouette });
+    }
+    Ok((file, views))
+}
+
+/// `dir/name` for a plain file name (no directories, no `..`): names come from a file a user
+/// may have edited.
+fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
+    let plain = Path::new(name).file_name().is_some_and(|f| f == std::ffi::OsStr::new(name));
+    if !plain || name.starts_with('.') {
+        bail!("{}: {name:?} is not a plain file name", dir.join(VIEWS_FILE).display());
+    }
+    Ok(dir.join(name))
+}
+
+/// How `surface fit` reconstructs.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Only the visual hull (the SDF fit is not built yet).
+    pub hull_only: bool,
+    /// Voxels along the side of the reconstruction cube.
+    pub resolution: usize,
+    /// Compare with this mesh instead of the views directory's `reference.ply`.
+    pub reference: Option<PathBuf>,
+    /// Do not compare with any reference.
+    pub no_reference: bool,
+    /// Points sampled per surface for the comparison.
+    pub samples: usize,
+}
+
+/// What `surface fit` made.
+#[derive(Debug, Serialize)]
+pub struct FitReport {
+    /// The mesh written.
+    pub output: PathBuf,
+    /// Which stage made it.
+    pub stage: &'static str,
+    /// Views used.
+    pub views: usize,
+    /// Voxels along each side of the reconstruction cube.
+    pub resolution: usize,
+    /// Voxel side, mm.
+    pub voxel_mm: f64,
+    /// Measures of the mesh.
+    pub stats: MeshStats,
+    /// Closed, manifold and consistently wound.
+    pub watertight: bool,
+    /// The reference compared with, if any.
+    pub reference: Option<PathBuf>,
+    /// The comparison, if a reference was given.
+    pub metrics: Option<MeshComparison>,
+    /// Seconds for the reconstruction (not the comparison).
+    pub seconds: f64,
+}
+
+impl fmt::Display for FitReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        writeln!(
+            f,
+            "{} from {} views ({}^3 voxels of {:.3} mm) -> {}",
+            self.stage,
+            self.views,
+            self.resolution,
+            self.voxel_mm,
+            self.output.display()
+        )?;
+        writeln!(
+            f,
+            "  {} triangles, volume {:.2} mm³, watertight: {}, {:.2} s",
+            s.triangles,
+            s.volume,
+            if self.watertight { "yes" } else { "no" },
+            self.seconds
+        )?;
+        if let (Some(r), Some(m)) = (&self.reference, &self.metrics) {
+            writeln!(f, "  against {}:", r.display())?;
+            write!(f, "{}", MetricsText(m))?;
+        }
+        Ok(())
+    }
+}
+
+/// The comparison's lines, as `fit` and `compare` print them.
+struct MetricsText<'a>(&'a MeshComparison);
+
+impl fmt::Display for MetricsText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        writeln!(
+            f,
+            "    volume IoU {:.4}, volume error {:+.2}%",
+            m.volume_iou, m.volume_error_percent
+        )?;
+        writeln!(
+            f,
+            "    Chamfer-L1 {:.4} mm (normalised {:.5}), mean surface distance {:.4} mm, HD95 {:.4} mm",
+            m.chamfer_l1, m.chamfer_normalised, m.mean_surface_distance, m.hausdorff95
+        )?;
+        writeln!(
+            f,
+            "    F-score@{:.3} mm {:.4} (precision {:.4}, recall {:.4}), normal consistency {:.4}",
+            m.fscore_threshold, m.fscore, m.precision, m.recall, m.normal_consistency
+        )
+    }
+}
+
+/// Reconstructs a surface from the views in `dir` and writes it to `output`.
+pub fn fit(dir: &Path, output: &Path, options: &FitOptions) -> Result<FitReport> {
+    MeshFormat::from_path(output)?;
+    if !options.hull_only {
+        bail!(
+            "the NeuS-style surface fit is not built yet; `--hull-only` writes the visual hull \
+             (the fit's starting point)"
+        );
+    }
+    let (file, views) = read_views(dir)?;
+    let start = std::time::Instant::now();
+    let grid =
+        HullGrid { centre: file.centre, half_extent: file.radius, resolution: options.resolution };
+    let field =
+        visual_hull(&views, &grid).with_context(|| format!("views in {}", dir.display()))?;
+    let mesh = hull_mesh(&field)?;
+    let seconds = start.elapsed().as_secs_f64();
+    write_mesh(output, &mesh)?;
+    let reference = match (&options.reference, options.no_reference) {
+        (_, true) => None,
+        (Some(r), false) => Some(r.clone()),
+        (None, false) => Some(safe_join(dir, &file.reference)?).filter(|p| p.exists()),
+    };
+    let metrics = match &reference {
+        Some(r) => {
+            let reference_mesh = read_mesh(r).with_context(|| r.display().to_string())?;
+            let compare = CompareOptions::default().with_samples(options.samples);
+            Some(
+                compare_meshes(&reference_mesh, &mesh, &compare)
+                    .with_context(|| format!("comparing with {}", r.display()))?,
+            )
+        }
+        None => None,
+    };
+    let stats = mesh.stats();
+    Ok(FitReport {
+        output: output.to_owned(),
+        stage: "visual hull",
+        views: views.len(),
+        resolution: options.resolution,
+        voxel_mm: field.geometry().spacing()[0],
+        stats,
+        watertight: stats.is_watertight(),
+        reference,
+        metrics,
+        seconds,
+    })
+}
+
+/// The hull field's zero level as a closed mesh (the field is negative at the cube's faces
+/// unless the hull reaches them; a layer of outside closes it either way).
+fn hull_mesh(field: &Volume<f32>) -> Result<TriMesh> {
+    let padded = hounsfield_filter::reshape::pad(field, [1; 3], [1; 3], -1.0)?;
+    let mesh = isosurface(&padded, 0.0, &IsoOptions::default())?;
+    if mesh.is_empty() {
+        bail!("the views' silhouettes have no common part: the visual hull is empty");
+    }
+    Ok(mesh)
+}
+
+/// What `surface compare` measured.
+#[derive(Debug, Serialize)]
+pub struct CompareReport {
+    /// The reference mesh.
+    pub reference: PathBuf,
+    /// The mesh compared with it.
+    pub test: PathBuf,
+    /// The measures.
+    #[serde(flatten)]
+    pub metrics: MeshComparison,
+}
+
+impl fmt::Display for CompareReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} against {}:", self.test.display(), self.reference.display())?;
+        write!(f, "{}", MetricsText(&self.metrics))
+    }
+}
+
+/// Compares the closed mesh `test` with the closed mesh `reference`.
+pub fn compare(reference: &Path, test: &Path, samples: usize) -> Result<CompareReport> {
+    let a = read_mesh(reference).with_context(|| reference.display().to_string())?;
+    let b = read_mesh(test).with_context(|| test.display().to_string())?;
+    let options = CompareOptions::default().with_samples(samples);
+    let metrics = compare_meshes(&a, &b, &options)
+        .with_context(|| format!("{} vs {}", reference.display(), test.display()))?;
+    Ok(CompareReport { reference: reference.to_owned(), test: test.to_owned(), metrics })
+}

@@ -1,0 +1,174 @@
+//! `hounsfield surface`: views of a surface, its visual hull back from them, and the measures,
+//! checked against the analytic hull of a sphere; bad inputs are one-line errors.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hounsfield_mesh::icosphere;
+use hounsfield_mesh::io::write_mesh;
+
+fn hounsfield(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hounsfield")).args(args).output().expect("binary runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn one_line_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn views_then_hull_of_a_sphere_match_the_analytic_hull() {
+    let dir = tempfile::tempdir().unwrap();
+    let sphere = dir.path().join("sphere.ply");
+    write_mesh(&sphere, &icosphere([3.0, -2.0, 5.0], 10.0, 5).unwrap()).unwrap();
+    let views = dir.path().join("views");
+    let report =
+        json(&hounsfield(&["surface", "views", s(&sphere), s(&views), "--size", "128", "--json"]));
+    assert_eq!(report["views"].as_array().unwrap().len(), 6);
+    for name in ["front", "front_right", "right", "back", "left", "front_left"] {
+        for map in ["mask", "normal", "colour", "depth"] {
+            assert!(views.join(format!("{name}_{map}.png")).exists(), "{name}_{map}");
+        }
+    }
+    assert!(views.join("sheet.png").exists() && views.join("reference.ply").exists());
+    // The 16-bit depth map: the nearest point of the front view is r in front of the centre.
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(views.join("views.json")).unwrap()).unwrap();
+    let front = &file["views"][0];
+    let radius = file["radius"].as_f64().unwrap();
+    let near = front["depth_near"].as_f64().unwrap();
+    assert!((near - (3.0 * radius - 10.0)).abs() < 0.05, "{near} vs {}", 3.0 * radius - 10.0);
+
+    // The hull of six horizontal views of a sphere: IoU pi / (8 tan(pi/8)) = 0.9481 with the
+    // sphere, volume 8 tan(pi/8) (4/3) r^3 = 4418.3 mm^3; 1% tolerances (128 px views).
+    let hull = dir.path().join("hull.stl");
+    let args = ["surface", "fit", s(&views), s(&hull), "--hull-only", "--resolution", "96"];
+    let fit = json(&hounsfield(&[&args[..], &["--samples", "20000", "--json"]].concat()));
+    let t = (std::f64::consts::PI / 8.0).tan();
+    let iou = fit["metrics"]["volume_iou"].as_f64().unwrap();
+    assert!((iou - std::f64::consts::PI / (8.0 * t)).abs() < 0.01, "{fit}");
+    let volume = fit["stats"]["volume"].as_f64().unwrap();
+    assert!((volume - 8.0 * t * 4.0 / 3.0 * 1000.0).abs() < 0.01 * 4418.3, "{fit}");
+    assert_eq!(fit["watertight"], true);
+    assert_eq!(fit["stage"], "visual hull");
+
+    // `compare` measures the same pair the same way.
+    let cmp = json(&hounsfield(&[
+        "surface",
+        "compare",
+        s(&views.join("reference.ply")),
+        s(&hull),
+        "--samples",
+        "20000",
+        "--json",
+    ]));
+    assert_eq!(cmp["volume_iou"], fit["metrics"]["volume_iou"]);
+}
+
+#[test]
+fn perspective_views_of_a_labelled_volume() {
+    // Two labels in a NIfTI volume, seen by 4 pinhole cameras from above.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 24;
+    let labels: Vec<u8> = (0..n * n * n)
+        .map(|i| {
+            let (z, y, x) = (i / (n * n), (i / n) % n, i % n);
+            u8::from((4..12).contains(&x) && (6..18).contains(&y) && (6..18).contains(&z))
+                + 2 * u8::from(
+                    (13..20).contains(&x) && (6..18).contains(&y) && (6..18).contains(&z),
+                )
+        })
+        .collect();
+    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
+    let volume = hounsfield_core::Volume::from_vec([n, n, n], labels, geometry).unwrap();
+    let path = dir.path().join("labels.nii.gz");
+    hounsfield_io::nifti::write_nifti(
+        &path,
+        &hounsfield_io::nifti::NiftiImage::from_volume(volume),
+    )
+    .unwrap();
+    let views = dir.path().join("v");
+    let args = ["surface", "views", s(&path), s(&views), "--labels", "--views", "4"];
+    let report = json(&hounsfield(
+        &[&args[..], &["--perspective", "40", "--elevation", "30", "--size", "64", "--json"]]
+            .concat(),
+    ));
+    assert_eq!(report["views"][1], "view01_az090");
+    let fit = json(&hounsfield(&[
+        "surface",
+        "fit",
+        s(&views),
+        s(&dir.path().join("h.ply")),
+        "--hull-only",
+        "--resolution",
+        "48",
+        "--samples",
+        "5000",
+        "--json",
+    ]));
+    // Four oblique views of two boxes side by side: a loose but bounded hull.
+    let iou = fit["metrics"]["volume_iou"].as_f64().unwrap();
+    assert!(iou > 0.6 && iou < 1.0, "{fit}");
+}
+
+#[test]
+fn bad_views_and_meshes_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let sphere = dir.path().join("sphere.ply");
+    write_mesh(&sphere, &icosphere([0.0; 3], 5.0, 2).unwrap()).unwrap();
+    let views = dir.path().join("views");
+    json(&hounsfield(&["surface", "views", s(&sphere), s(&views), "--size", "32", "--json"]));
+    let out = dir.path().join("out.ply");
+    one_line_error(&hounsfield(&["surface", "fit", s(&views), s(&out)]), "--hull-only");
+    one_line_error(
+        &hounsfield(&["surface", "fit", s(dir.path()), s(&out), "--hull-only"]),
+        "views.json",
+    );
+    // A mask of the wrong size is named.
+    hounsfield_render::RgbImage::new(16, 16, [255; 3])
+        .write_png(&views.join("right_mask.png"))
+        .unwrap();
+    one_line_error(
+        &hounsfield(&["surface", "fit", s(&views), s(&out), "--hull-only"]),
+        "right_mask.png",
+    );
+    // A file name that leaves the directory is refused.
+    let json_path = views.join("views.json");
+    let text =
+        std::fs::read_to_string(&json_path).unwrap().replace("\"right_mask.png\"", "\"../x.png\"");
+    std::fs::write(&json_path, text).unwrap();
+    one_line_error(
+        &hounsfield(&["surface", "fit", s(&views), s(&out), "--hull-only"]),
+        "not a plain file name",
+    );
+    assert!(!out.exists());
+    // A volume needs --level or --labels; an open mesh has no volume to compare.
+    let nii = dir.path().join("v.nii");
+    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
+    let volume = hounsfield_core::Volume::from_vec([4, 4, 4], vec![0u8; 64], geometry).unwrap();
+    hounsfield_io::nifti::write_nifti(&nii, &hounsfield_io::nifti::NiftiImage::from_volume(volume))
+        .unwrap();
+    one_line_error(&hounsfield(&["surface", "views", s(&nii), s(&views)]), "--level");
+    let mut open = icosphere([0.0; 3], 5.0, 2).unwrap();
+    open.triangles.pop();
+    let open_path = dir.path().join("open.stl");
+    write_mesh(&open_path, &open).unwrap();
+    one_line_error(&hounsfield(&["surface", "compare", s(&sphere), s(&open_path)]), "not closed");
+    one_line_error(
+        &hounsfield(&["surface", "views", s(&sphere), s(&views), "--size", "5"]),
+        "--size",
+    );
+}
