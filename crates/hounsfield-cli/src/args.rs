@@ -705,20 +705,26 @@ pub(crate) enum SurfaceOp {
         #[arg(long)]
         labels: bool,
     },
-    /// Reconstruct a surface from a views directory. For now the visual hull (--hull-only): the
-    /// largest solid every silhouette allows, meshed at sub-voxel precision; compared with the
-    /// directory's reference.ply when it is there.
+    /// Reconstruct a surface from a views directory: an SDF fitted to the silhouettes and
+    /// normal maps by NeuS volume rendering, started from the visual hull (or, with --hull-only,
+    /// the hull itself); compared with the directory's reference.ply when it is there.
     Fit {
         /// A directory written by `surface views` (views.json and the silhouettes).
         dir: PathBuf,
         /// The mesh to write (.stl, .ply, .obj).
         output: PathBuf,
-        /// Only the visual hull (required until the SDF fit lands).
+        /// Only the visual hull (no optimisation).
         #[arg(long)]
         hull_only: bool,
-        /// Voxels along each side of the reconstruction cube.
-        #[arg(long, default_value_t = 192)]
+        /// Voxels along each side of the reconstruction cube (the fit's finest level).
+        #[arg(long, default_value_t = 128)]
         resolution: usize,
+        /// Optimisation steps of the SDF fit.
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        /// Fraction of each batch's normal errors the ranking loss ignores (0 turns it off).
+        #[arg(long, default_value_t = 0.2)]
+        ranking: f64,
         /// Compare with this closed mesh instead of the directory's reference.ply.
         #[arg(long, conflicts_with = "no_reference")]
         reference: Option<PathBuf>,

@@ -197,14 +197,42 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
             );
             print(&done?, json)
         }
-        SurfaceOp::Fit { dir, output, hull_only, resolution, reference, no_reference, samples } => {
-            let options =
-                surface::FitOptions { hull_only, resolution, reference, no_reference, samples };
-            let done = progress::with_spinner(
-                &format!("reconstructing from {}", dir.display()),
-                !quiet,
-                || surface::fit(&dir, &output, &options),
-            );
+        SurfaceOp::Fit {
+            dir,
+            output,
+            hull_only,
+            resolution,
+            steps,
+            ranking,
+            reference,
+            no_reference,
+            samples,
+        } => {
+            let options = surface::FitOptions {
+                hull_only,
+                steps,
+                ranking,
+                resolution,
+                reference,
+                no_reference,
+                samples,
+            };
+            let bar = progress::bar(steps as u64, "fitting", !quiet);
+            let done = surface::fit(&dir, &output, &options, |p| {
+                let line = format!(
+                    "{}^3, mask {:.4}, normal {:.4}",
+                    p.resolution, p.mask_loss, p.normal_loss
+                );
+                if bar.is_hidden() {
+                    if !quiet && p.step % 100 == 0 {
+                        eprintln!("step {}/{}: {line}", p.step, p.total);
+                    }
+                } else {
+                    bar.set_position(p.step as u64);
+                    bar.set_message(line);
+                }
+            });
+            bar.finish_and_clear();
             print(&done?, json)
         }
         SurfaceOp::Compare { reference, test, samples } => {

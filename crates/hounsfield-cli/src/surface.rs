@@ -18,7 +18,9 @@ use hounsfield_mesh::{
     isosurface, label_surfaces,
 };
 use hounsfield_render::{RgbImage, Surface, ViewMaps, label_colour, read_png, render_view};
-use hounsfield_surface::{HullGrid, MaskedView, Silhouette, visual_hull};
+use hounsfield_surface::{
+    FitProgress, HullGrid, MaskedView, Silhouette, TargetView, fit_sdf, visual_hull,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::outputs::Outputs;
@@ -427,8 +429,12 @@ fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
 /// How `surface fit` reconstructs.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
-    /// Only the visual hull (the SDF fit is not built yet).
+    /// Only the visual hull.
     pub hull_only: bool,
+    /// Optimisation steps of the SDF fit.
+    pub steps: usize,
+    /// Fraction of normal errors the ranking loss ignores (0: off).
+    pub ranking: f64,
     /// Voxels along the side of the reconstruction cube.
     pub resolution: usize,
     /// Compare with this mesh instead of the views directory's `reference.ply`.
@@ -516,22 +522,46 @@ impl fmt::Display for MetricsText<'_> {
     }
 }
 
-/// Reconstructs a surface from the views in `dir` and writes it to `output`.
-pub fn fit(dir: &Path, output: &Path, options: &FitOptions) -> Result<FitReport> {
+/// Reconstructs a surface from the views in `dir` and writes it to `output`; `progress` sees
+/// the fit's steps.
+pub fn fit(
+    dir: &Path,
+    output: &Path,
+    options: &FitOptions,
+    progress: impl FnMut(&FitProgress),
+) -> Result<FitReport> {
     MeshFormat::from_path(output)?;
-    if !options.hull_only {
-        bail!(
-            "the NeuS-style surface fit is not built yet; `--hull-only` writes the visual hull \
-             (the fit's starting point)"
-        );
-    }
     let (file, views) = read_views(dir)?;
     let start = std::time::Instant::now();
     let grid =
         HullGrid { centre: file.centre, half_extent: file.radius, resolution: options.resolution };
-    let field =
-        visual_hull(&views, &grid).with_context(|| format!("views in {}", dir.display()))?;
-    let mesh = hull_mesh(&field)?;
+    let (mesh, voxel_mm, stage) = if options.hull_only {
+        let field =
+            visual_hull(&views, &grid).with_context(|| format!("views in {}", dir.display()))?;
+        (hull_mesh(&field)?, field.geometry().spacing()[0], "visual hull")
+    } else {
+        let targets = read_targets(dir, &file, views)?;
+        let fit_options = hounsfield_surface::FitOptions {
+            resolution: options.resolution,
+            steps: options.steps,
+            ranking: options.ranking,
+            ..Default::default()
+        };
+        let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let fit_options = hounsfield_surface::FitOptions {
+            learning_rate: env("TUNE_LR", fit_options.learning_rate),
+            eikonal_weight: env("TUNE_EIK", fit_options.eikonal_weight),
+            smooth_weight: env("TUNE_SMOOTH", fit_options.smooth_weight),
+            sharpness: env("TUNE_SHARP", fit_options.sharpness),
+            mask_weight: env("TUNE_MASK", fit_options.mask_weight),
+            normal_weight: env("TUNE_NORMAL", fit_options.normal_weight),
+            batch: env("TUNE_BATCH", fit_options.batch as f64) as usize,
+            ..fit_options
+        };
+        let sdf = fit_sdf(&targets, &grid, &fit_options, progress)
+            .with_context(|| format!("fitting the views in {}", dir.display()))?;
+        (hull_mesh(&sdf.to_inside_positive()?)?, sdf.h, "SDF fit (NeuS rendering, from the visual hull)")
+    };
     let seconds = start.elapsed().as_secs_f64();
     write_mesh(output, &mesh)?;
     let reference = match (&options.reference, options.no_reference) {
@@ -553,16 +583,49 @@ pub fn fit(dir: &Path, output: &Path, options: &FitOptions) -> Result<FitReport>
     let stats = mesh.stats();
     Ok(FitReport {
         output: output.to_owned(),
-        stage: "visual hull",
-        views: views.len(),
+        stage,
+        views: file.views.len(),
         resolution: options.resolution,
-        voxel_mm: field.geometry().spacing()[0],
+        voxel_mm,
         stats,
         watertight: stats.is_watertight(),
         reference,
         metrics,
         seconds,
     })
+}
+
+/// The views with their normal maps (decoded from `(n + 1) / 2` per channel).
+fn read_targets(dir: &Path, file: &ViewsFile, views: Vec<MaskedView>) -> Result<Vec<TargetView>> {
+    file.views
+        .iter()
+        .zip(views)
+        .map(|(record, view)| {
+            let path = safe_join(dir, &record.normal)?;
+            let image = read_png(&path)?;
+            if (image.width, image.height) != (record.width, record.height) {
+                bail!(
+                    "{}: {} x {} pixels, but view {} is {} x {}",
+                    path.display(),
+                    image.width,
+                    image.height,
+                    record.name,
+                    record.width,
+                    record.height
+                );
+            }
+            let normals = image
+                .pixels
+                .iter()
+                .map(|p| {
+                    let n = p.map(|c| f32::from(c) / 127.5 - 1.0);
+                    let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt().max(1e-6);
+                    n.map(|c| c / len)
+                })
+                .collect();
+            Ok(TargetView { camera: view.camera, silhouette: view.silhouette, normals: Some(normals) })
+        })
+        .collect()
 }
 
 /// The hull field's zero level as a closed mesh (the field is negative at the cube's faces

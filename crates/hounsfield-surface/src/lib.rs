@@ -34,8 +34,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod fit;
+pub mod grid;
 pub mod hull;
+pub mod neus;
 pub mod silhouette;
 
+pub use fit::{FitOptions, FitProgress, TargetView, fit_sdf};
+pub use grid::SdfGrid;
 pub use hull::{HullGrid, MaskedView, visual_hull};
 pub use silhouette::Silhouette;

@@ -1,0 +1,368 @@
+//! Fitting an SDF grid to multi-view silhouettes and normal maps by NeuS volume rendering.
+//!
+//! Started from the visual hull (whose field, negated, is a conservative SDF), the grid is
+//! optimised coarse to fine (a quarter, a half, then the full resolution) with Adam on:
+//! - mask: binary cross-entropy of each ray's rendered opacity against its silhouette pixel;
+//! - normal: `1 - cos` between the rendered normal and the normal map, with Wonder3D's ranking
+//!   loss: the worst `ranking` fraction of each batch's normal errors is ignored, so wrong
+//!   normals (a generator's mistakes, or corrupted pixels) do not pull the surface;
+//! - eikonal: `(|grad f| - 1)^2` at random voxels (the grid stays a distance field);
+//! - smoothness: the squared Laplacian (times the voxel side) at the same voxels.
+
+use hounsfield_core::rng::SplitMix64;
+use hounsfield_core::{Camera, Error, Result};
+use rayon::prelude::*;
+
+use crate::grid::SdfGrid;
+use crate::hull::{HullGrid, MaskedView, visual_hull};
+use crate::neus::{self, Ray, Window};
+use crate::silhouette::Silhouette;
+
+/// A view to fit: its camera, silhouette and (optionally) world-frame normal map.
+#[derive(Clone, Debug)]
+pub struct TargetView {
+    /// The camera.
+    pub camera: Camera,
+    /// Which pixels see the object.
+    pub silhouette: Silhouette,
+    /// Unit normal per pixel (world frame, rows from the top); used inside the silhouette.
+    pub normals: Option<Vec<[f32; 3]>>,
+}
+
+/// Settings of [`fit_sdf`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Voxels per side at the finest level.
+    pub resolution: usize,
+    /// Optimisation steps over all levels.
+    pub steps: usize,
+    /// Rays per step.
+    pub batch: usize,
+    /// Adam step size in voxels of the current level.
+    pub learning_rate: f64,
+    /// Weight of the mask loss.
+    pub mask_weight: f64,
+    /// Weight of the normal loss.
+    pub normal_weight: f64,
+    /// Weight of the eikonal loss.
+    pub eikonal_weight: f64,
+    /// Weight of the smoothness loss.
+    pub smooth_weight: f64,
+    /// Fraction of each batch's normal errors ignored (the largest); 0 turns the ranking off.
+    pub ranking: f64,
+    /// NeuS sharpness times the voxel side (the logistic's inverse scale in voxels).
+    pub sharpness: f64,
+    /// Seed of the ray and voxel sampling.
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            resolution: 128,
+            steps: 2000,
+            batch: 4096,
+            learning_rate: 0.05,
+            mask_weight: 1.0,
+            normal_weight: 1.0,
+            eikonal_weight: 0.1,
+            smooth_weight: 0.05,
+            ranking: 0.2,
+            sharpness: 2.0,
+            seed: 1,
+        }
+    }
+}
+
+/// Where the fit is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitProgress {
+    /// Steps done.
+    pub step: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// Voxels per side of the current level.
+    pub resolution: usize,
+    /// Mean mask loss of the last step.
+    pub mask_loss: f64,
+    /// Mean normal loss (`1 - cos`) of the last step's kept rays.
+    pub normal_loss: f64,
+}
+
+/// Pixels a step draws rays through, per view.
+struct RayPool {
+    inside: Vec<u32>,
+    near_outside: Vec<u32>,
+}
+
+struct RayTask {
+    ray: Ray,
+    inside: bool,
+    normal: Option<[f64; 3]>,
+}
+
+struct RayOutcome {
+    window: Window,
+    d_opacity: f64,
+    d_normal: [f64; 3],
+    mask_loss: f64,
+    normal_error: Option<f64>,
+}
+
+/// Fits an SDF (mm, positive outside) on the cube `grid` to `views`, starting from their
+/// visual hull. `progress` is called every few steps.
+pub fn fit_sdf(
+    views: &[TargetView],
+    grid: &HullGrid,
+    options: &FitOptions,
+    mut progress: impl FnMut(&FitProgress),
+) -> Result<SdfGrid> {
+    check(options)?;
+    let masked: Vec<MaskedView> = views
+        .iter()
+        .map(|v| MaskedView { camera: v.camera, silhouette: v.silhouette.clone() })
+        .collect();
+    for (i, v) in views.iter().enumerate() {
+        if let Some(n) = &v.normals
+            && n.len() != v.silhouette.width() * v.silhouette.height()
+        {
+            return Err(Error::param("normals", format!("view {i}: {} normals for its pixels", n.len())));
+        }
+    }
+    let levels: Vec<usize> = {
+        let r = options.resolution;
+        let mut l = vec![(r / 4).max(16), (r / 2).max(16), r];
+        l.dedup();
+        l
+    };
+    let first = HullGrid { resolution: levels[0], ..*grid };
+    let hull = visual_hull(&masked, &first)?;
+    let mut sdf = SdfGrid::from_fn(grid.centre, grid.half_extent, levels[0], |_| 0.0)?;
+    for (dst, src) in sdf.values.iter_mut().zip(hull.as_slice()) {
+        *dst = -*src;
+    }
+    let pools: Vec<RayPool> = views
+        .iter()
+        .map(|v| {
+            let d = v.silhouette.signed_distance()?;
+            let inside = (0..d.len() as u32).filter(|&k| d[k as usize] > 0.0).collect();
+            let near_outside =
+                (0..d.len() as u32).filter(|&k| d[k as usize] < 0.0 && d[k as usize] > -8.0).collect();
+            Ok(RayPool { inside, near_outside })
+        })
+        .collect::<Result<_>>()?;
+
+    let mut rng = SplitMix64::new(options.seed);
+    let mut done = 0usize;
+    for (li, &n) in levels.iter().enumerate() {
+        if li > 0 {
+            sdf = sdf.resampled(n)?;
+        }
+        let level_steps = match (levels.len(), li) {
+            (1, _) => options.steps,
+            (_, l) if l + 1 == levels.len() => options.steps - done,
+            _ => options.steps / 4,
+        };
+        let mut adam = Adam::new(sdf.values.len());
+        for s in 0..level_steps {
+            // Cosine decay to a tenth over the level.
+            let phase = s as f64 / level_steps.max(1) as f64;
+            let lr = options.learning_rate * sdf.h * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * phase).cos()));
+            let (mask_loss, normal_loss, grad) = step_gradient(&sdf, views, &pools, options, &mut rng);
+            adam.step(&mut sdf.values, &grad, lr);
+            done += 1;
+            if done % 10 == 0 || done == options.steps {
+                progress(&FitProgress { step: done, total: options.steps, resolution: n, mask_loss, normal_loss });
+            }
+        }
+    }
+    Ok(sdf)
+}
+
+fn check(o: &FitOptions) -> Result<()> {
+    let bad = |name: &'static str, v: f64| Error::param(name, format!("{v}"));
+    if !(16..=384).contains(&o.resolution) {
+        return Err(Error::param("resolution", format!("{} (16..=384)", o.resolution)));
+    }
+    if !(1..=200_000).contains(&o.steps) || !(16..=1 << 20).contains(&o.batch) {
+        return Err(Error::param("steps/batch", format!("{} steps of {} rays", o.steps, o.batch)));
+    }
+    for (name, v) in [
+        ("learning_rate", o.learning_rate),
+        ("mask_weight", o.mask_weight),
+        ("normal_weight", o.normal_weight),
+        ("eikonal_weight", o.eikonal_weight),
+        ("smooth_weight", o.smooth_weight),
+        ("sharpness", o.sharpness),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(name, v));
+        }
+    }
+    if !(0.0..0.9).contains(&o.ranking) {
+        return Err(bad("ranking", o.ranking));
+    }
+    if !(o.sharpness > 0.0 && o.learning_rate > 0.0) {
+        return Err(bad("sharpness/learning_rate", o.sharpness.min(o.learning_rate)));
+    }
+    Ok(())
+}
+
+/// One step's losses and the gradient of the total loss with respect to the grid values.
+fn step_gradient(
+    sdf: &SdfGrid,
+    views: &[TargetView],
+    pools: &[RayPool],
+    o: &FitOptions,
+    rng: &mut SplitMix64,
+) -> (f64, f64, Vec<f32>) {
+    let (lo, hi) = sdf.bounds();
+    let sharpness = o.sharpness / sdf.h;
+    let mut tasks = Vec::with_capacity(o.batch);
+    while tasks.len() < o.batch {
+        let v = (rng.next_u64() % views.len() as u64) as usize;
+        let pool = &pools[v];
+        let inside = pool.near_outside.is_empty() || rng.next_f64() < 0.8;
+        let list = if inside { &pool.inside } else { &pool.near_outside };
+        if list.is_empty() {
+            continue;
+        }
+        let k = list[(rng.next_u64() % list.len() as u64) as usize] as usize;
+        let view = &views[v];
+        let w = view.silhouette.width();
+        let (origin, dir) = view.camera.ray((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
+        let normal = if inside {
+            view.normals.as_ref().map(|n| n[k].map(f64::from))
+        } else {
+            None
+        };
+        tasks.push(RayTask { ray: Ray { origin, dir }, inside, normal });
+    }
+    let mut outcomes: Vec<Option<RayOutcome>> = tasks
+        .par_iter()
+        .map(|task| {
+            let (t0, t1) = task.ray.clip(lo, hi)?;
+            let window = neus::find_window(sdf, &task.ray, t0, t1);
+            let r = neus::render(sdf, &task.ray, &window, sharpness);
+            let y = if task.inside { 1.0 } else { 0.0 };
+            let op = r.opacity.clamp(1e-4, 1.0 - 1e-4);
+            let mask_loss = -(y * op.ln() + (1.0 - y) * (1.0 - op).ln());
+            let d_opacity = if r.opacity == op { o.mask_weight * (op - y) / (op * (1.0 - op)) } else { 0.0 };
+            let mut d_normal = [0.0; 3];
+            let mut normal_error = None;
+            if let Some(t) = task.normal {
+                let len = r.normal.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if len > 1e-6 {
+                    let cos = (0..3).map(|k| r.normal[k] * t[k]).sum::<f64>() / len;
+                    normal_error = Some(1.0 - cos);
+                    // d(1 - N.t/|N|)/dN
+                    d_normal = std::array::from_fn(|k| -o.normal_weight * (t[k] - cos * r.normal[k] / len) / len);
+                }
+            }
+            Some(RayOutcome { window, d_opacity, d_normal, mask_loss, normal_error })
+        })
+        .collect();
+    // Ranking loss: ignore the worst normal errors of the batch.
+    let mut errors: Vec<f64> = outcomes.iter().flatten().filter_map(|x| x.normal_error).collect();
+    let mut normal_loss = 0.0;
+    if !errors.is_empty() {
+        errors.sort_by(f64::total_cmp);
+        let keep = ((1.0 - o.ranking) * errors.len() as f64).ceil().max(1.0) as usize;
+        let cut = errors[keep.min(errors.len()) - 1];
+        normal_loss = errors[..keep].iter().sum::<f64>() / keep as f64;
+        for x in outcomes.iter_mut().flatten() {
+            if x.normal_error.is_some_and(|e| e > cut) {
+                x.d_normal = [0.0; 3];
+            }
+        }
+    }
+    let rays = outcomes.iter().flatten().count().max(1) as f64;
+    let mask_loss = outcomes.iter().flatten().map(|x| x.mask_loss).sum::<f64>() / rays;
+    let pairs: Vec<Vec<(u32, f32)>> = tasks
+        .par_iter()
+        .zip(outcomes.par_iter())
+        .map(|(task, outcome)| {
+            let mut out = Vec::new();
+            if let Some(x) = outcome {
+                let d_n = x.d_normal.map(|v| v / rays);
+                neus::backward(sdf, &task.ray, &x.window, sharpness, x.d_opacity / rays, d_n, &mut out);
+            }
+            out
+        })
+        .collect();
+    let mut grad = vec![0f32; sdf.values.len()];
+    for (i, v) in pairs.into_iter().flatten() {
+        grad[i as usize] += v;
+    }
+    regularise(sdf, o, rng, &mut grad);
+    (mask_loss, normal_loss, grad)
+}
+
+/// Eikonal and smoothness terms at random interior voxels, added to `grad`.
+fn regularise(sdf: &SdfGrid, o: &FitOptions, rng: &mut SplitMix64, grad: &mut [f32]) {
+    let n = sdf.n;
+    let count = o.batch * 4;
+    let h = sdf.h;
+    let v = |i: usize| f64::from(sdf.values[i]);
+    let (sx, sy, sz) = (1, n, n * n);
+    for _ in 0..count {
+        let x = 1 + (rng.next_u64() % (n as u64 - 2)) as usize;
+        let y = 1 + (rng.next_u64() % (n as u64 - 2)) as usize;
+        let z = 1 + (rng.next_u64() % (n as u64 - 2)) as usize;
+        let i = (z * n + y) * n + x;
+        let g = [
+            (v(i + sx) - v(i - sx)) / (2.0 * h),
+            (v(i + sy) - v(i - sy)) / (2.0 * h),
+            (v(i + sz) - v(i - sz)) / (2.0 * h),
+        ];
+        let len = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt().max(1e-9);
+        let e = o.eikonal_weight * 2.0 * (len - 1.0) / count as f64;
+        for (k, s) in [sx, sy, sz].into_iter().enumerate() {
+            let d = e * g[k] / len / (2.0 * h);
+            grad[i + s] += d as f32;
+            grad[i - s] -= d as f32;
+        }
+        // Laplacian times h: second differences relative to the slope.
+        let lap = (v(i + sx) + v(i - sx) + v(i + sy) + v(i - sy) + v(i + sz) + v(i - sz) - 6.0 * v(i)) / h;
+        let d = o.smooth_weight * 2.0 * lap / h / count as f64;
+        grad[i] -= (6.0 * d) as f32;
+        for s in [sx, sy, sz] {
+            grad[i + s] += d as f32;
+            grad[i - s] += d as f32;
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) over the grid values.
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: i32,
+}
+
+impl Adam {
+    fn new(len: usize) -> Self {
+        Adam { m: vec![0.0; len], v: vec![0.0; len], t: 0 }
+    }
+
+    fn step(&mut self, values: &mut [f32], grad: &[f32], lr: f64) {
+        const B1: f32 = 0.9;
+        const B2: f32 = 0.999;
+        self.t += 1;
+        let c1 = 1.0 - B1.powi(self.t);
+        let c2 = 1.0 - B2.powi(self.t);
+        let lr = lr as f32;
+        values
+            .par_iter_mut()
+            .zip(self.m.par_iter_mut().zip(self.v.par_iter_mut()))
+            .zip(grad.par_iter())
+            .for_each(|((x, (m, v)), &g)| {
+                *m = B1 * *m + (1.0 - B1) * g;
+                *v = B2 * *v + (1.0 - B2) * g * g;
+                let denom = (*v / c2).sqrt() + 1e-12;
+                if *v > 0.0 {
+                    *x -= lr * (*m / c1) / denom;
+                }
+            });
+    }
+}
