@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use hounsfield_cli::{ct, demo, filter, render};
 use hounsfield_core::WindowPreset;
 use hounsfield_ct::{Device, RampWindow};
@@ -725,6 +725,8 @@ pub(crate) enum SurfaceOp {
         /// Fraction of each batch's normal errors the ranking loss ignores (0 turns it off).
         #[arg(long, default_value_t = 0.2)]
         ranking: f64,
+        #[command(flatten)]
+        tuning: FitTuning,
         /// Compare with this closed mesh instead of the directory's reference.ply.
         #[arg(long, conflicts_with = "no_reference")]
         reference: Option<PathBuf>,
@@ -734,6 +736,17 @@ pub(crate) enum SurfaceOp {
         /// Points sampled on each surface for the comparison.
         #[arg(long, default_value_t = 100_000)]
         samples: usize,
+    },
+    /// Write a test solid of the concave suite (dents, notches, grooves, steps; exact signed
+    /// distances meshed by marching cubes): `list` prints the names.
+    Shape {
+        /// The solid's name, or `list`.
+        name: String,
+        /// The mesh to write (.stl, .ply, .obj); not needed for `list`.
+        output: Option<PathBuf>,
+        /// Sampling voxel in mm (the solids are about 40 mm across).
+        #[arg(long, default_value_t = 0.4)]
+        voxel: f64,
     },
     /// Compare a closed mesh with a reference: volume IoU and error, Chamfer-L1, mean surface
     /// distance, HD95, F-score at 1% of the reference's size, normal consistency.
@@ -970,4 +983,54 @@ impl From<RampWindowArg> for RampWindow {
 /// `cpu`, `cuda` or `cuda:N`.
 fn parse_device(name: &str) -> Result<Device, String> {
     Device::from_name(name).map_err(|e| e.to_string())
+}
+
+/// The SDF fit's optimiser settings; each defaults to `hounsfield_surface::FitOptions`'s.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct FitTuning {
+    /// Rays per step [default: 4096].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam step size in voxels of the current level [default: 0.4].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Weight of the silhouette (mask) loss [default: 1].
+    #[arg(long)]
+    pub mask_weight: Option<f64>,
+    /// Weight of the normal loss [default: 5].
+    #[arg(long)]
+    pub normal_weight: Option<f64>,
+    /// Weight of the eikonal loss [default: 0.1].
+    #[arg(long)]
+    pub eikonal_weight: Option<f64>,
+    /// Weight of the smoothness loss [default: 0.05].
+    #[arg(long)]
+    pub smooth_weight: Option<f64>,
+    /// NeuS sharpness times the voxel side [default: 4].
+    #[arg(long)]
+    pub sharpness: Option<f64>,
+    /// Seed of the ray sampling [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Let the surface grow beyond the visual hull (for silhouettes that may be too small).
+    #[arg(long)]
+    pub beyond_hull: bool,
+}
+
+impl FitTuning {
+    /// `base` with the settings given on the command line.
+    pub fn apply(&self, base: hounsfield_surface::FitOptions) -> hounsfield_surface::FitOptions {
+        hounsfield_surface::FitOptions {
+            batch: self.batch.unwrap_or(base.batch),
+            learning_rate: self.learning_rate.unwrap_or(base.learning_rate),
+            mask_weight: self.mask_weight.unwrap_or(base.mask_weight),
+            normal_weight: self.normal_weight.unwrap_or(base.normal_weight),
+            eikonal_weight: self.eikonal_weight.unwrap_or(base.eikonal_weight),
+            smooth_weight: self.smooth_weight.unwrap_or(base.smooth_weight),
+            sharpness: self.sharpness.unwrap_or(base.sharpness),
+            seed: self.seed.unwrap_or(base.seed),
+            within_hull: base.within_hull && !self.beyond_hull,
+            ..base
+        }
+    }
 }

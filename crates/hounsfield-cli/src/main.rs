@@ -204,19 +204,18 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
             resolution,
             steps,
             ranking,
+            tuning,
             reference,
             no_reference,
             samples,
         } => {
-            let options = surface::FitOptions {
-                hull_only,
+            let sdf = tuning.apply(hounsfield_surface::FitOptions {
+                resolution,
                 steps,
                 ranking,
-                resolution,
-                reference,
-                no_reference,
-                samples,
-            };
+                ..Default::default()
+            });
+            let options = surface::FitOptions { hull_only, sdf, reference, no_reference, samples };
             let bar = progress::bar(steps as u64, "fitting", !quiet);
             let done = surface::fit(&dir, &output, &options, |p| {
                 let line = format!(
@@ -234,6 +233,9 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
             });
             bar.finish_and_clear();
             print(&done?, json)
+        }
+        SurfaceOp::Shape { name, output, voxel } => {
+            print(&surface::shape(&name, output.as_deref(), voxel)?, json)
         }
         SurfaceOp::Compare { reference, test, samples } => {
             let done = progress::with_spinner("comparing surfaces", !quiet, || {

@@ -431,12 +431,8 @@ fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
 pub struct FitOptions {
     /// Only the visual hull.
     pub hull_only: bool,
-    /// Optimisation steps of the SDF fit.
-    pub steps: usize,
-    /// Fraction of normal errors the ranking loss ignores (0: off).
-    pub ranking: f64,
-    /// Voxels along the side of the reconstruction cube.
-    pub resolution: usize,
+    /// The SDF fit's settings; its resolution is also the hull's.
+    pub sdf: hounsfield_surface::FitOptions,
     /// Compare with this mesh instead of the views directory's `reference.ply`.
     pub reference: Option<PathBuf>,
     /// Do not compare with any reference.
@@ -533,34 +529,24 @@ pub fn fit(
     MeshFormat::from_path(output)?;
     let (file, views) = read_views(dir)?;
     let start = std::time::Instant::now();
-    let grid =
-        HullGrid { centre: file.centre, half_extent: file.radius, resolution: options.resolution };
+    let grid = HullGrid {
+        centre: file.centre,
+        half_extent: file.radius,
+        resolution: options.sdf.resolution,
+    };
     let (mesh, voxel_mm, stage) = if options.hull_only {
         let field =
             visual_hull(&views, &grid).with_context(|| format!("views in {}", dir.display()))?;
         (hull_mesh(&field)?, field.geometry().spacing()[0], "visual hull")
     } else {
         let targets = read_targets(dir, &file, views)?;
-        let fit_options = hounsfield_surface::FitOptions {
-            resolution: options.resolution,
-            steps: options.steps,
-            ranking: options.ranking,
-            ..Default::default()
-        };
-        let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-        let fit_options = hounsfield_surface::FitOptions {
-            learning_rate: env("TUNE_LR", fit_options.learning_rate),
-            eikonal_weight: env("TUNE_EIK", fit_options.eikonal_weight),
-            smooth_weight: env("TUNE_SMOOTH", fit_options.smooth_weight),
-            sharpness: env("TUNE_SHARP", fit_options.sharpness),
-            mask_weight: env("TUNE_MASK", fit_options.mask_weight),
-            normal_weight: env("TUNE_NORMAL", fit_options.normal_weight),
-            batch: env("TUNE_BATCH", fit_options.batch as f64) as usize,
-            ..fit_options
-        };
-        let sdf = fit_sdf(&targets, &grid, &fit_options, progress)
+        let sdf = fit_sdf(&targets, &grid, &options.sdf, progress)
             .with_context(|| format!("fitting the views in {}", dir.display()))?;
-        (hull_mesh(&sdf.to_inside_positive()?)?, sdf.h, "SDF fit (NeuS rendering, from the visual hull)")
+        (
+            hull_mesh(&sdf.to_inside_positive()?)?,
+            sdf.h,
+            "SDF fit (NeuS rendering, from the visual hull)",
+        )
     };
     let seconds = start.elapsed().as_secs_f64();
     write_mesh(output, &mesh)?;
@@ -585,7 +571,7 @@ pub fn fit(
         output: output.to_owned(),
         stage,
         views: file.views.len(),
-        resolution: options.resolution,
+        resolution: options.sdf.resolution,
         voxel_mm,
         stats,
         watertight: stats.is_watertight(),
@@ -623,7 +609,11 @@ fn read_targets(dir: &Path, file: &ViewsFile, views: Vec<MaskedView>) -> Result<
                     n.map(|c| c / len)
                 })
                 .collect();
-            Ok(TargetView { camera: view.camera, silhouette: view.silhouette, normals: Some(normals) })
+            Ok(TargetView {
+                camera: view.camera,
+                silhouette: view.silhouette,
+                normals: Some(normals),
+            })
         })
         .collect()
 }
@@ -666,4 +656,52 @@ pub fn compare(reference: &Path, test: &Path, samples: usize) -> Result<CompareR
     let metrics = compare_meshes(&a, &b, &options)
         .with_context(|| format!("{} vs {}", reference.display(), test.display()))?;
     Ok(CompareReport { reference: reference.to_owned(), test: test.to_owned(), metrics })
+}
+
+/// What `surface shape` did.
+#[derive(Debug, Serialize)]
+pub struct ShapeReport {
+    /// The suite's names (for `list`).
+    pub names: Vec<&'static str>,
+    /// The file written, if any.
+    pub output: Option<PathBuf>,
+    /// Measures of the mesh written.
+    pub stats: Option<MeshStats>,
+}
+
+impl fmt::Display for ShapeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.output, &self.stats) {
+            (Some(o), Some(s)) => writeln!(
+                f,
+                "{} triangles, volume {:.2} mm³ -> {}",
+                s.triangles,
+                s.volume,
+                o.display()
+            ),
+            _ => writeln!(f, "{}", self.names.join("\n")),
+        }
+    }
+}
+
+/// Writes the concave-suite solid `name` to `output` (or lists the names for `list`).
+pub fn shape(name: &str, output: Option<&Path>, voxel: f64) -> Result<ShapeReport> {
+    let suite = hounsfield_mesh::concave_suite();
+    let names: Vec<&'static str> = suite.iter().map(|(n, _)| *n).collect();
+    if name == "list" {
+        return Ok(ShapeReport { names, output: None, stats: None });
+    }
+    let Some((_, shape)) = suite.iter().find(|(n, _)| *n == name) else {
+        bail!("no solid {name:?} in the suite (the names: {})", names.join(", "));
+    };
+    let Some(output) = output else {
+        bail!("the solid {name:?} needs an output mesh file");
+    };
+    MeshFormat::from_path(output)?;
+    if !(0.05..=5.0).contains(&voxel) {
+        bail!("--voxel {voxel}: 0.05 to 5 mm");
+    }
+    let mesh = shape.mesh(voxel)?;
+    write_mesh(output, &mesh)?;
+    Ok(ShapeReport { names, output: Some(output.to_owned()), stats: Some(mesh.stats()) })
 }

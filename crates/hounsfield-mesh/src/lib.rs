@@ -39,6 +39,7 @@ pub mod labels;
 pub mod mesh;
 pub mod primitives;
 pub mod process;
+pub mod shapes;
 mod vec3;
 
 pub use compare::{
@@ -55,3 +56,4 @@ pub use process::{
     TaubinOptions, WindowedSincOptions, clean, compact, drop_degenerate, keep_largest_component,
     remove_small_components, taubin_smooth, windowed_sinc_smooth,
 };
+pub use shapes::{Shape, concave_suite};

@@ -6,8 +6,8 @@
 //! - normal: `1 - cos` between the rendered normal and the normal map, with Wonder3D's ranking
 //!   loss: the worst `ranking` fraction of each batch's normal errors is ignored, so wrong
 //!   normals (a generator's mistakes, or corrupted pixels) do not pull the surface;
-//! - eikonal: `(|grad f| - 1)^2` at random voxels (the grid stays a distance field);
-//! - smoothness: the squared Laplacian (times the voxel side) at the same voxels.
+//! - eikonal: `(|grad f| - 1)^2` at every voxel (the grid stays a distance field);
+//! - smoothness: the squared Laplacian (times the voxel side) at every voxel.
 
 use hounsfield_core::rng::SplitMix64;
 use hounsfield_core::{Camera, Error, Result};
@@ -52,7 +52,9 @@ pub struct FitOptions {
     pub ranking: f64,
     /// NeuS sharpness times the voxel side (the logistic's inverse scale in voxels).
     pub sharpness: f64,
-    /// Seed of the ray and voxel sampling.
+    /// Keep the surface within the visual hull (the object's SDF is never below the hull's).
+    pub within_hull: bool,
+    /// Seed of the ray sampling.
     pub seed: u64,
 }
 
@@ -62,13 +64,14 @@ impl Default for FitOptions {
             resolution: 128,
             steps: 2000,
             batch: 4096,
-            learning_rate: 0.05,
+            learning_rate: 0.4,
             mask_weight: 1.0,
-            normal_weight: 1.0,
+            normal_weight: 5.0,
             eikonal_weight: 0.1,
             smooth_weight: 0.05,
             ranking: 0.2,
-            sharpness: 2.0,
+            sharpness: 4.0,
+            within_hull: true,
             seed: 1,
         }
     }
@@ -93,6 +96,7 @@ pub struct FitProgress {
 struct RayPool {
     inside: Vec<u32>,
     near_outside: Vec<u32>,
+    outside: Vec<u32>,
 }
 
 struct RayTask {
@@ -126,7 +130,10 @@ pub fn fit_sdf(
         if let Some(n) = &v.normals
             && n.len() != v.silhouette.width() * v.silhouette.height()
         {
-            return Err(Error::param("normals", format!("view {i}: {} normals for its pixels", n.len())));
+            return Err(Error::param(
+                "normals",
+                format!("view {i}: {} normals for its pixels", n.len()),
+            ));
         }
     }
     let levels: Vec<usize> = {
@@ -146,9 +153,11 @@ pub fn fit_sdf(
         .map(|v| {
             let d = v.silhouette.signed_distance()?;
             let inside = (0..d.len() as u32).filter(|&k| d[k as usize] > 0.0).collect();
-            let near_outside =
-                (0..d.len() as u32).filter(|&k| d[k as usize] < 0.0 && d[k as usize] > -8.0).collect();
-            Ok(RayPool { inside, near_outside })
+            let near_outside = (0..d.len() as u32)
+                .filter(|&k| d[k as usize] < 0.0 && d[k as usize] > -8.0)
+                .collect();
+            let outside = (0..d.len() as u32).filter(|&k| d[k as usize] < 0.0).collect();
+            Ok(RayPool { inside, near_outside, outside })
         })
         .collect::<Result<_>>()?;
 
@@ -163,16 +172,39 @@ pub fn fit_sdf(
             (_, l) if l + 1 == levels.len() => options.steps - done,
             _ => options.steps / 4,
         };
+        // The visual hull contains the object, so the object's SDF is at least the hull's at
+        // every point: the fit may carve the hull, never grow beyond it (a quarter voxel of
+        // slack for the silhouettes' pixel rounding).
+        let bound: Option<Vec<f32>> = if options.within_hull {
+            let level = HullGrid { resolution: n, ..*grid };
+            let hull = visual_hull(&masked, &level)?;
+            let slack = (0.25 * sdf.h) as f32;
+            Some(hull.as_slice().iter().map(|v| -v - slack).collect())
+        } else {
+            None
+        };
         let mut adam = Adam::new(sdf.values.len());
         for s in 0..level_steps {
             // Cosine decay to a tenth over the level.
             let phase = s as f64 / level_steps.max(1) as f64;
-            let lr = options.learning_rate * sdf.h * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * phase).cos()));
-            let (mask_loss, normal_loss, grad) = step_gradient(&sdf, views, &pools, options, &mut rng);
+            let lr = options.learning_rate
+                * sdf.h
+                * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * phase).cos()));
+            let (mask_loss, normal_loss, grad) =
+                step_gradient(&sdf, views, &pools, options, &mut rng);
             adam.step(&mut sdf.values, &grad, lr);
+            if let Some(bound) = &bound {
+                sdf.values.par_iter_mut().zip(bound.par_iter()).for_each(|(v, b)| *v = v.max(*b));
+            }
             done += 1;
-            if done % 10 == 0 || done == options.steps {
-                progress(&FitProgress { step: done, total: options.steps, resolution: n, mask_loss, normal_loss });
+            if done.is_multiple_of(10) || done == options.steps {
+                progress(&FitProgress {
+                    step: done,
+                    total: options.steps,
+                    resolution: n,
+                    mask_loss,
+                    normal_loss,
+                });
             }
         }
     }
@@ -202,8 +234,10 @@ fn check(o: &FitOptions) -> Result<()> {
     if !(0.0..0.9).contains(&o.ranking) {
         return Err(bad("ranking", o.ranking));
     }
-    if !(o.sharpness > 0.0 && o.learning_rate > 0.0) {
-        return Err(bad("sharpness/learning_rate", o.sharpness.min(o.learning_rate)));
+    for (name, v) in [("learning_rate", o.learning_rate), ("sharpness", o.sharpness)] {
+        if v <= 0.0 {
+            return Err(Error::param(name, format!("{v} (must be above 0)")));
+        }
     }
     Ok(())
 }
@@ -222,8 +256,13 @@ fn step_gradient(
     while tasks.len() < o.batch {
         let v = (rng.next_u64() % views.len() as u64) as usize;
         let pool = &pools[v];
-        let inside = pool.near_outside.is_empty() || rng.next_f64() < 0.8;
-        let list = if inside { &pool.inside } else { &pool.near_outside };
+        let u = rng.next_f64();
+        let inside = u < 0.8;
+        let list = match (inside, u < 0.9) {
+            (true, _) => &pool.inside,
+            (false, true) => &pool.near_outside,
+            (false, false) => &pool.outside,
+        };
         if list.is_empty() {
             continue;
         }
@@ -231,11 +270,7 @@ fn step_gradient(
         let view = &views[v];
         let w = view.silhouette.width();
         let (origin, dir) = view.camera.ray((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
-        let normal = if inside {
-            view.normals.as_ref().map(|n| n[k].map(f64::from))
-        } else {
-            None
-        };
+        let normal = if inside { view.normals.as_ref().map(|n| n[k].map(f64::from)) } else { None };
         tasks.push(RayTask { ray: Ray { origin, dir }, inside, normal });
     }
     let mut outcomes: Vec<Option<RayOutcome>> = tasks
@@ -247,7 +282,8 @@ fn step_gradient(
             let y = if task.inside { 1.0 } else { 0.0 };
             let op = r.opacity.clamp(1e-4, 1.0 - 1e-4);
             let mask_loss = -(y * op.ln() + (1.0 - y) * (1.0 - op).ln());
-            let d_opacity = if r.opacity == op { o.mask_weight * (op - y) / (op * (1.0 - op)) } else { 0.0 };
+            let d_opacity =
+                if r.opacity == op { o.mask_weight * (op - y) / (op * (1.0 - op)) } else { 0.0 };
             let mut d_normal = [0.0; 3];
             let mut normal_error = None;
             if let Some(t) = task.normal {
@@ -256,7 +292,9 @@ fn step_gradient(
                     let cos = (0..3).map(|k| r.normal[k] * t[k]).sum::<f64>() / len;
                     normal_error = Some(1.0 - cos);
                     // d(1 - N.t/|N|)/dN
-                    d_normal = std::array::from_fn(|k| -o.normal_weight * (t[k] - cos * r.normal[k] / len) / len);
+                    d_normal = std::array::from_fn(|k| {
+                        -o.normal_weight * (t[k] - cos * r.normal[k] / len) / len
+                    });
                 }
             }
             Some(RayOutcome { window, d_opacity, d_normal, mask_loss, normal_error })
@@ -285,7 +323,15 @@ fn step_gradient(
             let mut out = Vec::new();
             if let Some(x) = outcome {
                 let d_n = x.d_normal.map(|v| v / rays);
-                neus::backward(sdf, &task.ray, &x.window, sharpness, x.d_opacity / rays, d_n, &mut out);
+                neus::backward(
+                    sdf,
+                    &task.ray,
+                    &x.window,
+                    sharpness,
+                    x.d_opacity / rays,
+                    d_n,
+                    &mut out,
+                );
             }
             out
         })
@@ -294,43 +340,58 @@ fn step_gradient(
     for (i, v) in pairs.into_iter().flatten() {
         grad[i as usize] += v;
     }
-    regularise(sdf, o, rng, &mut grad);
+    regularise(sdf, o, &mut grad);
     (mask_loss, normal_loss, grad)
 }
 
-/// Eikonal and smoothness terms at random interior voxels, added to `grad`.
-fn regularise(sdf: &SdfGrid, o: &FitOptions, rng: &mut SplitMix64, grad: &mut [f32]) {
+/// Eikonal and smoothness terms at every interior voxel (each the mean over the voxels), added
+/// to `grad`: computed per voxel, then gathered from the neighbours that use each value.
+fn regularise(sdf: &SdfGrid, o: &FitOptions, grad: &mut [f32]) {
     let n = sdf.n;
-    let count = o.batch * 4;
     let h = sdf.h;
-    let v = |i: usize| f64::from(sdf.values[i]);
-    let (sx, sy, sz) = (1, n, n * n);
-    for _ in 0..count {
-        let x = 1 + (rng.next_u64() % (n as u64 - 2)) as usize;
-        let y = 1 + (rng.next_u64() % (n as u64 - 2)) as usize;
-        let z = 1 + (rng.next_u64() % (n as u64 - 2)) as usize;
-        let i = (z * n + y) * n + x;
-        let g = [
-            (v(i + sx) - v(i - sx)) / (2.0 * h),
-            (v(i + sy) - v(i - sy)) / (2.0 * h),
-            (v(i + sz) - v(i - sz)) / (2.0 * h),
-        ];
-        let len = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt().max(1e-9);
-        let e = o.eikonal_weight * 2.0 * (len - 1.0) / count as f64;
-        for (k, s) in [sx, sy, sz].into_iter().enumerate() {
-            let d = e * g[k] / len / (2.0 * h);
-            grad[i + s] += d as f32;
-            grad[i - s] -= d as f32;
+    let count = ((n - 2) * (n - 2) * (n - 2)) as f64;
+    let values = &sdf.values;
+    let strides = [1, n, n * n];
+    let interior = |i: usize| {
+        let (x, y, z) = (i % n, (i / n) % n, i / (n * n));
+        x > 0 && y > 0 && z > 0 && x < n - 1 && y < n - 1 && z < n - 1
+    };
+    // Per voxel: the eikonal term's derivative with respect to each central difference, and
+    // the smoothness term's with respect to the Laplacian.
+    let terms: Vec<[f32; 4]> = (0..values.len())
+        .into_par_iter()
+        .map(|i| {
+            if !interior(i) {
+                return [0.0; 4];
+            }
+            let v = |j: usize| f64::from(values[j]);
+            let g: [f64; 3] =
+                std::array::from_fn(|k| (v(i + strides[k]) - v(i - strides[k])) / (2.0 * h));
+            let len = (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt().max(1e-9);
+            let e = o.eikonal_weight * 2.0 * (len - 1.0) / count;
+            let lap =
+                (0..3).map(|k| v(i + strides[k]) + v(i - strides[k])).sum::<f64>() - 6.0 * v(i);
+            let l = o.smooth_weight * 2.0 * (lap / h) / h / count;
+            [
+                (e * g[0] / len / (2.0 * h)) as f32,
+                (e * g[1] / len / (2.0 * h)) as f32,
+                (e * g[2] / len / (2.0 * h)) as f32,
+                l as f32,
+            ]
+        })
+        .collect();
+    grad.par_iter_mut().enumerate().for_each(|(j, gj)| {
+        let mut sum = -6.0 * terms[j][3];
+        for (k, &s) in strides.iter().enumerate() {
+            if j >= s {
+                sum += terms[j - s][k] + terms[j - s][3];
+            }
+            if j + s < terms.len() {
+                sum += -terms[j + s][k] + terms[j + s][3];
+            }
         }
-        // Laplacian times h: second differences relative to the slope.
-        let lap = (v(i + sx) + v(i - sx) + v(i + sy) + v(i - sy) + v(i + sz) + v(i - sz) - 6.0 * v(i)) / h;
-        let d = o.smooth_weight * 2.0 * lap / h / count as f64;
-        grad[i] -= (6.0 * d) as f32;
-        for s in [sx, sy, sz] {
-            grad[i + s] += d as f32;
-            grad[i - s] += d as f32;
-        }
-    }
+        *gj += sum;
+    });
 }
 
 /// Adam (Kingma & Ba 2015) over the grid values.

@@ -106,8 +106,8 @@ impl SdfGrid {
         for c in 0..8 {
             let v = f64::from(self.values[s.index[c] as usize]);
             f += s.value[c] * v;
-            for k in 0..3 {
-                g[k] += s.gradient[k][c] * v;
+            for (gk, sk) in g.iter_mut().zip(&s.gradient) {
+                *gk += sk[c] * v;
             }
         }
         (f, g)
@@ -145,10 +145,15 @@ mod tests {
         for p in [[0.3, 1.1, 2.2], [-2.0, 4.4, 5.9], [3.4, -0.6, 0.0]] {
             let (v, d) = g.eval(p);
             assert!((v - f(p)).abs() < 1e-5, "{v} vs {}", f(p));
-            assert!((d[0] - 2.0).abs() < 1e-5 && (d[1] + 3.0).abs() < 1e-5 && (d[2] - 0.5).abs() < 1e-5);
+            assert!(
+                (d[0] - 2.0).abs() < 1e-5 && (d[1] + 3.0).abs() < 1e-5 && (d[2] - 0.5).abs() < 1e-5
+            );
         }
         let (c, half) = g.cube();
-        assert!((half - 4.0).abs() < 1e-12 && c.iter().zip([1.0, 2.0, 3.0]).all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!(
+            (half - 4.0).abs() < 1e-12
+                && c.iter().zip([1.0, 2.0, 3.0]).all(|(a, b)| (a - b).abs() < 1e-12)
+        );
         let fine = g.resampled(16).expect("resampled");
         assert!((fine.value([0.3, 1.1, 2.2]) - f([0.3, 1.1, 2.2])).abs() < 1e-4);
     }

@@ -4,7 +4,9 @@
 //! [`visual_hull`] carves the solid every silhouette allows, as a signed field whose zero level
 //! is the hull's surface (mesh it with `hounsfield-mesh`'s marching cubes). Views come as
 //! [`Camera`](hounsfield_core::Camera)s and [`Silhouette`]s, so any renderer's or camera's
-//! pictures fit, as long as the camera model is known. NeuS-style SDF fitting is to come.
+//! pictures fit, as long as the camera model is known. [`fit_sdf`] then fits a signed distance
+//! grid to the silhouettes and normal maps by NeuS volume rendering, started from the hull and
+//! kept inside it, which carves the concavities no silhouette shows (docs/SURFACE.md).
 //!
 //! ```
 //! use hounsfield_core::{Camera, camera::Projection};

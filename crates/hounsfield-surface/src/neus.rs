@@ -34,7 +34,8 @@ impl Ray {
                 }
                 continue;
             }
-            let (a, b) = ((lo[k] - self.origin[k]) / self.dir[k], (hi[k] - self.origin[k]) / self.dir[k]);
+            let (a, b) =
+                ((lo[k] - self.origin[k]) / self.dir[k], (hi[k] - self.origin[k]) / self.dir[k]);
             t0 = t0.max(a.min(b));
             t1 = t1.min(a.max(b));
         }

@@ -2,11 +2,14 @@
 
 use std::f64::consts::PI;
 
+use hounsfield_core::Camera;
 use hounsfield_core::camera::Projection;
-use hounsfield_core::{Camera, Volume};
 use hounsfield_mesh::{IsoOptions, icosphere, isosurface};
 use hounsfield_render::{Surface, render_view};
 use hounsfield_surface::{HullGrid, MaskedView, Silhouette, visual_hull};
+
+mod common;
+use common::iou;
 
 fn views(cameras: &[(&str, Camera)]) -> Vec<MaskedView> {
     let m = icosphere([0.0; 3], 10.0, 5).expect("sphere");
@@ -22,23 +25,6 @@ fn views(cameras: &[(&str, Camera)]) -> Vec<MaskedView> {
             }
         })
         .collect()
-}
-
-/// IoU of `field > 0` with the voxels whose centres satisfy `inside`.
-fn iou(field: &Volume<f32>, inside: impl Fn([f64; 3]) -> bool) -> f64 {
-    let [nz, ny, nx] = field.shape();
-    let (mut both, mut either) = (0usize, 0usize);
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                let a = field.data()[[z, y, x]] > 0.0;
-                let b = inside(field.voxel_to_physical([z, y, x]));
-                both += usize::from(a && b);
-                either += usize::from(a || b);
-            }
-        }
-    }
-    both as f64 / either as f64
 }
 
 #[test]
