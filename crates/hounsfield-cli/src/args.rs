@@ -725,6 +725,9 @@ pub(crate) enum SurfaceOp {
         /// Fraction of each batch's normal errors the ranking loss ignores (0 turns it off).
         #[arg(long, default_value_t = 0.2)]
         ranking: f64,
+        /// Fit the depth maps too (renders have them; views generated from one image do not).
+        #[arg(long, conflicts_with = "hull_only")]
+        depth: bool,
         #[command(flatten)]
         tuning: FitTuning,
         /// Compare with this closed mesh instead of the directory's reference.ply.
@@ -991,7 +994,7 @@ pub struct FitTuning {
     /// Rays per step [default: 4096].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Adam step size in voxels of the current level [default: 0.4].
+    /// Adam step size in voxels of the current level [default: 0.15].
     #[arg(long)]
     pub learning_rate: Option<f64>,
     /// Weight of the silhouette (mask) loss [default: 1].
@@ -1000,6 +1003,9 @@ pub struct FitTuning {
     /// Weight of the normal loss [default: 5].
     #[arg(long)]
     pub normal_weight: Option<f64>,
+    /// Weight of the depth loss, with --depth [default: 1].
+    #[arg(long)]
+    pub depth_weight: Option<f64>,
     /// Weight of the eikonal loss [default: 0.1].
     #[arg(long)]
     pub eikonal_weight: Option<f64>,
@@ -1025,6 +1031,7 @@ impl FitTuning {
             learning_rate: self.learning_rate.unwrap_or(base.learning_rate),
             mask_weight: self.mask_weight.unwrap_or(base.mask_weight),
             normal_weight: self.normal_weight.unwrap_or(base.normal_weight),
+            depth_weight: self.depth_weight.unwrap_or(base.depth_weight),
             eikonal_weight: self.eikonal_weight.unwrap_or(base.eikonal_weight),
             smooth_weight: self.smooth_weight.unwrap_or(base.smooth_weight),
             sharpness: self.sharpness.unwrap_or(base.sharpness),

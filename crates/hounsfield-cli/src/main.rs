@@ -204,6 +204,7 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
             resolution,
             steps,
             ranking,
+            depth,
             tuning,
             reference,
             no_reference,
@@ -215,13 +216,17 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
                 ranking,
                 ..Default::default()
             });
-            let options = surface::FitOptions { hull_only, sdf, reference, no_reference, samples };
+            let options =
+                surface::FitOptions { hull_only, depth, sdf, reference, no_reference, samples };
             let bar = progress::bar(steps as u64, "fitting", !quiet);
             let done = surface::fit(&dir, &output, &options, |p| {
-                let line = format!(
+                let mut line = format!(
                     "{}^3, mask {:.4}, normal {:.4}",
                     p.resolution, p.mask_loss, p.normal_loss
                 );
+                if depth {
+                    line += &format!(", depth {:.3} mm", p.depth_error);
+                }
                 if bar.is_hidden() {
                     if !quiet && p.step % 100 == 0 {
                         eprintln!("step {}/{}: {line}", p.step, p.total);

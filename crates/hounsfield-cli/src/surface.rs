@@ -431,6 +431,8 @@ fn safe_join(dir: &Path, name: &str) -> Result<PathBuf> {
 pub struct FitOptions {
     /// Only the visual hull.
     pub hull_only: bool,
+    /// Fit the depth maps as well as the silhouettes and normals.
+    pub depth: bool,
     /// The SDF fit's settings; its resolution is also the hull's.
     pub sdf: hounsfield_surface::FitOptions,
     /// Compare with this mesh instead of the views directory's `reference.ply`.
@@ -539,13 +541,17 @@ pub fn fit(
             visual_hull(&views, &grid).with_context(|| format!("views in {}", dir.display()))?;
         (hull_mesh(&field)?, field.geometry().spacing()[0], "visual hull")
     } else {
-        let targets = read_targets(dir, &file, views)?;
+        let targets = read_targets(dir, &file, views, options.depth)?;
         let sdf = fit_sdf(&targets, &grid, &options.sdf, progress)
             .with_context(|| format!("fitting the views in {}", dir.display()))?;
         (
             hull_mesh(&sdf.to_inside_positive()?)?,
             sdf.h,
-            "SDF fit (NeuS rendering, from the visual hull)",
+            if options.depth {
+                "SDF fit (NeuS rendering of silhouettes, normals and depths, from the visual hull)"
+            } else {
+                "SDF fit (NeuS rendering of silhouettes and normals, from the visual hull)"
+            },
         )
     };
     let seconds = start.elapsed().as_secs_f64();
@@ -582,7 +588,12 @@ pub fn fit(
 }
 
 /// The views with their normal maps (decoded from `(n + 1) / 2` per channel).
-fn read_targets(dir: &Path, file: &ViewsFile, views: Vec<MaskedView>) -> Result<Vec<TargetView>> {
+fn read_targets(
+    dir: &Path,
+    file: &ViewsFile,
+    views: Vec<MaskedView>,
+    with_depth: bool,
+) -> Result<Vec<TargetView>> {
     file.views
         .iter()
         .zip(views)
@@ -609,13 +620,39 @@ fn read_targets(dir: &Path, file: &ViewsFile, views: Vec<MaskedView>) -> Result<
                     n.map(|c| c / len)
                 })
                 .collect();
+            let depths = if with_depth { Some(read_depths(dir, record)?) } else { None };
             Ok(TargetView {
                 camera: view.camera,
                 silhouette: view.silhouette,
                 normals: Some(normals),
+                depths,
             })
         })
         .collect()
+}
+
+/// A view's depth map in mm (NaN where nothing is seen), decoded as [`ViewRecord::depth`] says.
+fn read_depths(dir: &Path, record: &ViewRecord) -> Result<Vec<f32>> {
+    let path = safe_join(dir, &record.depth)?;
+    let (width, height, samples) = hounsfield_render::read_grey16_png(&path)?;
+    if (width, height) != (record.width, record.height) {
+        bail!(
+            "{}: {width} x {height} pixels, but view {} is {} x {}",
+            path.display(),
+            record.name,
+            record.width,
+            record.height
+        );
+    }
+    let (near, far) = (record.depth_near, record.depth_far);
+    if !(near.is_finite() && far.is_finite() && far >= near) {
+        bail!("views.json: view {} has depth range {near}..{far} mm", record.name);
+    }
+    let step = (far - near) / 65534.0;
+    Ok(samples
+        .iter()
+        .map(|&v| if v == 0 { f32::NAN } else { (near + f64::from(v - 1) * step) as f32 })
+        .collect())
 }
 
 /// The hull field's zero level as a closed mesh (the field is negative at the cube's faces

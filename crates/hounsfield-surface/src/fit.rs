@@ -6,6 +6,8 @@
 //! - normal: `1 - cos` between the rendered normal and the normal map, with Wonder3D's ranking
 //!   loss: the worst `ranking` fraction of each batch's normal errors is ignored, so wrong
 //!   normals (a generator's mistakes, or corrupted pixels) do not pull the surface;
+//! - depth (when the views carry depth maps, as renders do and generated views do not): a
+//!   Huber loss (1 voxel) on each ray's opacity-normalised depth error (see [`neus`](crate::neus));
 //! - eikonal: `(|grad f| - 1)^2` at every voxel (the grid stays a distance field);
 //! - smoothness: the squared Laplacian (times the voxel side) at every voxel.
 
@@ -15,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::grid::SdfGrid;
 use crate::hull::{HullGrid, MaskedView, visual_hull};
-use crate::neus::{self, Ray, Window};
+use crate::neus::{self, Ray, Upstream, Window};
 use crate::silhouette::Silhouette;
 
 /// A view to fit: its camera, silhouette and (optionally) world-frame normal map.
@@ -27,6 +29,9 @@ pub struct TargetView {
     pub silhouette: Silhouette,
     /// Unit normal per pixel (world frame, rows from the top); used inside the silhouette.
     pub normals: Option<Vec<[f32; 3]>>,
+    /// Depth per pixel (mm along the camera's viewing direction); used inside the silhouette
+    /// where finite.
+    pub depths: Option<Vec<f32>>,
 }
 
 /// Settings of [`fit_sdf`].
@@ -44,6 +49,8 @@ pub struct FitOptions {
     pub mask_weight: f64,
     /// Weight of the normal loss.
     pub normal_weight: f64,
+    /// Weight of the depth loss (views with depth maps only).
+    pub depth_weight: f64,
     /// Weight of the eikonal loss.
     pub eikonal_weight: f64,
     /// Weight of the smoothness loss.
@@ -64,9 +71,10 @@ impl Default for FitOptions {
             resolution: 128,
             steps: 2000,
             batch: 4096,
-            learning_rate: 0.4,
+            learning_rate: 0.15,
             mask_weight: 1.0,
             normal_weight: 5.0,
+            depth_weight: 1.0,
             eikonal_weight: 0.1,
             smooth_weight: 0.05,
             ranking: 0.2,
@@ -90,11 +98,14 @@ pub struct FitProgress {
     pub mask_loss: f64,
     /// Mean normal loss (`1 - cos`) of the last step's kept rays.
     pub normal_loss: f64,
+    /// Mean absolute depth error (mm) of the last step's rays with a target depth.
+    pub depth_error: f64,
 }
 
 /// Pixels a step draws rays through, per view.
 struct RayPool {
     inside: Vec<u32>,
+    near_inside: Vec<u32>,
     near_outside: Vec<u32>,
     outside: Vec<u32>,
 }
@@ -103,14 +114,16 @@ struct RayTask {
     ray: Ray,
     inside: bool,
     normal: Option<[f64; 3]>,
+    /// Target depth along the ray (its parameter t).
+    depth: Option<f64>,
 }
 
 struct RayOutcome {
     window: Window,
-    d_opacity: f64,
-    d_normal: [f64; 3],
+    upstream: Upstream,
     mask_loss: f64,
     normal_error: Option<f64>,
+    depth_error: Option<f64>,
 }
 
 /// Fits an SDF (mm, positive outside) on the cube `grid` to `views`, starting from their
@@ -127,12 +140,21 @@ pub fn fit_sdf(
         .map(|v| MaskedView { camera: v.camera, silhouette: v.silhouette.clone() })
         .collect();
     for (i, v) in views.iter().enumerate() {
+        let pixels = v.silhouette.width() * v.silhouette.height();
         if let Some(n) = &v.normals
-            && n.len() != v.silhouette.width() * v.silhouette.height()
+            && n.len() != pixels
         {
             return Err(Error::param(
                 "normals",
-                format!("view {i}: {} normals for its pixels", n.len()),
+                format!("view {i}: {} normals for {pixels} pixels", n.len()),
+            ));
+        }
+        if let Some(d) = &v.depths
+            && d.len() != pixels
+        {
+            return Err(Error::param(
+                "depths",
+                format!("view {i}: {} depths for {pixels} pixels", d.len()),
             ));
         }
     }
@@ -153,11 +175,14 @@ pub fn fit_sdf(
         .map(|v| {
             let d = v.silhouette.signed_distance()?;
             let inside = (0..d.len() as u32).filter(|&k| d[k as usize] > 0.0).collect();
+            let near_inside = (0..d.len() as u32)
+                .filter(|&k| d[k as usize] > 0.0 && d[k as usize] < 8.0)
+                .collect();
             let near_outside = (0..d.len() as u32)
                 .filter(|&k| d[k as usize] < 0.0 && d[k as usize] > -8.0)
                 .collect();
             let outside = (0..d.len() as u32).filter(|&k| d[k as usize] < 0.0).collect();
-            Ok(RayPool { inside, near_outside, outside })
+            Ok(RayPool { inside, near_inside, near_outside, outside })
         })
         .collect::<Result<_>>()?;
 
@@ -190,8 +215,11 @@ pub fn fit_sdf(
             let lr = options.learning_rate
                 * sdf.h
                 * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * phase).cos()));
-            let (mask_loss, normal_loss, grad) =
-                step_gradient(&sdf, views, &pools, options, &mut rng);
+            // The ranking loss only at the finest level: early on, the largest normal errors
+            // are the concavities still to carve, not wrong normals.
+            let ranking = if li + 1 == levels.len() { options.ranking } else { 0.0 };
+            let step_options = FitOptions { ranking, ..*options };
+            let (losses, grad) = step_gradient(&sdf, views, &pools, &step_options, &mut rng);
             adam.step(&mut sdf.values, &grad, lr);
             if let Some(bound) = &bound {
                 sdf.values.par_iter_mut().zip(bound.par_iter()).for_each(|(v, b)| *v = v.max(*b));
@@ -202,8 +230,9 @@ pub fn fit_sdf(
                     step: done,
                     total: options.steps,
                     resolution: n,
-                    mask_loss,
-                    normal_loss,
+                    mask_loss: losses[0],
+                    normal_loss: losses[1],
+                    depth_error: losses[2],
                 });
             }
         }
@@ -220,6 +249,7 @@ fn check(o: &FitOptions) -> Result<()> {
         return Err(Error::param("steps/batch", format!("{} steps of {} rays", o.steps, o.batch)));
     }
     for (name, v) in [
+        ("depth_weight", o.depth_weight),
         ("learning_rate", o.learning_rate),
         ("mask_weight", o.mask_weight),
         ("normal_weight", o.normal_weight),
@@ -242,14 +272,15 @@ fn check(o: &FitOptions) -> Result<()> {
     Ok(())
 }
 
-/// One step's losses and the gradient of the total loss with respect to the grid values.
+/// One step's losses (mask, normal, mean absolute depth error) and the gradient of the total
+/// loss with respect to the grid values.
 fn step_gradient(
     sdf: &SdfGrid,
     views: &[TargetView],
     pools: &[RayPool],
     o: &FitOptions,
     rng: &mut SplitMix64,
-) -> (f64, f64, Vec<f32>) {
+) -> ([f64; 3], Vec<f32>) {
     let (lo, hi) = sdf.bounds();
     let sharpness = o.sharpness / sdf.h;
     let mut tasks = Vec::with_capacity(o.batch);
@@ -257,11 +288,15 @@ fn step_gradient(
         let v = (rng.next_u64() % views.len() as u64) as usize;
         let pool = &pools[v];
         let u = rng.next_f64();
+        // The bands on both sides of each silhouette edge get a tenth of the rays each: they
+        // hold the faces that only silhouettes constrain (seen edge-on), and sampling one
+        // side more than the other would push those faces in or out.
         let inside = u < 0.8;
-        let list = match (inside, u < 0.9) {
-            (true, _) => &pool.inside,
-            (false, true) => &pool.near_outside,
-            (false, false) => &pool.outside,
+        let list = match u {
+            u if u < 0.7 => &pool.inside,
+            u if u < 0.8 => &pool.near_inside,
+            u if u < 0.9 => &pool.near_outside,
+            _ => &pool.outside,
         };
         if list.is_empty() {
             continue;
@@ -271,7 +306,14 @@ fn step_gradient(
         let w = view.silhouette.width();
         let (origin, dir) = view.camera.ray((k % w) as f64 + 0.5, (k / w) as f64 + 0.5);
         let normal = if inside { view.normals.as_ref().map(|n| n[k].map(f64::from)) } else { None };
-        tasks.push(RayTask { ray: Ray { origin, dir }, inside, normal });
+        // Camera depth to the ray's parameter (pinhole rays leave at an angle to the axis).
+        let along = (0..3).map(|c| dir[c] * view.camera.forward()[c]).sum::<f64>();
+        let depth = view
+            .depths
+            .as_ref()
+            .map(|d| f64::from(d[k]) / along)
+            .filter(|t| inside && t.is_finite() && along > 1e-6);
+        tasks.push(RayTask { ray: Ray { origin, dir }, inside, normal, depth });
     }
     let mut outcomes: Vec<Option<RayOutcome>> = tasks
         .par_iter()
@@ -286,6 +328,21 @@ fn step_gradient(
                 if r.opacity == op { o.mask_weight * (op - y) / (op * (1.0 - op)) } else { 0.0 };
             let mut d_normal = [0.0; 3];
             let mut normal_error = None;
+            let (mut depth, mut depth_error) = (None, None);
+            let mut d_opacity = d_opacity;
+            if let Some(target) = task.depth
+                && r.opacity > 0.1
+            {
+                // The opacity-normalised depth error E / O (so a ray cannot lower it by
+                // turning transparent), under a Huber loss at one voxel: quadratic near the
+                // target, a constant pull beyond.
+                let e = neus::depth_error(sdf, &task.ray, &window, sharpness, target);
+                let err = e / r.opacity;
+                let g = o.depth_weight * (err / sdf.h).clamp(-1.0, 1.0) / sdf.h;
+                depth = Some((g / r.opacity, target));
+                d_opacity -= g * err / r.opacity;
+                depth_error = Some(err.abs());
+            }
             if let Some(t) = task.normal {
                 let len = r.normal.iter().map(|x| x * x).sum::<f64>().sqrt();
                 if len > 1e-6 {
@@ -297,7 +354,8 @@ fn step_gradient(
                     });
                 }
             }
-            Some(RayOutcome { window, d_opacity, d_normal, mask_loss, normal_error })
+            let upstream = Upstream { opacity: d_opacity, normal: d_normal, depth };
+            Some(RayOutcome { window, upstream, mask_loss, normal_error, depth_error })
         })
         .collect();
     // Ranking loss: ignore the worst normal errors of the batch.
@@ -310,28 +368,26 @@ fn step_gradient(
         normal_loss = errors[..keep].iter().sum::<f64>() / keep as f64;
         for x in outcomes.iter_mut().flatten() {
             if x.normal_error.is_some_and(|e| e > cut) {
-                x.d_normal = [0.0; 3];
+                x.upstream.normal = [0.0; 3];
             }
         }
     }
     let rays = outcomes.iter().flatten().count().max(1) as f64;
     let mask_loss = outcomes.iter().flatten().map(|x| x.mask_loss).sum::<f64>() / rays;
+    let depths: Vec<f64> = outcomes.iter().flatten().filter_map(|x| x.depth_error).collect();
+    let depth_error = depths.iter().sum::<f64>() / depths.len().max(1) as f64;
     let pairs: Vec<Vec<(u32, f32)>> = tasks
         .par_iter()
         .zip(outcomes.par_iter())
         .map(|(task, outcome)| {
             let mut out = Vec::new();
             if let Some(x) = outcome {
-                let d_n = x.d_normal.map(|v| v / rays);
-                neus::backward(
-                    sdf,
-                    &task.ray,
-                    &x.window,
-                    sharpness,
-                    x.d_opacity / rays,
-                    d_n,
-                    &mut out,
-                );
+                let upstream = Upstream {
+                    opacity: x.upstream.opacity / rays,
+                    normal: x.upstream.normal.map(|v| v / rays),
+                    depth: x.upstream.depth.map(|(d, t)| (d / rays, t)),
+                };
+                neus::backward(sdf, &task.ray, &x.window, sharpness, &upstream, &mut out);
             }
             out
         })
@@ -341,7 +397,7 @@ fn step_gradient(
         grad[i as usize] += v;
     }
     regularise(sdf, o, &mut grad);
-    (mask_loss, normal_loss, grad)
+    ([mask_loss, normal_loss, depth_error], grad)
 }
 
 /// Eikonal and smoothness terms at every interior voxel (each the mean over the voxels), added

@@ -7,6 +7,10 @@
 //! SDF's unit gradient over section `i`. The sections are placed in a window around the first
 //! crossing (or, with none, around the ray's smallest SDF value), found by marching at half a
 //! voxel: the weights elsewhere are zero to working precision once `s h >> 1`.
+//!
+//! With a target depth `t*` (when depth maps are fitted), the ray's depth error is
+//! `E = sum w_i (tau_i - t*)`, `tau_i` the middle of section `i`: zero when the weight sits at
+//! `t*`, and pulling the crossing towards `t*` from anywhere in the window.
 
 use crate::grid::{SdfGrid, Stencil};
 
@@ -175,25 +179,51 @@ pub fn render(grid: &SdfGrid, ray: &Ray, window: &Window, sharpness: f64) -> Ren
     forward(&samples(grid, ray, window), sharpness).rendered
 }
 
-/// Scatters `dL/dO = d_opacity` and `dL/dN = d_normal` back to the grid values, as
-/// `(flat index, dL/dvalue)` pairs appended to `out`.
+/// The middle of section `i` of `window`.
+fn section_middle(window: &Window, i: usize) -> f64 {
+    window.start + window.step * (i as f64 + 0.5)
+}
+
+/// The ray's depth error `E = sum w_i (tau_i - target)` (mm, weighted by opacity).
+pub fn depth_error(grid: &SdfGrid, ray: &Ray, window: &Window, sharpness: f64, target: f64) -> f64 {
+    let fw = forward(&samples(grid, ray, window), sharpness);
+    (0..SECTIONS).map(|i| fw.trans[i] * fw.alpha[i] * (section_middle(window, i) - target)).sum()
+}
+
+/// What a ray's loss says about its rendering: `dL/dO`, `dL/dN` and, for a fitted depth,
+/// `(dL/dE, target depth)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Upstream {
+    /// dL/d(opacity).
+    pub opacity: f64,
+    /// dL/d(normal).
+    pub normal: [f64; 3],
+    /// dL/d(depth error) and the target depth.
+    pub depth: Option<(f64, f64)>,
+}
+
+/// Scatters `upstream` (the loss's derivatives with respect to the ray's opacity, normal and
+/// depth error) back to the grid values, as `(flat index, dL/dvalue)` pairs appended to `out`.
 pub fn backward(
     grid: &SdfGrid,
     ray: &Ray,
     window: &Window,
     sharpness: f64,
-    d_opacity: f64,
-    d_normal: [f64; 3],
+    upstream: &Upstream,
     out: &mut Vec<(u32, f32)>,
 ) {
+    let (d_opacity, d_normal) = (upstream.opacity, upstream.normal);
     let sm = samples(grid, ray, window);
     let fw = forward(&sm, sharpness);
     let t_end = fw.trans[SECTIONS];
-    // Suffix sums of w_i n_i.
+    // Suffix sums of w_i n_i and of w_i (tau_i - t*).
+    let (d_depth, target) = upstream.depth.unwrap_or((0.0, 0.0));
     let mut suffix = [[0.0; 3]; SECTIONS + 1];
+    let mut suffix_depth = [0.0; SECTIONS + 1];
     for i in (0..SECTIONS).rev() {
         let w = fw.trans[i] * fw.alpha[i];
         suffix[i] = std::array::from_fn(|k| suffix[i + 1][k] + w * fw.n[i][k]);
+        suffix_depth[i] = suffix_depth[i + 1] + w * (section_middle(window, i) - target);
     }
     let mut gc = [0.0; SECTIONS + 1];
     let mut gg = [[0.0; 3]; SECTIONS + 1];
@@ -203,7 +233,10 @@ pub fn backward(
         let d_o = t_end / one_minus;
         let d_n: [f64; 3] =
             std::array::from_fn(|k| fw.trans[j] * fw.n[j][k] - suffix[j + 1][k] / one_minus);
-        let g_alpha = d_opacity * d_o + (0..3).map(|k| d_normal[k] * d_n[k]).sum::<f64>();
+        let d_e =
+            fw.trans[j] * (section_middle(window, j) - target) - suffix_depth[j + 1] / one_minus;
+        let g_alpha =
+            d_opacity * d_o + (0..3).map(|k| d_normal[k] * d_n[k]).sum::<f64>() + d_depth * d_e;
         if fw.active[j] {
             gc[j] += g_alpha * fw.c[j + 1] / (fw.c[j] * fw.c[j]);
             gc[j + 1] -= g_alpha / fw.c[j];
@@ -271,7 +304,7 @@ mod tests {
 
     #[test]
     fn the_backward_pass_matches_finite_differences() {
-        // Loss L = a O + b . N on one ray; dL/dv for the touched values against central
+        // Loss L = a O + b . N + c E on one ray; dL/dv for the touched values against central
         // differences (f64 evaluation of f32 values: step 1e-3, tolerance 1e-3 relative to the
         // largest derivative).
         let mut grid = sphere_grid(20);
@@ -282,13 +315,16 @@ mod tests {
         let (t0, t1) = ray.clip(lo, hi).expect("meets");
         let w = find_window(&grid, &ray, t0, t1);
         let s = 1.5 / grid.h;
-        let (a, b) = (0.7, [0.3, -0.5, 0.8]);
+        let (a, b, c, target) = (0.7, [0.3, -0.5, 0.8], 0.4, 2.0);
         let loss = |g: &SdfGrid| {
             let r = render(g, &ray, &w, s);
-            a * r.opacity + (0..3).map(|k| b[k] * r.normal[k]).sum::<f64>()
+            a * r.opacity
+                + (0..3).map(|k| b[k] * r.normal[k]).sum::<f64>()
+                + c * depth_error(g, &ray, &w, s, target)
         };
         let mut pairs = Vec::new();
-        backward(&grid, &ray, &w, s, a, b, &mut pairs);
+        let upstream = Upstream { opacity: a, normal: b, depth: Some((c, target)) };
+        backward(&grid, &ray, &w, s, &upstream, &mut pairs);
         let mut analytic = std::collections::BTreeMap::new();
         for (i, v) in pairs {
             *analytic.entry(i).or_insert(0.0) += f64::from(v);
