@@ -166,7 +166,7 @@ fn load_surface(input: &Path, options: &ViewsOptions) -> Result<(TriMesh, Option
         if options.level.is_some() || options.labels {
             bail!("{}: --level and --labels apply to volumes, not to mesh files", input.display());
         }
-        let mesh = read_mesh(input).with_context(|| input.display().to_string())?;
+        let mesh = read_mesh(input)?;
         return Ok((mesh, None));
     }
     let volume = hounsfield_io::open_volume(input)?;
@@ -530,6 +530,28 @@ pub fn fit(
 ) -> Result<FitReport> {
     MeshFormat::from_path(output)?;
     let (file, views) = read_views(dir)?;
+    // Everything the comparison needs is checked and read before the fit, so a bad reference
+    // or sample count fails in a second, not after minutes, and leaves no mesh behind.
+    if options.samples == 0 || options.samples > 10_000_000 {
+        bail!("--samples {}: 1 to 10,000,000", options.samples);
+    }
+    let reference = match (&options.reference, options.no_reference) {
+        (_, true) => None,
+        (Some(r), false) => Some(r.clone()),
+        (None, false) => Some(safe_join(dir, &file.reference)?).filter(|p| p.exists()),
+    };
+    let reference_mesh = match &reference {
+        Some(r) => {
+            if same_file(r, output) {
+                bail!(
+                    "{}: the output would overwrite the reference it is compared with",
+                    output.display()
+                );
+            }
+            Some(read_mesh(r)?)
+        }
+        None => None,
+    };
     let start = std::time::Instant::now();
     let grid = HullGrid {
         centre: file.centre,
@@ -556,21 +578,15 @@ pub fn fit(
     };
     let seconds = start.elapsed().as_secs_f64();
     write_mesh(output, &mesh)?;
-    let reference = match (&options.reference, options.no_reference) {
-        (_, true) => None,
-        (Some(r), false) => Some(r.clone()),
-        (None, false) => Some(safe_join(dir, &file.reference)?).filter(|p| p.exists()),
-    };
-    let metrics = match &reference {
-        Some(r) => {
-            let reference_mesh = read_mesh(r).with_context(|| r.display().to_string())?;
+    let metrics = match (&reference, &reference_mesh) {
+        (Some(r), Some(reference_mesh)) => {
             let compare = CompareOptions::default().with_samples(options.samples);
             Some(
-                compare_meshes(&reference_mesh, &mesh, &compare)
+                compare_meshes(reference_mesh, &mesh, &compare)
                     .with_context(|| format!("comparing with {}", r.display()))?,
             )
         }
-        None => None,
+        _ => None,
     };
     let stats = mesh.stats();
     Ok(FitReport {
@@ -655,6 +671,16 @@ fn read_depths(dir: &Path, record: &ViewRecord) -> Result<Vec<f32>> {
         .collect())
 }
 
+/// Whether two paths name the same file (the second need not exist yet): their directories
+/// resolved, then the names compared.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    };
+    matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// The hull field's zero level as a closed mesh (the field is negative at the cube's faces
 /// unless the hull reaches them; a layer of outside closes it either way).
 fn hull_mesh(field: &Volume<f32>) -> Result<TriMesh> {
@@ -687,8 +713,8 @@ impl fmt::Display for CompareReport {
 
 /// Compares the closed mesh `test` with the closed mesh `reference`.
 pub fn compare(reference: &Path, test: &Path, samples: usize) -> Result<CompareReport> {
-    let a = read_mesh(reference).with_context(|| reference.display().to_string())?;
-    let b = read_mesh(test).with_context(|| test.display().to_string())?;
+    let a = read_mesh(reference)?;
+    let b = read_mesh(test)?;
     let options = CompareOptions::default().with_samples(samples);
     let metrics = compare_meshes(&a, &b, &options)
         .with_context(|| format!("{} vs {}", reference.display(), test.display()))?;

@@ -186,6 +186,22 @@ fn bad_views_and_meshes_are_one_line_errors() {
         "not a plain file name",
     );
     assert!(!out.exists());
+    // A fit never overwrites the reference it is compared with, and a bad comparison setting
+    // fails before the fit, leaving no mesh.
+    let fresh = dir.path().join("fresh");
+    json(&hounsfield(&["surface", "views", s(&sphere), s(&fresh), "--size", "32", "--json"]));
+    let reference = fresh.join("reference.ply");
+    let before = std::fs::read(&reference).unwrap();
+    one_line_error(
+        &hounsfield(&["surface", "fit", s(&fresh), s(&reference), "--hull-only"]),
+        "overwrite the reference",
+    );
+    assert_eq!(std::fs::read(&reference).unwrap(), before);
+    one_line_error(
+        &hounsfield(&["surface", "fit", s(&fresh), s(&out), "--samples", "0"]),
+        "--samples",
+    );
+    assert!(!out.exists());
     // A volume needs --level or --labels; an open mesh has no volume to compare.
     let nii = dir.path().join("v.nii");
     let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();

@@ -241,33 +241,33 @@ pub fn fit_sdf(
 }
 
 fn check(o: &FitOptions) -> Result<()> {
-    let bad = |name: &'static str, v: f64| Error::param(name, format!("{v}"));
     if !(16..=384).contains(&o.resolution) {
-        return Err(Error::param("resolution", format!("{} (16..=384)", o.resolution)));
+        return Err(Error::param("resolution", format!("{} (16 to 384)", o.resolution)));
     }
-    if !(1..=200_000).contains(&o.steps) || !(16..=1 << 20).contains(&o.batch) {
-        return Err(Error::param("steps/batch", format!("{} steps of {} rays", o.steps, o.batch)));
+    if !(1..=200_000).contains(&o.steps) {
+        return Err(Error::param("steps", format!("{} (1 to 200,000)", o.steps)));
+    }
+    if !(16..=1 << 20).contains(&o.batch) {
+        return Err(Error::param("batch", format!("{} rays (16 to 1,048,576)", o.batch)));
     }
     for (name, v) in [
         ("depth_weight", o.depth_weight),
-        ("learning_rate", o.learning_rate),
         ("mask_weight", o.mask_weight),
         ("normal_weight", o.normal_weight),
         ("eikonal_weight", o.eikonal_weight),
         ("smooth_weight", o.smooth_weight),
-        ("sharpness", o.sharpness),
     ] {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(bad(name, v));
+            return Err(Error::param(name, format!("{v} (a finite weight >= 0)")));
+        }
+    }
+    for (name, v) in [("learning_rate", o.learning_rate), ("sharpness", o.sharpness)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(Error::param(name, format!("{v} (finite and above 0)")));
         }
     }
     if !(0.0..0.9).contains(&o.ranking) {
-        return Err(bad("ranking", o.ranking));
-    }
-    for (name, v) in [("learning_rate", o.learning_rate), ("sharpness", o.sharpness)] {
-        if v <= 0.0 {
-            return Err(Error::param(name, format!("{v} (must be above 0)")));
-        }
+        return Err(Error::param("ranking", format!("{} (0 to below 0.9)", o.ranking)));
     }
     Ok(())
 }
