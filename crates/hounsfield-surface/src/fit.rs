@@ -186,6 +186,7 @@ pub fn fit_sdf(
         })
         .collect::<Result<_>>()?;
 
+    let with_depth = views.iter().any(|v| v.depths.is_some());
     let mut rng = SplitMix64::new(options.seed);
     let mut done = 0usize;
     for (li, &n) in levels.iter().enumerate() {
@@ -215,9 +216,12 @@ pub fn fit_sdf(
             let lr = options.learning_rate
                 * sdf.h
                 * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * phase).cos()));
-            // The ranking loss only at the finest level: early on, the largest normal errors
-            // are the concavities still to carve, not wrong normals.
-            let ranking = if li + 1 == levels.len() { options.ranking } else { 0.0 };
+            // Early on, the largest normal errors are the concavities still to carve, not
+            // wrong normals. Without depth maps those normals are the only thing that carves
+            // them, so the ranking loss waits for the finest level; with depth maps, depth
+            // carves them and their normals (of a surface not yet there) only leave debris,
+            // so the ranking applies from the start.
+            let ranking = if li + 1 == levels.len() || with_depth { options.ranking } else { 0.0 };
             let step_options = FitOptions { ranking, ..*options };
             let (losses, grad) = step_gradient(&sdf, views, &pools, &step_options, &mut rng);
             adam.step(&mut sdf.values, &grad, lr);
