@@ -5,11 +5,15 @@
 //! - mask: binary cross-entropy of each ray's rendered opacity against its silhouette pixel;
 //! - normal: `1 - cos` between the rendered normal and the normal map, with Wonder3D's ranking
 //!   loss: the worst `ranking` fraction of each batch's normal errors is ignored, so wrong
-//!   normals (a generator's mistakes, or corrupted pixels) do not pull the surface;
+//!   normals (a generator's mistakes, or corrupted pixels) do not pull the surface (from
+//!   the finest level on without depth maps, from the start with them);
 //! - depth (when the views carry depth maps, as renders do and generated views do not): a
 //!   Huber loss (1 voxel) on each ray's opacity-normalised depth error (see [`neus`](crate::neus));
 //! - eikonal: `(|grad f| - 1)^2` at every voxel (the grid stays a distance field);
 //! - smoothness: the squared Laplacian (times the voxel side) at every voxel.
+//!
+//! After each step the field is clamped to the hull's (the object lies inside its visual
+//! hull), unless [`FitOptions::within_hull`] is off.
 
 use hounsfield_core::rng::SplitMix64;
 use hounsfield_core::{Camera, Error, Result};
