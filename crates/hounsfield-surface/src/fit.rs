@@ -8,7 +8,7 @@
 //!   normals (a generator's mistakes, or corrupted pixels) do not pull the surface (from
 //!   the finest level on without depth maps, from the start with them);
 //! - depth (when the views carry depth maps, as renders do and generated views do not): a
-//!   Huber loss (1 voxel) on each ray's opacity-normalised depth error (see [`neus`](crate::neus));
+//!   Huber loss (1 voxel) on each ray's opacity-normalised depth error (see [`neus`]);
 //! - eikonal: `(|grad f| - 1)^2` at every voxel (the grid stays a distance field);
 //! - smoothness: the squared Laplacian (times the voxel side) at every voxel.
 //!
