@@ -335,6 +335,15 @@ pub fn reconstruct(
             scan.display()
         );
     }
+    // NaN or infinite line integrals spread through every method's output: refuse them here,
+    // naming the file, instead of writing a NaN image.
+    if let Some(k) = p.as_slice().iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{}: value {k} is {} (projections must be finite)",
+            projections.display(),
+            p.as_slice()[k]
+        );
+    }
     let y = ArrayD::from_shape_vec(IxDyn(&shape), p.as_slice().to_vec())?;
     let start = std::time::Instant::now();
     let iter = IterOptions::iterations(options.iterations);

@@ -173,6 +173,21 @@ impl LearnConfig {
         if t.batch == 0 || t.batch > 256 || t.minutes.is_some_and(|m| !(m.is_finite() && m > 0.0)) {
             bail!("{}: train.batch must be 1..=256 and train.minutes > 0", path.display());
         }
+        // Zero steps would write the untrained initial weights as if they were a model.
+        if t.steps == Some(0) {
+            bail!("{}: train.steps must be at least 1", path.display());
+        }
+        let e = &cfg.evaluate;
+        // No held-out images would make every score a mean over nothing (NaN).
+        if e.images == 0 {
+            bail!("{}: evaluate.images must be at least 1", path.display());
+        }
+        if !(e.data_range.is_finite() && e.data_range > 0.0) {
+            bail!("{}: evaluate.data_range must be finite and > 0", path.display());
+        }
+        if e.tv_lambda.is_some_and(|l| !(l.is_finite() && l > 0.0)) {
+            bail!("{}: evaluate.tv_lambda must be finite and > 0", path.display());
+        }
         Ok(cfg)
     }
 
@@ -295,6 +310,15 @@ pub struct StepInfo {
 pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnReport> {
     let cfg = LearnConfig::read(config)?;
     let sim = cfg.simulation()?;
+    // The scores use SSIM's 11-pixel window: refuse smaller images before training, not after.
+    let [nz, ny, nx] = sim.grid.shape;
+    if nx < 11 || ny < 11 || (sim.scan.dims() == 3 && nz < 11) {
+        bail!(
+            "{}: images of {nx} x {ny}{} pixels are smaller than the 11-pixel SSIM window the scores use",
+            config.display(),
+            if sim.scan.dims() == 3 { format!(" x {nz}") } else { String::new() }
+        );
+    }
     if let Some(dir) = cfg.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

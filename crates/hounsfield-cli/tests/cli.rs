@@ -340,6 +340,37 @@ fn ct_learn_trains_scores_and_reconstructs_with_the_model() {
     let bad = hounsfield(&["ct", "learn", &p("bad.toml")]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("train.steps or train.minutes"));
+    // Settings that would train nothing, score nothing, drop a key or fail only after training
+    // are refused up front, naming the file and the setting.
+    for (edit, expected) in [
+        (lpd.replace("steps = 3", "steps = 0"), "train.steps must be at least 1"),
+        (lpd.replace("images = 2", "images = 0"), "evaluate.images must be at least 1"),
+        (lpd.replace("[model.lpd]\n", ""), "expected `lpd`"),
+        (lpd.replace("size = 32", "size = 3"), "11-pixel SSIM window"),
+    ] {
+        std::fs::write(dir.path().join("edit.toml"), &edit).unwrap();
+        let out = hounsfield(&["ct", "learn", &p("edit.toml")]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{edit}: {err}");
+        assert!(err.contains(expected) && err.contains("edit.toml"), "{err}");
+    }
+    // Projections holding a NaN are refused, naming the file, instead of reconstructing NaNs.
+    let mut sino = hounsfield_io::open_volume(Path::new(&p("sino.nii.gz"))).unwrap();
+    sino.as_slice_mut()[7] = f32::NAN;
+    let nan = hounsfield_io::nifti::NiftiImage::from_volume(sino);
+    hounsfield_io::nifti::write_nifti(Path::new(&p("nan.nii.gz")), &nan).unwrap();
+    let model = p("primal_dual.safetensors");
+    for (method, extra) in [("fbp", vec![]), ("lpd", vec!["--model", model.as_str()])] {
+        let mut args = vec!["ct", "reconstruct", "--method", method, "--scan", &scan];
+        args.extend(extra);
+        let (input, output) = (p("nan.nii.gz"), p("nan_rec.nii.gz"));
+        args.extend([input.as_str(), output.as_str()]);
+        let out = hounsfield(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{method}: {err}");
+        assert!(err.contains("nan.nii.gz") && err.contains("finite"), "{err}");
+        assert!(!dir.path().join("nan_rec.nii.gz").exists());
+    }
 }
 
 fn corpus(name: &str) -> String {

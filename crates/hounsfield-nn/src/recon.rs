@@ -25,7 +25,9 @@ use crate::{Error, Result, checkpoint};
 
 /// Which network reconstructs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+// Unknown keys are refused: `iterations = 0` beside `kind` instead of inside `lpd` was
+// silently dropped, training the default network the user did not ask for.
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum Architecture {
     /// FBP (or FDK) followed by a U-Net whose output is added to it; 2D or 3D.
     PostProcessing {

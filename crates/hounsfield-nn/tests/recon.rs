@@ -287,3 +287,15 @@ fn lpd_started_from_fbp_returns_fbp_when_its_updates_are_zero() {
     assert_eq!(got, want);
     assert!(net.forward(&b.sinogram, None).is_err());
 }
+
+#[test]
+fn architecture_keys_outside_their_table_are_refused() {
+    // `iterations` belongs in `lpd`; beside `kind` it used to be dropped without a word.
+    let err = serde_json::from_str::<Architecture>(r#"{"kind":"primal_dual","iterations":0}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("iterations"), "{err}");
+    let ok: Architecture =
+        serde_json::from_str(r#"{"kind":"primal_dual","lpd":{"iterations":3}}"#).unwrap();
+    assert!(matches!(ok, Architecture::PrimalDual { lpd } if lpd.iterations == 3));
+}
