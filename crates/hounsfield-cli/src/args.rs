@@ -711,7 +711,8 @@ pub(crate) enum SurfaceOp {
     Fit {
         /// A directory written by `surface views` (views.json and the silhouettes).
         dir: PathBuf,
-        /// The mesh to write (.stl, .ply, .obj).
+        /// The mesh to write: .ply, .obj or .glb carry the vertex colours taken from the
+        /// views; .stl holds the shape only.
         output: PathBuf,
         /// Only the visual hull (no optimisation).
         #[arg(long)]
@@ -739,6 +740,10 @@ pub(crate) enum SurfaceOp {
         /// Points sampled on each surface for the comparison.
         #[arg(long, default_value_t = 100_000)]
         samples: usize,
+        /// Keep the connected parts of the result that no view sees (by default they are
+        /// dropped: debris in pockets no camera looks into).
+        #[arg(long)]
+        keep_unseen: bool,
     },
     /// Write a test solid of the concave suite (dents, notches, grooves, steps; exact signed
     /// distances meshed by marching cubes): `list` prints the names.

@@ -209,6 +209,7 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
             reference,
             no_reference,
             samples,
+            keep_unseen,
         } => {
             let sdf = tuning.apply(hounsfield_surface::FitOptions {
                 resolution,
@@ -216,8 +217,15 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
                 ranking,
                 ..Default::default()
             });
-            let options =
-                surface::FitOptions { hull_only, depth, sdf, reference, no_reference, samples };
+            let options = surface::FitOptions {
+                hull_only,
+                depth,
+                sdf,
+                reference,
+                no_reference,
+                samples,
+                keep_unseen,
+            };
             let bar = progress::bar(steps as u64, "fitting", !quiet);
             let done = surface::fit(&dir, &output, &options, |p| {
                 let mut line = format!(

@@ -14,12 +14,13 @@ use hounsfield_core::camera::{Projection, WONDER3D_VIEWS};
 use hounsfield_core::{Camera, Volume};
 use hounsfield_mesh::io::{MeshFormat, read_mesh, write_mesh};
 use hounsfield_mesh::{
-    CompareOptions, IsoOptions, LabelOptions, MeshComparison, MeshStats, TriMesh, compare_meshes,
-    isosurface, label_surfaces,
+    CompareOptions, IsoOptions, LabelOptions, MeshComparison, MeshStats, TriMesh,
+    colour_at_closest, compare_meshes, isosurface, keep_marked_components, label_surfaces,
 };
 use hounsfield_render::{RgbImage, Surface, ViewMaps, label_colour, read_png, render_view};
 use hounsfield_surface::{
-    FitProgress, HullGrid, MaskedView, Silhouette, TargetView, fit_sdf, visual_hull,
+    ColourView, FitProgress, HullGrid, MaskedView, Shading, Silhouette, TargetView, fit_sdf,
+    vertex_colours, visual_hull,
 };
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,21 @@ pub struct ViewRecord {
     pub depth_near: f64,
     /// Depth of the farthest seen point, mm.
     pub depth_far: f64,
+    /// How the colour pictures are lit; absent: taken as the surface's own colours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shading: Option<ViewShading>,
+}
+
+/// The lighting of a view's colour picture, so `fit` can divide it out of the vertex colours.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum ViewShading {
+    /// `colour = albedo * (ambient + (1 - ambient) |n . f|)`, `f` the camera's viewing
+    /// direction: `surface views`' headlight.
+    Headlight {
+        /// The ambient share in [0, 1).
+        ambient: f64,
+    },
 }
 
 /// `views.json`.
@@ -98,6 +114,7 @@ impl ViewRecord {
             depth: format!("{name}_depth.png"),
             depth_near: f64::from(near),
             depth_far: f64::from(far),
+            shading: Some(ViewShading::Headlight { ambient: hounsfield_render::HEADLIGHT_AMBIENT }),
         }
     }
 }
@@ -159,18 +176,18 @@ impl fmt::Display for ViewsReport {
     }
 }
 
-/// The surface to render from `input`: a mesh file, or a volume's isosurface / label surfaces
-/// (each label in its overlay colour).
-fn load_surface(input: &Path, options: &ViewsOptions) -> Result<(TriMesh, Option<Vec<[f32; 3]>>)> {
+/// The surface to render from `input`: a mesh file (with its vertex colours, if it has them),
+/// or a volume's isosurface / label surfaces (each label in its overlay colour).
+fn load_surface(input: &Path, options: &ViewsOptions) -> Result<TriMesh> {
     if MeshFormat::from_path(input).is_ok() {
         if options.level.is_some() || options.labels {
             bail!("{}: --level and --labels apply to volumes, not to mesh files", input.display());
         }
-        let mesh = read_mesh(input)?;
-        return Ok((mesh, None));
+        return Ok(read_mesh(input)?);
     }
     let volume = hounsfield_io::open_volume(input)?;
     if options.labels {
+        check_label_image(input, &volume)?;
         let surfaces = label_surfaces(&volume, &LabelOptions::default())
             .with_context(|| input.display().to_string())?;
         if surfaces.is_empty() {
@@ -181,14 +198,12 @@ fn load_surface(input: &Path, options: &ViewsOptions) -> Result<(TriMesh, Option
         for s in surfaces {
             let base = merged.vertices.len() as u32;
             let colour = label_colour(u8::try_from(s.label.clamp(1, 255)).unwrap_or(1));
-            colours.extend(std::iter::repeat_n(
-                colour.map(|c| f32::from(c) / 255.0),
-                s.mesh.vertices.len(),
-            ));
+            colours.extend(std::iter::repeat_n(colour, s.mesh.vertices.len()));
             merged.vertices.extend(&s.mesh.vertices);
             merged.triangles.extend(s.mesh.triangles.iter().map(|t| t.map(|i| i + base)));
         }
-        return Ok((merged, Some(colours)));
+        merged.colours = Some(colours);
+        return Ok(merged);
     }
     let Some(level) = options.level else {
         bail!(
@@ -207,7 +222,35 @@ fn load_surface(input: &Path, options: &ViewsOptions) -> Result<(TriMesh, Option
             input.display()
         );
     }
-    Ok((mesh, None))
+    Ok(mesh)
+}
+
+/// Most labels `--labels` renders: one overlay colour each.
+const MAX_LABELS: usize = 255;
+
+/// Refuses an intensity image given as labels: one surface per grey level would take minutes
+/// and gigabytes to make a picture of nothing.
+fn check_label_image(input: &Path, volume: &Volume<f32>) -> Result<()> {
+    let mut labels = std::collections::BTreeSet::new();
+    for &v in volume.as_slice() {
+        if v != 0.0 {
+            if v.fract() != 0.0 || !v.is_finite() {
+                bail!(
+                    "{}: --labels needs a label image (whole numbers), found the value {v}",
+                    input.display()
+                );
+            }
+            labels.insert(v.to_bits());
+            if labels.len() > MAX_LABELS {
+                bail!(
+                    "{}: more than {MAX_LABELS} distinct labels: not a label image? (use --level \
+                     for the surface of an intensity image)",
+                    input.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The bounding sphere used to frame the views: the bounding box's centre and the farthest
@@ -305,7 +348,11 @@ fn depth_samples(maps: &ViewMaps) -> Vec<u16> {
 /// asks for into `dir`.
 pub fn views(input: &Path, dir: &Path, options: &ViewsOptions) -> Result<ViewsReport> {
     let start = std::time::Instant::now();
-    let (mesh, colours) = load_surface(input, options)?;
+    let mesh = load_surface(input, options)?;
+    let colours: Option<Vec<[f32; 3]>> = mesh
+        .colours
+        .as_ref()
+        .map(|c| c.iter().map(|rgb| rgb.map(|x| f32::from(x) / 255.0)).collect());
     if mesh.is_empty() {
         bail!("{}: the mesh has no triangles", input.display());
     }
@@ -382,10 +429,12 @@ pub fn read_views(dir: &Path) -> Result<(ViewsFile, Vec<MaskedView>)> {
     if file.views.is_empty() {
         bail!("{}: no views", path.display());
     }
-    if !(file.radius > 0.0 && file.radius.is_finite() && file.centre.iter().all(|c| c.is_finite()))
-    {
+    // A kilometre bounds any scanned or rendered object; beyond it the grid's arithmetic fails
+    // with errors that no longer say why.
+    let framed = file.radius > 0.0 && file.radius <= 1e6;
+    if !(framed && file.centre.iter().all(|c| c.is_finite() && c.abs() <= 1e6)) {
         bail!(
-            "{}: centre {:?} / radius {} do not frame anything",
+            "{}: centre {:?} / radius {} mm do not frame anything (radius 0 to 1e6 mm)",
             path.display(),
             file.centre,
             file.radius
@@ -441,6 +490,24 @@ pub struct FitOptions {
     pub no_reference: bool,
     /// Points sampled per surface for the comparison.
     pub samples: usize,
+    /// Keep the connected parts of the result that no view sees.
+    pub keep_unseen: bool,
+}
+
+/// The fitted mesh's vertex colours, and the parts of it no view saw.
+#[derive(Debug, Serialize)]
+pub struct Colouring {
+    /// Share of the written mesh's vertices some view sees (the others take their seen
+    /// neighbours' colours).
+    pub seen_fraction: f64,
+    /// Connected parts no view sees, dropped (debris in pockets no camera looks into); 0 with
+    /// `--keep-unseen`.
+    pub unseen_parts_removed: usize,
+    /// Mean absolute difference from the reference's colour at the closest point, in 8-bit
+    /// levels over the three channels (when the reference has colours).
+    pub colour_error: Option<f64>,
+    /// The same over the vertices some view sees (the filled-in ones left out).
+    pub colour_error_seen: Option<f64>,
 }
 
 /// What `surface fit` made.
@@ -464,8 +531,12 @@ pub struct FitReport {
     pub reference: Option<PathBuf>,
     /// The comparison, if a reference was given.
     pub metrics: Option<MeshComparison>,
-    /// Seconds for the reconstruction (not the comparison).
+    /// Vertex colours from the views.
+    pub colouring: Colouring,
+    /// Seconds for the reconstruction and its colours.
     pub seconds: f64,
+    /// Seconds for the comparison with the reference.
+    pub compare_seconds: f64,
 }
 
 impl fmt::Display for FitReport {
@@ -488,9 +559,22 @@ impl fmt::Display for FitReport {
             if self.watertight { "yes" } else { "no" },
             self.seconds
         )?;
+        let c = &self.colouring;
+        writeln!(
+            f,
+            "  colours from the views: {:.1}% of vertices seen, {} unseen part(s) removed",
+            100.0 * c.seen_fraction,
+            c.unseen_parts_removed
+        )?;
         if let (Some(r), Some(m)) = (&self.reference, &self.metrics) {
             writeln!(f, "  against {}:", r.display())?;
             write!(f, "{}", MetricsText(m))?;
+            if let (Some(e), Some(seen)) = (c.colour_error, c.colour_error_seen) {
+                writeln!(
+                    f,
+                    "    colour error {e:.2} levels of 255 (mean absolute; {seen:.2} where seen)"
+                )?;
+            }
         }
         Ok(())
     }
@@ -576,11 +660,18 @@ pub fn fit(
             },
         )
     };
+    let (mesh, mut colouring) =
+        colour_from_views(dir, &file, mesh, options.keep_unseen, reference_mesh.as_ref())?;
     let seconds = start.elapsed().as_secs_f64();
     write_mesh(output, &mesh)?;
+    let start = std::time::Instant::now();
     let metrics = match (&reference, &reference_mesh) {
         (Some(r), Some(reference_mesh)) => {
             let compare = CompareOptions::default().with_samples(options.samples);
+            if reference_mesh.colours.is_some() {
+                let all = vec![true; mesh.vertices.len()];
+                colouring.colour_error = Some(colour_error(&mesh, &all, reference_mesh)?);
+            }
             Some(
                 compare_meshes(reference_mesh, &mesh, &compare)
                     .with_context(|| format!("comparing with {}", r.display()))?,
@@ -588,6 +679,7 @@ pub fn fit(
         }
         _ => None,
     };
+    let compare_seconds = start.elapsed().as_secs_f64();
     let stats = mesh.stats();
     Ok(FitReport {
         output: output.to_owned(),
@@ -599,8 +691,95 @@ pub fn fit(
         watertight: stats.is_watertight(),
         reference,
         metrics,
+        colouring,
         seconds,
+        compare_seconds,
     })
+}
+
+/// `mesh` coloured from the views' colour pictures (the shading each view records divided
+/// out), without the parts no view sees unless `keep_unseen`; the colour error of the seen
+/// vertices against a coloured `reference`.
+fn colour_from_views(
+    dir: &Path,
+    file: &ViewsFile,
+    mut mesh: TriMesh,
+    keep_unseen: bool,
+    reference: Option<&TriMesh>,
+) -> Result<(TriMesh, Colouring)> {
+    let normals = mesh.vertex_normals_from_faces();
+    let surface = Surface {
+        vertices: &mesh.vertices,
+        triangles: &mesh.triangles,
+        normals: Some(&normals),
+        colours: None,
+    };
+    let mut cameras = Vec::with_capacity(file.views.len());
+    let mut pictures = Vec::with_capacity(file.views.len());
+    let mut depths = Vec::with_capacity(file.views.len());
+    for record in &file.views {
+        let camera = record.camera()?;
+        let image = read_view_picture(dir, record, &record.colour)?;
+        pictures
+            .push(image.pixels.iter().map(|p| p.map(|c| f32::from(c) / 255.0)).collect::<Vec<_>>());
+        // The fitted surface's own depth in this view: the reference of the visibility test.
+        depths.push(render_view(&surface, &camera)?.depth);
+        cameras.push(camera);
+    }
+    let views: Vec<ColourView<'_>> = file
+        .views
+        .iter()
+        .enumerate()
+        .map(|(k, record)| ColourView {
+            camera: &cameras[k],
+            colour: &pictures[k],
+            depth: &depths[k],
+            shading: match record.shading {
+                Some(ViewShading::Headlight { ambient }) => {
+                    Shading::Headlight { ambient: ambient as f32 }
+                }
+                None => Shading::Unlit,
+            },
+        })
+        .collect();
+    let coloured = vertex_colours(&mesh.vertices, &normals, &mesh.triangles, &views)
+        .with_context(|| format!("colouring from the views in {}", dir.display()))?;
+    mesh.colours =
+        Some(coloured.colours.iter().map(|c| c.map(|x| (x * 255.0).round() as u8)).collect());
+    // Measured before unseen parts go, while the flags still match the vertices.
+    let colour_error_seen = match reference.filter(|r| r.colours.is_some()) {
+        Some(r) => Some(colour_error(&mesh, &coloured.seen, r)?),
+        None => None,
+    };
+    let parts = mesh.components().1;
+    if !keep_unseen {
+        mesh = keep_marked_components(&mesh, &coloured.seen)?;
+        if mesh.is_empty() {
+            bail!("no view sees any part of the reconstruction (are the cameras pointed at it?)");
+        }
+    }
+    // Dropped parts hold no seen vertex, so every seen vertex is among those written.
+    let seen = coloured.seen.iter().filter(|&&s| s).count();
+    let colouring = Colouring {
+        seen_fraction: seen as f64 / mesh.vertices.len() as f64,
+        unseen_parts_removed: parts - mesh.components().1,
+        colour_error: None,
+        colour_error_seen,
+    };
+    Ok((mesh, colouring))
+}
+
+/// Mean absolute difference, in 8-bit levels, between the vertex colours of `mesh` where
+/// `counted` and the reference's colour at the closest point.
+fn colour_error(mesh: &TriMesh, counted: &[bool], reference: &TriMesh) -> Result<f64> {
+    let expected = colour_at_closest(mesh, reference)?;
+    let Some(colours) = &mesh.colours else { bail!("the reconstruction has no colours") };
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for ((c, e), _) in colours.iter().zip(&expected).zip(counted).filter(|(_, k)| **k) {
+        total += (0..3).map(|k| (f64::from(c[k]) - 255.0 * f64::from(e[k])).abs()).sum::<f64>();
+        count += 3;
+    }
+    Ok(total / count.max(1) as f64)
 }
 
 /// The views with their normal maps (decoded from `(n + 1) / 2` per channel).
@@ -614,19 +793,7 @@ fn read_targets(
         .iter()
         .zip(views)
         .map(|(record, view)| {
-            let path = safe_join(dir, &record.normal)?;
-            let image = read_png(&path)?;
-            if (image.width, image.height) != (record.width, record.height) {
-                bail!(
-                    "{}: {} x {} pixels, but view {} is {} x {}",
-                    path.display(),
-                    image.width,
-                    image.height,
-                    record.name,
-                    record.width,
-                    record.height
-                );
-            }
+            let image = read_view_picture(dir, record, &record.normal)?;
             let normals = image
                 .pixels
                 .iter()
@@ -645,6 +812,24 @@ fn read_targets(
             })
         })
         .collect()
+}
+
+/// The picture `name` of a view, checked to be the view's size.
+fn read_view_picture(dir: &Path, record: &ViewRecord, name: &str) -> Result<RgbImage> {
+    let path = safe_join(dir, name)?;
+    let image = read_png(&path)?;
+    if (image.width, image.height) != (record.width, record.height) {
+        bail!(
+            "{}: {} x {} pixels, but view {} is {} x {}",
+            path.display(),
+            image.width,
+            image.height,
+            record.name,
+            record.width,
+            record.height
+        );
+    }
+    Ok(image)
 }
 
 /// A view's depth map in mm (NaN where nothing is seen), decoded as [`ViewRecord::depth`] says.

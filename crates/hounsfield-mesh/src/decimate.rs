@@ -283,7 +283,8 @@ impl Decimator {
 }
 
 /// Decimates `mesh` to about `ratio` of its triangles (0 < ratio <= 1), keeping its topology
-/// and boundary. Stops early when no allowed collapse is left.
+/// and boundary. Stops early when no allowed collapse is left. Vertex colours are dropped (a
+/// collapse moves its vertex to a new point, which no input colour belongs to).
 pub fn decimate(mesh: &TriMesh, ratio: f64) -> Result<TriMesh> {
     if !(ratio > 0.0 && ratio <= 1.0) {
         return Err(Error::param("ratio", format!("must be in (0, 1], found {ratio}")));
@@ -365,6 +366,8 @@ pub fn decimate(mesh: &TriMesh, ratio: f64) -> Result<TriMesh> {
         vertices: d.verts.iter().map(|v| v.pos.map(|c| c as f32)).collect(),
         triangles: d.tris.iter().zip(&d.alive).filter(|(_, a)| **a).map(|(t, _)| *t).collect(),
         normals: None,
+        // Collapses move vertices; colours are not carried through them.
+        colours: None,
     };
     let mut out = compact(&out);
     if mesh.normals.is_some() {

@@ -157,6 +157,50 @@ pub fn vertex_to_surface(from: &TriMesh, to: &TriMesh) -> Result<Vec<f64>> {
     Ok(from.vertices.iter().map(|v| buckets.distance(v.map(f64::from))).collect())
 }
 
+/// Barycentric weights of `p` (on or near the plane of `abc`) for `a`, `b` and `c` (Ericson,
+/// Real-Time Collision Detection 3.4); a degenerate triangle gives `a` all the weight.
+fn barycentric(p: P, a: P, b: P, c: P) -> [f64; 3] {
+    let (v0, v1, v2) = (sub(b, a), sub(c, a), sub(p, a));
+    let (d00, d01, d11) = (dot(v0, v0), dot(v0, v1), dot(v1, v1));
+    let (d20, d21) = (dot(v2, v0), dot(v2, v1));
+    let denom = d00 * d11 - d01 * d01;
+    if denom.abs() <= f64::EPSILON * d00 * d11 {
+        return [1.0, 0.0, 0.0];
+    }
+    let v = (d11 * d20 - d01 * d21) / denom;
+    let w = (d00 * d21 - d01 * d20) / denom;
+    [1.0 - v - w, v, w]
+}
+
+/// The colour (in [0, 1]) of `to`'s surface at the point closest to each vertex of `from`,
+/// interpolated from `to`'s vertex colours: how a coloured reference scores a coloured result.
+pub fn colour_at_closest(from: &TriMesh, to: &TriMesh) -> Result<Vec<[f32; 3]>> {
+    if to.triangles.is_empty() || from.vertices.is_empty() {
+        return Err(Error::Empty("mesh for a colour lookup".into()));
+    }
+    let Some(colours) = to.colours.as_ref().filter(|c| c.len() == to.vertices.len()) else {
+        return Err(Error::param("reference mesh", "has no vertex colours"));
+    };
+    let buckets = Buckets::new(to);
+    Ok(from
+        .vertices
+        .iter()
+        .map(|v| {
+            let p = v.map(f64::from);
+            let (_, t) = buckets.closest(p);
+            let [a, b, c] = to.corners(t as usize);
+            let q = closest_on_triangle(p, a, b, c);
+            let w = barycentric(q, a, b, c);
+            let tri = to.triangles[t as usize];
+            std::array::from_fn(|ch| {
+                let mix: f64 =
+                    (0..3).map(|k| w[k] * f64::from(colours[tri[k] as usize][ch]) / 255.0).sum();
+                mix.clamp(0.0, 1.0) as f32
+            })
+        })
+        .collect())
+}
+
 /// Symmetric distances between two surfaces.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct SurfaceDistances {

@@ -111,6 +111,7 @@ fn stl_ascii(mesh: &TriMesh) -> String {
 
 fn ply(mesh: &TriMesh, binary: bool) -> Vec<u8> {
     let normals = mesh.normals.as_ref().filter(|n| n.len() == mesh.vertices.len());
+    let colours = mesh.colours.as_ref().filter(|c| c.len() == mesh.vertices.len());
     let mut header = String::from("ply\n");
     header.push_str(if binary {
         "format binary_little_endian 1.0\n"
@@ -123,6 +124,9 @@ fn ply(mesh: &TriMesh, binary: bool) -> Vec<u8> {
     if normals.is_some() {
         header.push_str("property float nx\nproperty float ny\nproperty float nz\n");
     }
+    if colours.is_some() {
+        header.push_str("property uchar red\nproperty uchar green\nproperty uchar blue\n");
+    }
     let _ = writeln!(header, "element face {}", mesh.triangles.len());
     header.push_str("property list uchar int vertex_indices\nend_header\n");
     let mut out = header.into_bytes();
@@ -131,6 +135,9 @@ fn ply(mesh: &TriMesh, binary: bool) -> Vec<u8> {
             let extra = normals.map(|n| n[k]);
             for c in v.iter().chain(extra.iter().flatten()) {
                 out.extend_from_slice(&c.to_le_bytes());
+            }
+            if let Some(c) = colours {
+                out.extend_from_slice(&c[k]);
             }
         }
         for t in &mesh.triangles {
@@ -146,6 +153,9 @@ fn ply(mesh: &TriMesh, binary: bool) -> Vec<u8> {
             if let Some(n) = normals {
                 let _ = write!(s, " {} {} {}", n[k][0], n[k][1], n[k][2]);
             }
+            if let Some(c) = colours {
+                let _ = write!(s, " {} {} {}", c[k][0], c[k][1], c[k][2]);
+            }
             s.push('\n');
         }
         for t in &mesh.triangles {
@@ -158,9 +168,16 @@ fn ply(mesh: &TriMesh, binary: bool) -> Vec<u8> {
 
 fn obj(mesh: &TriMesh) -> String {
     let normals = mesh.normals.as_ref().filter(|n| n.len() == mesh.vertices.len());
+    let colours = mesh.colours.as_ref().filter(|c| c.len() == mesh.vertices.len());
     let mut s = String::from("# written by hounsfield-mesh\n");
-    for v in &mesh.vertices {
-        let _ = writeln!(s, "v {} {} {}", v[0], v[1], v[2]);
+    for (k, v) in mesh.vertices.iter().enumerate() {
+        let _ = write!(s, "v {} {} {}", v[0], v[1], v[2]);
+        // Vertex colours as the common `v x y z r g b` extension (MeshLab, Blender), in [0, 1].
+        if let Some(c) = colours {
+            let [r, g, b] = c[k].map(|x| f32::from(x) / 255.0);
+            let _ = write!(s, " {r} {g} {b}");
+        }
+        s.push('\n');
     }
     if let Some(n) = normals {
         for v in n {
@@ -178,21 +195,38 @@ fn obj(mesh: &TriMesh) -> String {
     s
 }
 
+/// sRGB (8-bit) to linear light, as glTF's `COLOR_0` holds colours.
+fn srgb_to_linear(c: u8) -> f32 {
+    let x = f32::from(c) / 255.0;
+    if x <= 0.04045 { x / 12.92 } else { ((x + 0.055) / 1.055).powf(2.4) }
+}
+
 /// Binary glTF: a 12-byte header, a JSON chunk describing one triangle primitive, and a binary
-/// chunk with positions, optional normals and u32 indices (each chunk padded to 4 bytes).
+/// chunk with positions, optional normals and colours (linear, as `COLOR_0` wants them) and u32
+/// indices (each chunk padded to 4 bytes).
 fn glb(mesh: &TriMesh) -> Result<Vec<u8>> {
-    let normals = mesh.normals.as_ref().filter(|n| n.len() == mesh.vertices.len());
-    let (v, t) = (mesh.vertices.len(), mesh.triangles.len());
+    let v = mesh.vertices.len();
+    let normals = mesh.normals.as_ref().filter(|n| n.len() == v);
+    let colours = mesh.colours.as_ref().filter(|c| c.len() == v);
+    let t = mesh.triangles.len();
     if t == 0 {
         return Err(Error::Empty("mesh without triangles".into()));
     }
-    let mut bin: Vec<u8> = Vec::with_capacity(12 * v * 2 + 12 * t);
-    bin.extend(mesh.vertices.iter().flatten().flat_map(|c| c.to_le_bytes()));
-    let positions = bin.len();
+    let mut bin: Vec<u8> = Vec::with_capacity(12 * v * 3 + 12 * t);
+    // (attribute name, byte offset, byte length) of each float VEC3 vertex attribute.
+    let mut attributes: Vec<(&str, usize, usize)> = Vec::new();
+    let mut push_vec3 = |name, values: &mut dyn Iterator<Item = f32>, bin: &mut Vec<u8>| {
+        let start = bin.len();
+        bin.extend(values.flat_map(f32::to_le_bytes));
+        attributes.push((name, start, bin.len() - start));
+    };
+    push_vec3("POSITION", &mut mesh.vertices.iter().flatten().copied(), &mut bin);
     if let Some(n) = normals {
-        bin.extend(n.iter().flatten().flat_map(|c| c.to_le_bytes()));
+        push_vec3("NORMAL", &mut n.iter().flatten().copied(), &mut bin);
     }
-    let normal_bytes = bin.len() - positions;
+    if let Some(c) = colours {
+        push_vec3("COLOR_0", &mut c.iter().flatten().map(|&x| srgb_to_linear(x)), &mut bin);
+    }
     let index_offset = bin.len();
     bin.extend(mesh.triangles.iter().flatten().flat_map(|i| i.to_le_bytes()));
     let index_bytes = bin.len() - index_offset;
@@ -203,47 +237,46 @@ fn glb(mesh: &TriMesh) -> Result<Vec<u8>> {
             hi[k] = hi[k].max(p[k]);
         }
     }
-    let (normal_view, normal_accessor, normal_attribute, index_accessor) = if normals.is_some() {
-        (
+    let mut views = Vec::new();
+    let mut accessors = Vec::new();
+    let mut names = Vec::new();
+    for (k, (name, offset, length)) in attributes.iter().enumerate() {
+        views.push(format!(
+            r#"{{"buffer":0,"byteOffset":{offset},"byteLength":{length},"target":34962}}"#
+        ));
+        let bounds = if *name == "POSITION" {
             format!(
-                r#",{{"buffer":0,"byteOffset":{positions},"byteLength":{normal_bytes},"target":34962}}"#
-            ),
-            format!(r#",{{"bufferView":1,"componentType":5126,"count":{v},"type":"VEC3"}}"#),
-            r#","NORMAL":1"#.to_string(),
-            2,
-        )
-    } else {
-        (String::new(), String::new(), String::new(), 1)
-    };
+                r#","min":[{},{},{}],"max":[{},{},{}]"#,
+                lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]
+            )
+        } else {
+            String::new()
+        };
+        accessors.push(format!(
+            r#"{{"bufferView":{k},"componentType":5126,"count":{v},"type":"VEC3"{bounds}}}"#
+        ));
+        names.push(format!(r#""{name}":{k}"#));
+    }
+    let index = attributes.len();
+    views.push(format!(
+        r#"{{"buffer":0,"byteOffset":{index_offset},"byteLength":{index_bytes},"target":34963}}"#
+    ));
+    accessors.push(format!(
+        r#"{{"bufferView":{index},"componentType":5125,"count":{},"type":"SCALAR"}}"#,
+        3 * t
+    ));
     let json = format!(
         concat!(
             r#"{{"asset":{{"version":"2.0","generator":"hounsfield-mesh (units: mm)"}},"scene":0,"#,
             r#""scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],"#,
-            r#""meshes":[{{"primitives":[{{"attributes":{{"POSITION":0{na}}},"indices":{ia},"mode":4}}]}}],"#,
-            r#""buffers":[{{"byteLength":{total}}}],"#,
-            r#""bufferViews":[{{"buffer":0,"byteOffset":0,"byteLength":{pb},"target":34962}}{nv},"#,
-            r#"{{"buffer":0,"byteOffset":{io},"byteLength":{ib},"target":34963}}],"#,
-            r#""accessors":[{{"bufferView":0,"componentType":5126,"count":{v},"type":"VEC3","#,
-            r#""min":[{l0},{l1},{l2}],"max":[{h0},{h1},{h2}]}}{nacc},"#,
-            r#"{{"bufferView":{iv},"componentType":5125,"count":{ic},"type":"SCALAR"}}]}}"#
+            r#""meshes":[{{"primitives":[{{"attributes":{{{attributes}}},"indices":{index},"mode":4}}]}}],"#,
+            r#""buffers":[{{"byteLength":{total}}}],"bufferViews":[{views}],"accessors":[{accessors}]}}"#
         ),
-        na = normal_attribute,
-        ia = index_accessor,
+        attributes = names.join(","),
+        index = index,
         total = bin.len(),
-        pb = positions,
-        nv = normal_view,
-        io = index_offset,
-        ib = index_bytes,
-        v = v,
-        l0 = lo[0],
-        l1 = lo[1],
-        l2 = lo[2],
-        h0 = hi[0],
-        h1 = hi[1],
-        h2 = hi[2],
-        nacc = normal_accessor,
-        iv = index_accessor,
-        ic = 3 * t,
+        views = views.join(","),
+        accessors = accessors.join(","),
     );
     let mut json = json.into_bytes();
     while json.len() % 4 != 0 {
@@ -398,6 +431,19 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
         return Err(bad(path, "vertices need x, y and z"));
     };
     let (count_ty, index_ty) = face_list.ok_or_else(|| bad(path, "no face vertex list"))?;
+    // Colours as `red green blue` (uchar 0..=255, or float in [0, 1]); all three or none.
+    let rgb = ["red", "green", "blue"].map(|n| vertex_props.iter().position(|(_, p)| p == n));
+    let rgb = match rgb {
+        [Some(r), Some(g), Some(b)] => {
+            let float = ["float", "float32", "double", "float64"];
+            let scale = if float.contains(&vertex_props[r].0.as_str()) { 255.0 } else { 1.0 };
+            Some(([r, g, b], scale))
+        }
+        [None, None, None] => None,
+        _ => return Err(bad(path, "vertex colours need all of red, green and blue")),
+    };
+    let to_u8 = |x: f64, scale: f64| (x * scale).round().clamp(0.0, 255.0) as u8;
+    let mut colours: Vec<[u8; 3]> = Vec::new();
     let mut vertices = Vec::with_capacity(vertex_count);
     let mut triangles = Vec::with_capacity(face_count);
     let fan = |poly: &[i64], triangles: &mut Vec<[u32; 3]>| -> Result<()> {
@@ -413,6 +459,7 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
         let mut r = Reader { bytes: body, at: 0, path };
         for _ in 0..vertex_count {
             let mut v = [0.0f32; 3];
+            let mut c = [0u8; 3];
             for (k, (ty, _)) in vertex_props.iter().enumerate() {
                 let value = r.scalar(ty)?;
                 for (slot, p) in [px, py, pz].iter().enumerate() {
@@ -420,8 +467,18 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
                         v[slot] = value as f32;
                     }
                 }
+                if let Some((idx, scale)) = rgb {
+                    for (slot, p) in idx.iter().enumerate() {
+                        if *p == k {
+                            c[slot] = to_u8(value, scale);
+                        }
+                    }
+                }
             }
             vertices.push(v);
+            if rgb.is_some() {
+                colours.push(c);
+            }
         }
         for _ in 0..face_count {
             let n = r.scalar(&count_ty)? as usize;
@@ -443,6 +500,9 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
                 return Err(bad(path, format!("vertex {k} has too few values")));
             }
             vertices.push([vals[px] as f32, vals[py] as f32, vals[pz] as f32]);
+            if let Some((idx, scale)) = rgb {
+                colours.push(idx.map(|i| to_u8(vals[i], scale)));
+            }
         }
         for k in 0..face_count {
             let row = rows.next().ok_or_else(|| bad(path, format!("truncated at face {k}")))?;
@@ -458,7 +518,9 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
             fan(&vals[1..], &mut triangles)?;
         }
     }
-    TriMesh::new(vertices, triangles).map_err(|e| bad(path, e.to_string()))
+    let mut mesh = TriMesh::new(vertices, triangles).map_err(|e| bad(path, e.to_string()))?;
+    mesh.colours = rgb.map(|_| colours);
+    Ok(mesh)
 }
 
 /// A little-endian cursor over a PLY body.
@@ -499,23 +561,31 @@ impl Reader<'_> {
 fn read_obj(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
     let text = std::str::from_utf8(bytes).map_err(|_| bad(path, "not a text file"))?;
     let mut vertices = Vec::new();
+    // `v x y z r g b` (colours in [0, 1]) when every vertex has them.
+    let mut colours: Option<Vec<[u8; 3]>> = Some(Vec::new());
     let mut polys: Vec<(usize, Vec<i64>)> = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
         let mut w = line.split_whitespace();
         match w.next() {
             Some("v") => {
                 let v: Vec<f32> = w
-                    .take(3)
+                    .take(6)
                     .map(str::parse)
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|_| bad(path, format!("line {}: bad vertex", line_no + 1)))?;
-                if v.len() != 3 {
+                if v.len() < 3 {
                     return Err(bad(
                         path,
                         format!("line {}: a vertex needs 3 numbers", line_no + 1),
                     ));
                 }
                 vertices.push([v[0], v[1], v[2]]);
+                match (&mut colours, v.len()) {
+                    (Some(c), 6) => {
+                        c.push([3, 4, 5].map(|k| (v[k] * 255.0).round().clamp(0.0, 255.0) as u8))
+                    }
+                    _ => colours = None,
+                }
             }
             Some("f") => {
                 let idx: Vec<i64> = w
@@ -542,5 +612,7 @@ fn read_obj(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
             triangles.push([resolved[0] as u32, resolved[k] as u32, resolved[k + 1] as u32]);
         }
     }
-    TriMesh::new(vertices, triangles).map_err(|e| bad(path, e.to_string()))
+    let mut mesh = TriMesh::new(vertices, triangles).map_err(|e| bad(path, e.to_string()))?;
+    mesh.colours = colours.filter(|c| !c.is_empty());
+    Ok(mesh)
 }

@@ -144,7 +144,8 @@ pub fn label_surfaces<T: Element>(
                 triangles.push(fix(t1));
                 triangles.push(fix(t2));
             }
-            let mesh = TriMesh { vertices: vertices.clone(), triangles, normals: None };
+            let mesh =
+                TriMesh { vertices: vertices.clone(), triangles, normals: None, colours: None };
             LabelSurface { label, mesh: compact(&mesh) }
         })
         .collect())

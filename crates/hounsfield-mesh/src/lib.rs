@@ -3,8 +3,8 @@
 //! Watertight isosurfaces in physical (LPS) coordinates, label surfaces with shared boundaries,
 //! measures (area, volume, topology, Hausdorff/Chamfer; against a reference: Chamfer-L1, F-score,
 //! normal consistency, volume IoU by voxelisation), cleaning, Taubin and windowed-sinc
-//! smoothing, quadric decimation, and STL/PLY/OBJ input and output. Details and measurements
-//! against VTK and scikit-image: `docs/MESH.md`.
+//! smoothing, quadric decimation, STL/PLY/OBJ input and output and GLB output (vertex colours
+//! in PLY, OBJ and GLB). Details and measurements against VTK and scikit-image: `docs/MESH.md`.
 //!
 //! ```
 //! use hounsfield_core::{Geometry, Volume};
@@ -47,13 +47,13 @@ pub use compare::{
     voxelize,
 };
 pub use decimate::decimate;
-pub use distance::{SurfaceDistances, surface_distances, vertex_to_surface};
+pub use distance::{SurfaceDistances, colour_at_closest, surface_distances, vertex_to_surface};
 pub use isosurface::{IsoOptions, isosurface, isosurface_in};
 pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
 pub use primitives::icosphere;
 pub use process::{
     TaubinOptions, WindowedSincOptions, clean, compact, drop_degenerate, keep_largest_component,
-    remove_small_components, taubin_smooth, windowed_sinc_smooth,
+    keep_marked_components, remove_small_components, taubin_smooth, windowed_sinc_smooth,
 };
 pub use shapes::{Shape, concave_suite};

@@ -18,6 +18,8 @@ pub struct TriMesh {
     pub triangles: Vec<[u32; 3]>,
     /// Unit vertex normals, if computed (one per vertex).
     pub normals: Option<Vec<[f32; 3]>>,
+    /// Vertex colours, 8-bit sRGB as PLY stores them (one per vertex), if the mesh has them.
+    pub colours: Option<Vec<[u8; 3]>>,
 }
 
 /// How many triangles use an undirected edge, and how many of them run it lower -> higher index.
@@ -99,7 +101,7 @@ impl TriMesh {
         if let Some(k) = vertices.iter().position(|v| v.iter().any(|c| !c.is_finite())) {
             return Err(Error::param("vertices", format!("vertex {k} is not finite")));
         }
-        Ok(TriMesh { vertices, triangles, normals: None })
+        Ok(TriMesh { vertices, triangles, normals: None, colours: None })
     }
 
     /// Whether the mesh has no triangle.

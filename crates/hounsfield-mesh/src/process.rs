@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::mesh::TriMesh;
 
-/// The mesh without vertices that no triangle uses (indices renumbered in order; normals kept).
+/// The mesh without vertices that no triangle uses (indices renumbered in order; normals and
+/// colours kept).
 pub fn compact(mesh: &TriMesh) -> TriMesh {
     let mut map = vec![u32::MAX; mesh.vertices.len()];
     let mut vertices = Vec::new();
     let mut normals = mesh.normals.as_ref().map(|_| Vec::new());
+    let mut colours = mesh.colours.as_ref().map(|_| Vec::new());
     let triangles = mesh
         .triangles
         .iter()
@@ -21,12 +23,15 @@ pub fn compact(mesh: &TriMesh) -> TriMesh {
                     if let (Some(out), Some(src)) = (normals.as_mut(), mesh.normals.as_ref()) {
                         out.push(src[i as usize]);
                     }
+                    if let (Some(out), Some(src)) = (colours.as_mut(), mesh.colours.as_ref()) {
+                        out.push(src[i as usize]);
+                    }
                 }
                 map[i as usize]
             })
         })
         .collect();
-    TriMesh { vertices, triangles, normals }
+    TriMesh { vertices, triangles, normals, colours }
 }
 
 /// Each vertex's component and each component's area (mm²).
@@ -49,6 +54,7 @@ pub fn drop_degenerate(mesh: &TriMesh) -> TriMesh {
         vertices: mesh.vertices.clone(),
         triangles: keep,
         normals: mesh.normals.clone(),
+        colours: mesh.colours.clone(),
     })
 }
 
@@ -77,6 +83,7 @@ pub fn clean(mesh: &TriMesh) -> TriMesh {
         vertices: mesh.vertices.clone(),
         triangles,
         normals: mesh.normals.clone(),
+        colours: mesh.colours.clone(),
     })
 }
 
@@ -93,6 +100,7 @@ fn filter_components(mesh: &TriMesh, keep: impl Fn(usize, f64) -> bool) -> TriMe
             .copied()
             .collect(),
         normals: mesh.normals.clone(),
+        colours: mesh.colours.clone(),
     };
     compact(&selected)
 }
@@ -107,6 +115,26 @@ pub fn keep_largest_component(mesh: &TriMesh) -> TriMesh {
 /// The mesh without components smaller than `min_area` mm² (specks of noise).
 pub fn remove_small_components(mesh: &TriMesh, min_area: f64) -> TriMesh {
     filter_components(mesh, |_, area| area >= min_area)
+}
+
+/// The components holding at least one vertex marked in `marked` (one flag per vertex), e.g.
+/// the parts of a reconstruction that some view saw; the rest dropped, the mesh compacted.
+pub fn keep_marked_components(mesh: &TriMesh, marked: &[bool]) -> Result<TriMesh> {
+    if marked.len() != mesh.vertices.len() {
+        return Err(Error::ShapeMismatch {
+            what: "vertex marks",
+            expected: vec![mesh.vertices.len()],
+            found: vec![marked.len()],
+        });
+    }
+    let (label, count) = mesh.components();
+    let mut keep = vec![false; count];
+    for (v, &m) in marked.iter().enumerate() {
+        if m {
+            keep[label[v] as usize] = true;
+        }
+    }
+    Ok(filter_components(mesh, |c, _| keep[c]))
 }
 
 /// Options of [`taubin_smooth`].
@@ -195,6 +223,7 @@ pub fn taubin_smooth(mesh: &TriMesh, options: &TaubinOptions) -> Result<TriMesh>
         vertices: pos.iter().map(|p| p.map(|c| c as f32)).collect(),
         triangles: mesh.triangles.clone(),
         normals: None,
+        colours: mesh.colours.clone(),
     };
     if mesh.normals.is_some() {
         out.normals = Some(out.vertex_normals_from_faces());
@@ -314,6 +343,7 @@ pub fn windowed_sinc_smooth(mesh: &TriMesh, options: &WindowedSincOptions) -> Re
             .collect(),
         triangles: mesh.triangles.clone(),
         normals: None,
+        colours: mesh.colours.clone(),
     };
     if mesh.normals.is_some() {
         result.normals = Some(result.vertex_normals_from_faces());

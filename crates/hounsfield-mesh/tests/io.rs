@@ -88,16 +88,25 @@ fn malformed_files_are_refused_with_the_file_named() {
     assert_eq!(read_mesh(&p).unwrap().triangles, vec![[0, 1, 2]]);
 }
 
+/// Writes `mesh` as GLB in a fresh directory: the directory (kept alive), the path, the bytes.
+fn written_glb(mesh: &TriMesh) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.glb");
+    write_mesh(&path, mesh).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (dir, path, bytes)
+}
+
+/// The little-endian u32 at byte `o`.
+fn le_word(bytes: &[u8], o: usize) -> usize {
+    u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+}
+
 #[test]
 fn glb_files_are_valid_gltf_that_trimesh_reads() {
     let mesh = sample_mesh();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.glb");
-    write_mesh(&path, &mesh).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    let word = |o: usize| {
-        u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-    };
+    let (_dir, path, bytes) = written_glb(&mesh);
+    let word = |o: usize| le_word(&bytes, o);
     assert_eq!(&bytes[..4], b"glTF");
     assert_eq!((word(4), word(8)), (2, bytes.len()));
     let json_len = word(12);
@@ -126,4 +135,94 @@ fn glb_files_are_valid_gltf_that_trimesh_reads() {
     let area: f64 = f[2].parse().unwrap();
     assert!((area / mesh.area() - 1.0).abs() < 1e-6, "{area} vs {}", mesh.area());
     assert_eq!(f[3], "True");
+}
+
+/// The sample mesh with a colour per vertex from its position (a gradient over the box).
+fn coloured_mesh() -> TriMesh {
+    let mut mesh = sample_mesh();
+    let (lo, hi) = mesh.bounds();
+    let colours = mesh
+        .vertices
+        .iter()
+        .map(|p| {
+            std::array::from_fn(|k| ((f64::from(p[k]) - lo[k]) / (hi[k] - lo[k]) * 255.0) as u8)
+        })
+        .collect();
+    mesh.colours = Some(colours);
+    mesh
+}
+
+#[test]
+fn vertex_colours_round_trip_through_ply_and_obj_and_survive_processing() {
+    let mesh = coloured_mesh();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, format) in [
+        ("c.ply", MeshFormat::PlyBinary),
+        ("d.ply", MeshFormat::PlyAscii),
+        ("e.obj", MeshFormat::Obj),
+    ] {
+        let path = dir.path().join(name);
+        write_mesh_as(&path, &mesh, format).unwrap();
+        let back = read_mesh(&path).unwrap();
+        // Exact: PLY stores the bytes; OBJ's x / 255 as f32 text rounds back to the same byte.
+        assert_eq!(back.colours, mesh.colours, "{name}");
+    }
+    // Colours follow their vertices through compaction and component filtering.
+    let kept = hounsfield_mesh::keep_largest_component(&mesh);
+    assert_eq!(kept.colours.as_ref().map(Vec::len), Some(kept.vertices.len()));
+    let c = kept.colours.unwrap();
+    for (v, colour) in kept.vertices.iter().zip(&c) {
+        let k = mesh.vertices.iter().position(|w| w == v).unwrap();
+        assert_eq!(mesh.colours.as_ref().unwrap()[k], *colour);
+    }
+    // Float colours in [0, 1] (as some writers store them) read as bytes; a partial set is refused.
+    let p = dir.path().join("float.ply");
+    std::fs::write(&p, b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nproperty float red\nproperty float green\nproperty float blue\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0 1 0 0\n1 0 0 0 1 0\n0 1 0 0 0 0.5\n3 0 1 2\n").unwrap();
+    assert_eq!(read_mesh(&p).unwrap().colours, Some(vec![[255, 0, 0], [0, 255, 0], [0, 0, 128]]));
+    let p = dir.path().join("partial.ply");
+    std::fs::write(&p, b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nproperty uchar red\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0 1\n1 0 0 0\n0 1 0 0\n3 0 1 2\n").unwrap();
+    let err = read_mesh(&p).unwrap_err().to_string();
+    assert!(err.contains("partial.ply") && err.contains("red, green and blue"), "{err}");
+}
+
+#[test]
+fn glb_vertex_colours_are_linear_and_trimesh_reads_them() {
+    let mesh = coloured_mesh();
+    let (_dir, path, bytes) = written_glb(&mesh);
+    let word = |o: usize| le_word(&bytes, o);
+    let json_len = word(12);
+    let json: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
+    let colour = &json["meshes"][0]["primitives"][0]["attributes"]["COLOR_0"];
+    let accessor = &json["accessors"][colour.as_u64().unwrap() as usize];
+    let view = &json["bufferViews"][accessor["bufferView"].as_u64().unwrap() as usize];
+    let offset = 28 + json_len + view["byteOffset"].as_u64().unwrap() as usize;
+    assert_eq!(view["byteLength"].as_u64().unwrap() as usize, 12 * mesh.vertices.len());
+    // glTF's COLOR_0 is linear light: each stored value is the sRGB byte through the sRGB curve
+    // (IEC 61966-2-1), checked here at three anchor values and on every vertex to 1e-6.
+    let srgb = |c: u8| {
+        let x = f64::from(c) / 255.0;
+        if x <= 0.04045 { x / 12.92 } else { ((x + 0.055) / 1.055).powf(2.4) }
+    };
+    assert!((srgb(128) - 0.2158605).abs() < 1e-6 && srgb(255) == 1.0 && srgb(0) == 0.0);
+    for (k, c) in mesh.colours.as_ref().unwrap().iter().enumerate() {
+        for (ch, &byte) in c.iter().enumerate() {
+            let o = offset + 12 * k + 4 * ch;
+            let stored = f32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+            assert!((f64::from(stored) - srgb(byte)).abs() < 1e-6, "vertex {k}");
+        }
+    }
+    let Some(py) = std::env::var_os("HOUNSFIELD_PYTHON") else { return };
+    // trimesh finds one colour per vertex.
+    let out = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import sys, trimesh; m = trimesh.load(sys.argv[1], force='mesh', process=False); \
+             print(m.visual.kind, len(m.visual.vertex_colors))",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim(), format!("vertex {}", mesh.vertices.len()));
 }

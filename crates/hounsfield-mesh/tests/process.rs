@@ -5,9 +5,9 @@
 use hounsfield_core::rng::SplitMix64;
 use hounsfield_core::{Geometry, Volume};
 use hounsfield_mesh::{
-    IsoOptions, TaubinOptions, TriMesh, WindowedSincOptions, decimate, isosurface,
-    keep_largest_component, remove_small_components, surface_distances, taubin_smooth,
-    vertex_to_surface, windowed_sinc_smooth,
+    IsoOptions, TaubinOptions, TriMesh, WindowedSincOptions, colour_at_closest, decimate,
+    isosurface, keep_largest_component, keep_marked_components, remove_small_components,
+    surface_distances, taubin_smooth, vertex_to_surface, windowed_sinc_smooth,
 };
 use std::f64::consts::PI;
 
@@ -148,4 +148,49 @@ fn surface_distances_match_concentric_and_shifted_spheres() {
     let worst = vertex_to_surface(&small, &inner).unwrap().into_iter().fold(0.0, f64::max);
     assert!(worst < 0.25, "{worst}");
     assert!(vertex_to_surface(&inner, &TriMesh::default()).is_err());
+}
+
+#[test]
+fn marked_components_are_kept_and_the_rest_dropped() {
+    // Two balls; marking one vertex of the small one keeps it alone, with its colours.
+    let mut mesh = balls(40, &[([12.0, 20.0, 20.0], 8.0), ([31.0, 20.0, 20.0], 4.0)], 0.0);
+    assert_eq!(mesh.components().1, 2);
+    mesh.colours = Some(
+        mesh.vertices
+            .iter()
+            .map(|v| if v[0] > 24.0 { [200, 10, 10] } else { [10, 10, 200] })
+            .collect(),
+    );
+    let mut marked = vec![false; mesh.vertices.len()];
+    let small = mesh.vertices.iter().position(|v| v[0] > 24.0).unwrap();
+    marked[small] = true;
+    let kept = keep_marked_components(&mesh, &marked).unwrap();
+    assert_eq!(kept.components().1, 1);
+    assert!(kept.vertices.iter().all(|v| v[0] > 24.0));
+    assert!(kept.colours.unwrap().iter().all(|&c| c == [200, 10, 10]));
+    let none = keep_marked_components(&mesh, &vec![false; mesh.vertices.len()]).unwrap();
+    assert!(none.triangles.is_empty());
+    assert!(keep_marked_components(&mesh, &[true]).is_err(), "one mark per vertex");
+}
+
+#[test]
+fn colours_at_the_closest_point_interpolate_the_reference() {
+    // A ball coloured by height (red = 255 (z - 12) / 16, linear in z), looked up from a finer
+    // ball of the same radius: the colour at the closest point is linear in the barycentric
+    // weights, so it matches the analytic ramp to within the surfaces' gap (< 0.2 mm) times
+    // 255 / 16 per mm, plus rounding: 4 levels.
+    let mut coarse = balls(40, &[([20.0, 20.0, 20.0], 8.0)], 0.0);
+    let ramp = |z: f64| (255.0 * (z - 12.0) / 16.0).clamp(0.0, 255.0);
+    coarse.colours =
+        Some(coarse.vertices.iter().map(|v| [ramp(f64::from(v[2])).round() as u8, 0, 0]).collect());
+    let fine = hounsfield_mesh::icosphere([20.0, 20.0, 20.0], 8.0, 4).unwrap();
+    let colours = colour_at_closest(&fine, &coarse).unwrap();
+    let worst = fine
+        .vertices
+        .iter()
+        .zip(&colours)
+        .map(|(v, c)| (f64::from(c[0]) * 255.0 - ramp(f64::from(v[2]))).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 4.0, "worst red error {worst} levels");
+    assert!(colour_at_closest(&fine, &balls(40, &[([20.0; 3], 8.0)], 0.0)).is_err(), "no colours");
 }

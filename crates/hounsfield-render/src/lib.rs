@@ -30,6 +30,6 @@ pub mod slice;
 pub use camera::View;
 pub use image::{RgbImage, read_grey16_png, read_png, write_grey16_png};
 pub use mesh_preview::mesh_preview;
-pub use multiview::{Surface, ViewMaps, render_view};
+pub use multiview::{HEADLIGHT_AMBIENT, Surface, ViewMaps, render_view};
 pub use raycast::{ControlPoint, DvrOptions, TransferFunction, mip_view, volume_render};
 pub use slice::{Overlay, Plane, Window, label_colour, mip, mip_values, montage, slice_image};

@@ -44,6 +44,10 @@ pub struct ViewMaps {
 
 const IVORY: [f32; 3] = [0.96, 0.92, 0.84];
 
+/// The ambient share of the headlight shading: a pixel's colour is the albedo times
+/// `HEADLIGHT_AMBIENT + (1 - HEADLIGHT_AMBIENT) |n . f|`, `f` the camera's viewing direction.
+pub const HEADLIGHT_AMBIENT: f64 = 0.25;
+
 impl ViewMaps {
     /// Number of pixels that see the surface.
     pub fn coverage(&self) -> usize {
@@ -285,7 +289,7 @@ pub fn render_view(surface: &Surface<'_>, camera: &Camera) -> Result<ViewMaps> {
             }),
             None => IVORY.map(f64::from),
         };
-        let shade = 0.25 + 0.75 * dot(n, forward).abs();
+        let shade = HEADLIGHT_AMBIENT + (1.0 - HEADLIGHT_AMBIENT) * dot(n, forward).abs();
         maps.mask[k] = true;
         maps.depth[k] = z as f32;
         maps.normal[k] = n.map(|c| c as f32);

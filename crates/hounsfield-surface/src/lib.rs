@@ -6,7 +6,9 @@
 //! [`Camera`](hounsfield_core::Camera)s and [`Silhouette`]s, so any renderer's or camera's
 //! pictures fit, as long as the camera model is known. [`fit_sdf`] then fits a signed distance
 //! grid to the silhouettes and normal maps by NeuS volume rendering, started from the hull and
-//! kept inside it, which carves the concavities no silhouette shows (docs/SURFACE.md).
+//! kept inside it, which carves the concavities no silhouette shows (docs/SURFACE.md), and
+//! [`vertex_colours`] colours the resulting mesh from the views' colour pictures, saying which
+//! vertices no view sees.
 //!
 //! ```
 //! use hounsfield_core::{Camera, camera::Projection};
@@ -36,12 +38,14 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod colour;
 pub mod fit;
 pub mod grid;
 pub mod hull;
 pub mod neus;
 pub mod silhouette;
 
+pub use colour::{ColourView, Shading, VertexColours, vertex_colours};
 pub use fit::{FitOptions, FitProgress, TargetView, fit_sdf};
 pub use grid::SdfGrid;
 pub use hull::{HullGrid, MaskedView, visual_hull};
