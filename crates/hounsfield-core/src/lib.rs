@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod camera;
+pub mod chunk;
 pub mod display;
 pub mod distance;
 pub mod dynvolume;
@@ -55,6 +56,7 @@ pub mod vec3;
 pub mod volume;
 
 pub use camera::{Camera, Projection};
+pub use chunk::{ChunkSink, ChunkSource, Region, VolumeSink};
 pub use display::{Window, WindowPreset};
 pub use dynvolume::DynVolume;
 pub use element::{CastOptions, DType, Element, Overflow, Rounding};

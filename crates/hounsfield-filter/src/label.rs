@@ -21,7 +21,7 @@ pub enum Connectivity {
 
 impl Connectivity {
     /// The neighbours visited before a voxel in C order, as (dz, dy, dx).
-    fn backward(self) -> Vec<[isize; 3]> {
+    pub(crate) fn backward(self) -> Vec<[isize; 3]> {
         let mut out = Vec::new();
         for dz in -1..=0isize {
             for dy in -1..=1isize {
@@ -138,7 +138,7 @@ pub fn label<T: Element>(mask: &Volume<T>, connectivity: Connectivity) -> Result
     Ok(Labels { volume, count })
 }
 
-fn find(parent: &mut [u32], mut i: u32) -> u32 {
+pub(crate) fn find(parent: &mut [u32], mut i: u32) -> u32 {
     while parent[i as usize] != i {
         let grand = parent[parent[i as usize] as usize];
         parent[i as usize] = grand;

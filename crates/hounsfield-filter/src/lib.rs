@@ -23,7 +23,10 @@
 //! - [`reshape`]: crop (by index or physical box), pad, flip, permute, reorient to RAS, LPS or
 //!   any code, every voxel keeping its physical position;
 //! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,
-//!   per-region volume, bounding box and centroid in physical coordinates.
+//!   per-region volume, bounding box and centroid in physical coordinates;
+//! - [`chunked`]: the filters above chunk by chunk over `hounsfield_core::chunk` sources and
+//!   sinks (each chunk with a halo of the filter's reach), equal to the in-memory results bit for
+//!   bit, under a memory budget; connected components across chunks with the same numbering.
 //!
 //! Results are identical for any number of rayon threads. Errors are `hounsfield_core::Error`:
 //! the only failures here are invalid parameters, shapes and values, which core already names.
@@ -51,6 +54,7 @@
 
 pub mod boundary;
 pub mod bspline;
+pub mod chunked;
 pub mod derivative;
 pub mod diffusion;
 pub mod gaussian;
