@@ -42,6 +42,8 @@ mod gzip;
 pub mod nifti;
 mod open;
 mod source;
+#[cfg(feature = "zarr")]
+pub mod zarr;
 
 pub use error::{Error, Result, SeriesProblem};
 pub use open::{Format, OpenOptions, Opened, is_dicom_file, is_gzip, open, open_volume};
