@@ -176,14 +176,18 @@ impl fmt::Display for ViewsReport {
     }
 }
 
-/// The surface to render from `input`: a mesh file (with its vertex colours, if it has them),
-/// or a volume's isosurface / label surfaces (each label in its overlay colour).
-fn load_surface(input: &Path, options: &ViewsOptions) -> Result<TriMesh> {
+/// The surface to render from `input` and the reference a fit of its views is compared with:
+/// a mesh file (with its vertex colours, if it has them), a volume's isosurface, or a label
+/// volume's surfaces (each label in its overlay colour) with, as the reference, the outer
+/// surface of all labels together: the walls between touching labels are inside the object,
+/// where no view and no reconstruction from views can reach.
+fn load_surface(input: &Path, options: &ViewsOptions) -> Result<(TriMesh, TriMesh)> {
     if MeshFormat::from_path(input).is_ok() {
         if options.level.is_some() || options.labels {
             bail!("{}: --level and --labels apply to volumes, not to mesh files", input.display());
         }
-        return Ok(read_mesh(input)?);
+        let mesh = read_mesh(input)?;
+        return Ok((mesh.clone(), mesh));
     }
     let volume = hounsfield_io::open_volume(input)?;
     if options.labels {
@@ -203,7 +207,17 @@ fn load_surface(input: &Path, options: &ViewsOptions) -> Result<TriMesh> {
             merged.triangles.extend(s.mesh.triangles.iter().map(|t| t.map(|i| i + base)));
         }
         merged.colours = Some(colours);
-        return Ok(merged);
+        let union = volume.map(|v| u8::from(v != 0.0));
+        let mut outer = label_surfaces(&union, &LabelOptions::default())
+            .with_context(|| input.display().to_string())?
+            .into_iter()
+            .next()
+            .map(|s| s.mesh)
+            .context("no foreground")?;
+        let colours = colour_at_closest(&outer, &merged)?;
+        outer.colours =
+            Some(colours.iter().map(|c| c.map(|x| (x * 255.0).round() as u8)).collect());
+        return Ok((merged, outer));
     }
     let Some(level) = options.level else {
         bail!(
@@ -222,8 +236,12 @@ fn load_surface(input: &Path, options: &ViewsOptions) -> Result<TriMesh> {
             input.display()
         );
     }
-    Ok(mesh)
+    Ok((mesh.clone(), mesh))
 }
+
+/// A kilometre bounds any scanned or rendered object; beyond it the grids' arithmetic fails
+/// with errors that no longer say why.
+const MAX_FRAME_MM: f64 = 1e6;
 
 /// Most labels `--labels` renders: one overlay colour each.
 const MAX_LABELS: usize = 255;
@@ -250,8 +268,33 @@ fn check_label_image(input: &Path, volume: &Volume<f32>) -> Result<()> {
             }
         }
     }
+    // A label image is made of uniform regions: neighbours inside the foreground mostly share
+    // their label. In an intensity image (an MRI) most of them differ.
+    let values = volume.as_slice();
+    let nx = volume.shape()[2];
+    let (mut pairs, mut differ) = (0usize, 0usize);
+    for (i, pair) in values.windows(2).enumerate() {
+        if (i + 1) % nx != 0 && pair[0] != 0.0 && pair[1] != 0.0 {
+            pairs += 1;
+            differ += usize::from(pair[0] != pair[1]);
+        }
+    }
+    let share = differ as f64 / pairs.max(1) as f64;
+    if share > MAX_LABEL_CHANGES {
+        bail!(
+            "{}: not a label image: {:.0}% of neighbouring foreground voxels differ (a label \
+             image's regions are uniform); use --level for the surface of an intensity image",
+            input.display(),
+            100.0 * share
+        );
+    }
     Ok(())
 }
+
+/// The largest share of x-neighbour pairs within the foreground that may carry different
+/// labels: label maps measure a few percent (a boundary between two labels is one pair in
+/// each row crossing it); MRI intensities most pairs.
+const MAX_LABEL_CHANGES: f64 = 0.2;
 
 /// The bounding sphere used to frame the views: the bounding box's centre and the farthest
 /// vertex from it.
@@ -348,7 +391,7 @@ fn depth_samples(maps: &ViewMaps) -> Vec<u16> {
 /// asks for into `dir`.
 pub fn views(input: &Path, dir: &Path, options: &ViewsOptions) -> Result<ViewsReport> {
     let start = std::time::Instant::now();
-    let mesh = load_surface(input, options)?;
+    let (mesh, reference) = load_surface(input, options)?;
     let colours: Option<Vec<[f32; 3]>> = mesh
         .colours
         .as_ref()
@@ -359,6 +402,14 @@ pub fn views(input: &Path, dir: &Path, options: &ViewsOptions) -> Result<ViewsRe
     let (centre, radius) = bounding_sphere(&mesh);
     if !(radius > 0.0 && radius.is_finite()) {
         bail!("{}: the surface has no extent", input.display());
+    }
+    // The limit `fit` reads views.json under: refuse here what it would refuse there.
+    if radius * 1.05 > MAX_FRAME_MM || centre.iter().any(|c| c.abs() > MAX_FRAME_MM) {
+        bail!(
+            "{}: the surface spans {radius:.3e} mm about {centre:?}: beyond the {MAX_FRAME_MM:e} mm \
+             views can frame (a vertex far away, or coordinates not in mm?)",
+            input.display()
+        );
     }
     let cameras = cameras(options, centre, radius)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -390,7 +441,7 @@ pub fn views(input: &Path, dir: &Path, options: &ViewsOptions) -> Result<ViewsRe
         records.push(record);
     }
     outputs.write(&dir.join("sheet.png"), |p| Ok(sheet.write_png(p)?))?;
-    outputs.write(&dir.join("reference.ply"), |p| Ok(write_mesh(p, &mesh)?))?;
+    outputs.write(&dir.join("reference.ply"), |p| Ok(write_mesh(p, &reference)?))?;
     let file = ViewsFile {
         version: 1,
         source: input.display().to_string(),
@@ -429,10 +480,8 @@ pub fn read_views(dir: &Path) -> Result<(ViewsFile, Vec<MaskedView>)> {
     if file.views.is_empty() {
         bail!("{}: no views", path.display());
     }
-    // A kilometre bounds any scanned or rendered object; beyond it the grid's arithmetic fails
-    // with errors that no longer say why.
-    let framed = file.radius > 0.0 && file.radius <= 1e6;
-    if !(framed && file.centre.iter().all(|c| c.is_finite() && c.abs() <= 1e6)) {
+    let framed = file.radius > 0.0 && file.radius <= MAX_FRAME_MM;
+    if !(framed && file.centre.iter().all(|c| c.is_finite() && c.abs() <= MAX_FRAME_MM)) {
         bail!(
             "{}: centre {:?} / radius {} mm do not frame anything (radius 0 to 1e6 mm)",
             path.display(),
@@ -458,7 +507,7 @@ pub fn read_views(dir: &Path) -> Result<(ViewsFile, Vec<MaskedView>)> {
                 camera.height()
             );
         }
-        let inside = image.pixels.iter().map(|p| p[0] > 127).collect();
+        let inside = decode_mask(&image);
         let silhouette = Silhouette::new(image.width, image.height, inside)?;
         views.push(MaskedView { camera, silhouette });
     }
@@ -560,9 +609,11 @@ impl fmt::Display for FitReport {
             self.seconds
         )?;
         let c = &self.colouring;
+        let stl = self.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("stl"));
         writeln!(
             f,
-            "  colours from the views: {:.1}% of vertices seen, {} unseen part(s) removed",
+            "  colours from the views{}: {:.1}% of vertices seen, {} unseen part(s) removed",
+            if stl { " (not stored: STL has no colours)" } else { "" },
             100.0 * c.seen_fraction,
             c.unseen_parts_removed
         )?;
@@ -636,6 +687,12 @@ pub fn fit(
         }
         None => None,
     };
+    check_pictures(dir, &file)?;
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        bail!("{}: no directory {} to write into", output.display(), parent.display());
+    }
     let start = std::time::Instant::now();
     let grid = HullGrid {
         centre: file.centre,
@@ -717,8 +774,12 @@ fn colour_from_views(
     let mut cameras = Vec::with_capacity(file.views.len());
     let mut pictures = Vec::with_capacity(file.views.len());
     let mut depths = Vec::with_capacity(file.views.len());
+    let mut masks = Vec::with_capacity(file.views.len());
+    let mut view_normals = Vec::with_capacity(file.views.len());
     for record in &file.views {
         let camera = record.camera()?;
+        masks.push(decode_mask(&read_view_picture(dir, record, &record.mask)?));
+        view_normals.push(decode_normals(&read_view_picture(dir, record, &record.normal)?));
         let image = read_view_picture(dir, record, &record.colour)?;
         pictures
             .push(image.pixels.iter().map(|p| p.map(|c| f32::from(c) / 255.0)).collect::<Vec<_>>());
@@ -740,6 +801,8 @@ fn colour_from_views(
                 }
                 None => Shading::Unlit,
             },
+            inside: Some(&masks[k]),
+            normals: Some(&view_normals[k]),
         })
         .collect();
     let coloured = vertex_colours(&mesh.vertices, &normals, &mesh.triangles, &views)
@@ -794,15 +857,7 @@ fn read_targets(
         .zip(views)
         .map(|(record, view)| {
             let image = read_view_picture(dir, record, &record.normal)?;
-            let normals = image
-                .pixels
-                .iter()
-                .map(|p| {
-                    let n = p.map(|c| f32::from(c) / 127.5 - 1.0);
-                    let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt().max(1e-6);
-                    n.map(|c| c / len)
-                })
-                .collect();
+            let normals = decode_normals(&image);
             let depths = if with_depth { Some(read_depths(dir, record)?) } else { None };
             Ok(TargetView {
                 camera: view.camera,
@@ -812,6 +867,44 @@ fn read_targets(
             })
         })
         .collect()
+}
+
+/// Reads every view's colour and normal picture and checks its shading record, so that a
+/// missing or wrong picture fails before the fit rather than after it.
+fn check_pictures(dir: &Path, file: &ViewsFile) -> Result<()> {
+    for record in &file.views {
+        read_view_picture(dir, record, &record.colour)?;
+        read_view_picture(dir, record, &record.normal)?;
+        if let Some(ViewShading::Headlight { ambient }) = record.shading
+            && !(0.0..1.0).contains(&ambient)
+        {
+            bail!(
+                "{}: view {}: shading ambient {ambient} must be in [0, 1) (for unlit colour \
+                 pictures remove the view's `shading`)",
+                dir.join(VIEWS_FILE).display(),
+                record.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Unit normals from a normal map's `(n + 1) / 2` pixels.
+fn decode_normals(image: &RgbImage) -> Vec<[f32; 3]> {
+    image
+        .pixels
+        .iter()
+        .map(|p| {
+            let n = p.map(|c| f32::from(c) / 127.5 - 1.0);
+            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt().max(1e-6);
+            n.map(|c| c / len)
+        })
+        .collect()
+}
+
+/// A silhouette's pixels from its picture (white = object).
+fn decode_mask(image: &RgbImage) -> Vec<bool> {
+    image.pixels.iter().map(|p| p[0] > 127).collect()
 }
 
 /// The picture `name` of a view, checked to be the view's size.

@@ -103,10 +103,10 @@ fn views_then_hull_of_a_sphere_match_the_analytic_hull() {
     assert!(fit["stage"].as_str().unwrap().starts_with("SDF fit"), "{fit}");
     // The paint comes back from the views' colour pictures, shading divided out: the six
     // horizontal views barely see the poles, whose colours are filled in from the seen ring.
-    // Mean error under 6 levels of 255 (measured 3.2).
+    // Mean error under 3 levels of 255 (measured 0.74).
     let colouring = &fit["colouring"];
     let error = colouring["colour_error"].as_f64().unwrap();
-    assert!(error < 6.0 && colouring["seen_fraction"].as_f64().unwrap() > 0.9, "{colouring}");
+    assert!(error < 3.0 && colouring["seen_fraction"].as_f64().unwrap() > 0.9, "{colouring}");
     let coloured = read_mesh(&fitted).unwrap();
     assert_eq!(coloured.colours.as_ref().map(Vec::len), Some(coloured.vertices.len()));
     // The same views without their shading record: the colours stay darkened by the headlight.
@@ -192,9 +192,11 @@ fn perspective_views_of_a_labelled_volume() {
     let hull = read_mesh(&dir.path().join("h.ply")).unwrap();
     assert_eq!(reference.colours.as_ref().map(Vec::len), Some(reference.vertices.len()));
     assert_eq!(hull.colours.as_ref().map(Vec::len), Some(hull.vertices.len()));
-    // A loose hull from four oblique views puts some colours on the wrong box (measured 18.3).
+    // Each box's colour comes back from the views' pictures, within 5 levels of 255 on average
+    // (measured 1.1; 18.3 before background pixels were masked out and the shading divided with
+    // the pictures' own normals).
     let error = fit["colouring"]["colour_error"].as_f64().unwrap();
-    assert!(error < 30.0, "{fit}");
+    assert!(error < 5.0, "{fit}");
     // An intensity image is not a label image.
     let ramp: Vec<f32> = (0..n * n * n).map(|i| i as f32 * 0.5).collect();
     let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
@@ -208,6 +210,19 @@ fn perspective_views_of_a_labelled_volume() {
     let out =
         hounsfield(&["surface", "views", s(&ramp_path), s(&dir.path().join("r")), "--labels"]);
     one_line_error(&out, "label image");
+    // Whole numbers that change from voxel to voxel (an 8-bit MRI) are not labels either.
+    let grey: Vec<u8> = (0..n * n * n).map(|i| (i * 7 % 200 + 1) as u8).collect();
+    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
+    let volume = hounsfield_core::Volume::from_vec([n, n, n], grey, geometry).unwrap();
+    let grey_path = dir.path().join("grey.nii.gz");
+    hounsfield_io::nifti::write_nifti(
+        &grey_path,
+        &hounsfield_io::nifti::NiftiImage::from_volume(volume),
+    )
+    .unwrap();
+    let out =
+        hounsfield(&["surface", "views", s(&grey_path), s(&dir.path().join("g")), "--labels"]);
+    one_line_error(&out, "not a label image");
 }
 
 #[test]
@@ -259,6 +274,12 @@ fn bad_views_and_meshes_are_one_line_errors() {
         &hounsfield(&["surface", "fit", s(&fresh), s(&out), "--samples", "0"]),
         "--samples",
     );
+    assert!(!out.exists());
+    // A missing colour picture and an output folder that does not exist fail before the fit.
+    let nowhere = dir.path().join("missing").join("out.ply");
+    one_line_error(&hounsfield(&["surface", "fit", s(&fresh), s(&nowhere)]), "no directory");
+    std::fs::remove_file(fresh.join("front_colour.png")).unwrap();
+    one_line_error(&hounsfield(&["surface", "fit", s(&fresh), s(&out)]), "front_colour.png");
     assert!(!out.exists());
     // A volume needs --level or --labels; an open mesh has no volume to compare.
     let nii = dir.path().join("v.nii");

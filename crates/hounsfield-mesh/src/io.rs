@@ -41,7 +41,7 @@ impl MeshFormat {
             Some("glb") => Ok(MeshFormat::Glb),
             _ => Err(Error::param(
                 "mesh file",
-                format!("{}: unknown extension (use .stl, .ply or .obj)", path.display()),
+                format!("{}: unknown extension (use .stl, .ply, .obj or .glb)", path.display()),
             )),
         }
     }
@@ -431,18 +431,34 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
         return Err(bad(path, "vertices need x, y and z"));
     };
     let (count_ty, index_ty) = face_list.ok_or_else(|| bad(path, "no face vertex list"))?;
-    // Colours as `red green blue` (uchar 0..=255, or float in [0, 1]); all three or none.
+    // Colours as `red green blue`: uchar 0..=255, ushort 0..=65535 or float in [0, 1]; all
+    // three or none, of one type.
     let rgb = ["red", "green", "blue"].map(|n| vertex_props.iter().position(|(_, p)| p == n));
     let rgb = match rgb {
         [Some(r), Some(g), Some(b)] => {
-            let float = ["float", "float32", "double", "float64"];
-            let scale = if float.contains(&vertex_props[r].0.as_str()) { 255.0 } else { 1.0 };
+            let ty = vertex_props[r].0.as_str();
+            if [g, b].iter().any(|&i| vertex_props[i].0 != ty) {
+                return Err(bad(path, "red, green and blue have different types"));
+            }
+            let scale = match ty {
+                "uchar" | "uint8" => 1.0,
+                "ushort" | "uint16" => 255.0 / 65535.0,
+                "float" | "float32" | "double" | "float64" => 255.0,
+                other => return Err(bad(path, format!("vertex colours of type {other}"))),
+            };
             Some(([r, g, b], scale))
         }
         [None, None, None] => None,
         _ => return Err(bad(path, "vertex colours need all of red, green and blue")),
     };
-    let to_u8 = |x: f64, scale: f64| (x * scale).round().clamp(0.0, 255.0) as u8;
+    // Float colours outside [0, 1] (0..255 written as floats, NaN) are refused, not clamped.
+    let to_u8 = |x: f64, scale: f64| -> Result<u8> {
+        let v = x * scale;
+        if !(v.is_finite() && (-0.5..255.5).contains(&v)) {
+            return Err(bad(path, format!("vertex colour {x} is outside its type's range")));
+        }
+        Ok(v.round().clamp(0.0, 255.0) as u8)
+    };
     let mut colours: Vec<[u8; 3]> = Vec::new();
     let mut vertices = Vec::with_capacity(vertex_count);
     let mut triangles = Vec::with_capacity(face_count);
@@ -470,7 +486,7 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
                 if let Some((idx, scale)) = rgb {
                     for (slot, p) in idx.iter().enumerate() {
                         if *p == k {
-                            c[slot] = to_u8(value, scale);
+                            c[slot] = to_u8(value, scale)?;
                         }
                     }
                 }
@@ -501,7 +517,11 @@ fn read_ply(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
             }
             vertices.push([vals[px] as f32, vals[py] as f32, vals[pz] as f32]);
             if let Some((idx, scale)) = rgb {
-                colours.push(idx.map(|i| to_u8(vals[i], scale)));
+                colours.push([
+                    to_u8(vals[idx[0]], scale)?,
+                    to_u8(vals[idx[1]], scale)?,
+                    to_u8(vals[idx[2]], scale)?,
+                ]);
             }
         }
         for k in 0..face_count {
@@ -580,11 +600,36 @@ fn read_obj(path: &Path, bytes: &[u8]) -> Result<TriMesh> {
                     ));
                 }
                 vertices.push([v[0], v[1], v[2]]);
-                match (&mut colours, v.len()) {
-                    (Some(c), 6) => {
-                        c.push([3, 4, 5].map(|k| (v[k] * 255.0).round().clamp(0.0, 255.0) as u8))
+                // Colours on every vertex or on none: a file that mixes them is refused rather
+                // than read without its colours.
+                let coloured = v.len() == 6;
+                if vertices.len() > 1 && coloured != colours.as_ref().is_some_and(|c| !c.is_empty())
+                {
+                    return Err(bad(
+                        path,
+                        format!("line {}: colours on some vertices only", line_no + 1),
+                    ));
+                }
+                match (&mut colours, coloured, v.len()) {
+                    (Some(c), true, _) => {
+                        if v[3..].iter().any(|x| !(0.0..=1.0).contains(x)) {
+                            return Err(bad(
+                                path,
+                                format!("line {}: vertex colours must be in [0, 1]", line_no + 1),
+                            ));
+                        }
+                        c.push([3, 4, 5].map(|k| (v[k] * 255.0).round() as u8));
                     }
-                    _ => colours = None,
+                    (_, false, 3) => colours = None,
+                    _ => {
+                        return Err(bad(
+                            path,
+                            format!(
+                                "line {}: a vertex needs 3 numbers, or 6 with a colour",
+                                line_no + 1
+                            ),
+                        ));
+                    }
                 }
             }
             Some("f") => {

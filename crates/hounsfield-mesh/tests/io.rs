@@ -183,6 +183,34 @@ fn vertex_colours_round_trip_through_ply_and_obj_and_survive_processing() {
     std::fs::write(&p, b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nproperty uchar red\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0 1\n1 0 0 0\n0 1 0 0\n3 0 1 2\n").unwrap();
     let err = read_mesh(&p).unwrap_err().to_string();
     assert!(err.contains("partial.ply") && err.contains("red, green and blue"), "{err}");
+    // 16-bit colours are scaled to 8 bits; colours outside their type's range are refused, not
+    // clamped; an OBJ with colours on some vertices only is refused, not read without them.
+    let ply = |name: &str, ty: &str, rows: &str| {
+        let p = dir.path().join(name);
+        let header = format!(
+            "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nproperty {ty} red\nproperty {ty} green\nproperty {ty} blue\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
+        );
+        std::fs::write(&p, format!("{header}{rows}3 0 1 2\n")).unwrap();
+        p
+    };
+    let wide = ply("ushort.ply", "ushort", "0 0 0 65535 0 0\n1 0 0 0 32896 0\n0 1 0 0 0 257\n");
+    assert_eq!(read_mesh(&wide).unwrap().colours, Some(vec![[255, 0, 0], [0, 128, 0], [0, 0, 1]]));
+    for (name, rows) in [
+        ("bytes_as_float.ply", "0 0 0 200 0 0\n1 0 0 0 1 0\n0 1 0 0 0 1\n"),
+        ("nan.ply", "0 0 0 nan 0 0\n1 0 0 0 1 0\n0 1 0 0 0 1\n"),
+    ] {
+        let err = read_mesh(&ply(name, "float", rows)).unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains("range"), "{err}");
+    }
+    for (name, text) in [
+        ("some.obj", "v 0 0 0 1 0 0\nv 1 0 0\nv 0 1 0 0 0 1\nf 1 2 3\n"),
+        ("bright.obj", "v 0 0 0 255 0 0\nv 1 0 0 0 1 0\nv 0 1 0 0 0 1\nf 1 2 3\n"),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let err = read_mesh(&p).unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains("line"), "{err}");
+    }
 }
 
 #[test]

@@ -35,6 +35,12 @@ pub struct ColourView<'a> {
     pub depth: &'a [f32],
     /// How the colours were lit.
     pub shading: Shading,
+    /// The view's own silhouette: pixels outside it are background and give no colour (a
+    /// reconstruction a pixel too wide would otherwise take the background's colour).
+    pub inside: Option<&'a [bool]>,
+    /// The view's own unit normals per pixel, to divide the shading out with the surface the
+    /// picture shows rather than the reconstruction's estimate of it.
+    pub normals: Option<&'a [[f32; 3]]>,
 }
 
 /// Colours per vertex and which vertices some view saw.
@@ -83,7 +89,9 @@ pub fn vertex_colours(
     }
     for (k, view) in views.iter().enumerate() {
         let pixels = view.camera.width() * view.camera.height();
-        if view.colour.len() != pixels || view.depth.len() != pixels {
+        let sized = view.inside.is_none_or(|m| m.len() == pixels)
+            && view.normals.is_none_or(|n| n.len() == pixels);
+        if view.colour.len() != pixels || view.depth.len() != pixels || !sized {
             return Err(Error::param(
                 "colour view",
                 format!(
@@ -141,6 +149,9 @@ fn sample(view: &ColourView<'_>, p: [f64; 3], normal: [f64; 3]) -> Option<Sample
         return None;
     }
     let k = row * camera.width() + col;
+    if view.inside.is_some_and(|m| !m[k]) {
+        return None;
+    }
     let nearest = f64::from(view.depth[k]);
     if !nearest.is_finite() {
         return None;
@@ -154,9 +165,15 @@ fn sample(view: &ColourView<'_>, p: [f64; 3], normal: [f64; 3]) -> Option<Sample
     let shade = match view.shading {
         Shading::Unlit => 1.0,
         Shading::Headlight { ambient } => {
+            // The picture's own normal where it has one, else the reconstruction's.
+            let seen = view.normals.map(|n| n[k].map(f64::from)).filter(|n| {
+                let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+                (len - 1.0).abs() < 0.1
+            });
+            let n = seen.unwrap_or(normal);
             let f = camera.forward();
             let a = f64::from(ambient);
-            a + (1.0 - a) * (normal[0] * f[0] + normal[1] * f[1] + normal[2] * f[2]).abs()
+            a + (1.0 - a) * (n[0] * f[0] + n[1] * f[1] + n[2] * f[2]).abs()
         }
     };
     let c = view.colour[k];
@@ -230,6 +247,8 @@ mod tests {
             colour: &colour,
             depth: &depth,
             shading: Shading::Headlight { ambient: 0.25 },
+            inside: None,
+            normals: None,
         };
         let out = vertex_colours(&vertices, &normals, &[[0, 1, 2], [1, 3, 2]], &[view]).unwrap();
         assert_eq!(out.seen, vec![true, true, true, false]);
