@@ -129,9 +129,10 @@ impl fmt::Display for DirectoryInfo {
     }
 }
 
-/// Reads `path` (a NIfTI file, a DICOM file or a directory of DICOM files) and describes it.
+/// Reads `path` (a NIfTI file, a DICOM file, a directory of DICOM files or an OME-Zarr store)
+/// and describes it.
 pub fn info(path: &Path) -> Result<Info> {
-    if path.is_dir() {
+    if path.is_dir() && !path.join("zarr.json").is_file() {
         let scan = dicom::scan_dicom_dir(path)?;
         return Ok(Info::Directory(directory_info(path, scan)));
     }
@@ -200,6 +201,7 @@ pub fn describe(opened: &Opened) -> ImageInfo {
         orientation: g.orientation_code(),
         transform: match image.xform_source() {
             _ if dicom => "ImagePositionPatient/ImageOrientationPatient".into(),
+            _ if opened.format == Format::Zarr => "the store's hounsfield geometry".into(),
             XformSource::Sform => format!("sform (code {})", h.sform_code),
             XformSource::Qform => format!("qform (code {})", h.qform_code),
             XformSource::Fallback => "none (pixdim only)".into(),
@@ -281,8 +283,14 @@ fn beside(output: &Path, ext: &str) -> PathBuf {
     output.with_file_name(format!("{}{ext}", &name[..name.len() - cut]))
 }
 
-/// Converts `input` (NIfTI file, DICOM file or DICOM series directory) to NIfTI `output`, then
-/// reads the result back to describe it. From DICOM it also writes, beside the NIfTI, the FSL
+/// Whether `path` names an OME-Zarr store (`.zarr`).
+fn is_zarr(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+}
+
+/// Converts `input` (NIfTI file, DICOM file or series directory, or OME-Zarr store) to NIfTI
+/// or, for a `.zarr` name, OME-Zarr `output` (one 3D volume, 64^3 chunks, zstd), then reads the
+/// result back to describe it. From DICOM it also writes, beside the image, the FSL
 /// `.bval`/`.bvec` tables of a diffusion series and (unless `no_bids`) a BIDS `.json` sidecar.
 pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<Converted> {
     let opened = hounsfield_io::open(input, &options.open)?;
@@ -338,7 +346,26 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
             })?;
         }
     }
-    outputs.write(output, |p| Ok(nifti::write_nifti(p, &opened.image)?))?;
+    if is_zarr(output) {
+        let [volume] = opened.image.volumes() else {
+            bail!(
+                "{}: OME-Zarr output holds one 3D volume; {} has {}",
+                output.display(),
+                input.display(),
+                opened.image.volumes().len()
+            );
+        };
+        let options = hounsfield_io::zarr::ZarrOptions::new([64; 3]);
+        // Zarr has no scale slope: scaled stored values are written as the f32 values they mean.
+        let scaled = match opened.image.scaling() {
+            Some(_) => Some(hounsfield_core::DynVolume::from(hounsfield_io::open_volume(input)?)),
+            None => None,
+        };
+        let volume = scaled.as_ref().unwrap_or(volume);
+        outputs.write(output, |p| Ok(hounsfield_io::zarr::write_zarr_dyn(p, volume, &options)?))?;
+    } else {
+        outputs.write(output, |p| Ok(nifti::write_nifti(p, &opened.image)?))?;
+    }
     let mut sidecars = outputs.keep();
     sidecars.pop(); // the image itself
     let back = hounsfield_io::open(output, &OpenOptions::default())

@@ -1033,3 +1033,36 @@ fn every_shipped_configuration_and_scan_file_parses() {
     }
     assert!(seen >= 9, "found {seen} files");
 }
+
+#[test]
+fn convert_to_ome_zarr_and_back_keeps_values_and_geometry() {
+    // Integers, an oblique qform, and scaled integers (written as the f32 values they mean,
+    // Zarr having no slope): the store reads back as the same volume, in the same place, and
+    // any command reads it as it reads NIfTI.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["dtype_i2.nii", "qform_rotated.nii", "scaled_i2.nii"] {
+        let zarr = dir.path().join(format!("{name}.zarr"));
+        let out = hounsfield(&["convert", &corpus(name), zarr.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        let original = hounsfield_io::open_volume(corpus(name)).unwrap();
+        let stored = hounsfield_io::open_volume(&zarr).unwrap();
+        assert_eq!(stored.as_slice(), original.as_slice(), "{name}");
+        assert!(stored.geometry().approx_eq(original.geometry(), 1e-9), "{name}");
+        let info = hounsfield(&["info", zarr.to_str().unwrap(), "--json"]);
+        assert_eq!(info.status.code(), Some(0), "{name}: {}", text(&info.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(v["format"], "OME-Zarr", "{v}");
+        let back = dir.path().join(format!("{name}.back.nii.gz"));
+        let out = hounsfield(&["convert", zarr.to_str().unwrap(), back.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        assert_eq!(hounsfield_io::open_volume(&back).unwrap().as_slice(), original.as_slice());
+    }
+    // A 4D image does not fit one 3D store; an existing store is not overwritten.
+    let four = dir.path().join("four.zarr");
+    let out = hounsfield(&["convert", &corpus("fourd_f4.nii.gz"), four.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("one 3D volume") && !four.exists(), "{}", text(&out.stderr));
+    let again = dir.path().join("dtype_i2.nii.zarr");
+    let out = hounsfield(&["convert", &corpus("dtype_i2.nii"), again.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+}

@@ -22,6 +22,8 @@ pub enum Format {
     DicomFile,
     /// A series chosen from a directory of DICOM files.
     DicomSeries,
+    /// An OME-Zarr v3 volume (a directory with `zarr.json`).
+    Zarr,
 }
 
 impl Format {
@@ -31,6 +33,7 @@ impl Format {
             Format::Nifti1 => "NIfTI-1",
             Format::Nifti2 => "NIfTI-2",
             Format::DicomFile | Format::DicomSeries => "DICOM",
+            Format::Zarr => "OME-Zarr",
         }
     }
 }
@@ -102,6 +105,11 @@ impl Opened {
 /// else as NIfTI. A file that is neither is `Error::WrongFormat` saying so.
 pub fn open(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Opened> {
     let path = path.as_ref();
+    #[cfg(feature = "zarr")]
+    if path.is_dir() && path.join("zarr.json").is_file() {
+        let image = NiftiImage::from_volume(crate::zarr::read_zarr_dyn(path)?);
+        return Ok(Opened { path: path.to_path_buf(), format: Format::Zarr, image, dicom: None });
+    }
     #[cfg(feature = "dicom")]
     {
         let dicom = if path.is_dir() {

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hounsfield_core::chunk::{ChunkSink, ChunkSource, Region, region_geometry};
-use hounsfield_core::{DType, Element, Geometry, Volume};
+use hounsfield_core::{DType, DynVolume, Element, Geometry, Volume};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 use zarrs::array::builder::ArrayBuilderFillValue;
@@ -369,19 +369,64 @@ impl<T: ZarrElement> ChunkSink<T> for ZarrVolume<T> {
     }
 }
 
-/// Writes `volume` as OME-Zarr at `path` (which must not exist), blocks in parallel.
+/// Writes `volume` as OME-Zarr at `path` (which must not exist), blocks in parallel. The store
+/// is written beside `path` and renamed into place when complete, so a failure leaves nothing.
 pub fn write_zarr<T: ZarrElement>(
     path: &Path,
     volume: &Volume<T>,
     options: &ZarrOptions,
 ) -> Result<()> {
-    let out = ZarrVolume::<T>::create(path, volume.shape(), volume.geometry(), options)?;
-    let tiles = Region::tiles(volume.shape(), out.block())
-        .map_err(|source| Error::Core { path: path.to_owned(), source })?;
-    tiles
-        .par_iter()
-        .try_for_each(|t| out.write(t, &ChunkSource::read(volume, t)?))
-        .map_err(|source| Error::Core { path: path.to_owned(), source })
+    if path.exists() {
+        return Err(cannot_write(path, "already exists (remove it first)"));
+    }
+    let name = path.file_name().ok_or_else(|| cannot_write(path, "no file name"))?;
+    let mut partial = name.to_os_string();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let temporary = path.with_file_name(partial);
+    let written = (|| -> Result<()> {
+        let out = ZarrVolume::<T>::create(&temporary, volume.shape(), volume.geometry(), options)?;
+        let tiles = Region::tiles(volume.shape(), out.block())
+            .map_err(|source| Error::Core { path: path.to_owned(), source })?;
+        tiles
+            .par_iter()
+            .try_for_each(|t| out.write(t, &ChunkSource::read(volume, t)?))
+            .map_err(|source| Error::Core { path: path.to_owned(), source })?;
+        std::fs::rename(&temporary, path)
+            .map_err(|e| Error::Io { path: path.to_owned(), source: e })
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&temporary);
+    }
+    written
+}
+
+/// The element type of the OME-Zarr volume at `path`.
+pub fn zarr_dtype(path: &Path) -> Result<DType> {
+    let array = Array::open(store(path)?, ARRAY).map_err(|e| invalid(path, e))?;
+    let t = array.data_type();
+    [DType::U8, DType::I8, DType::U16, DType::I16, DType::U32, DType::I32, DType::F32, DType::F64]
+        .into_iter()
+        .find(|&d| &zarr_type(d) == t)
+        .ok_or_else(|| Error::Unsupported { path: path.to_owned(), what: format!("data type {t}") })
+}
+
+/// Reads a whole OME-Zarr volume of whatever element type it holds.
+pub fn read_zarr_dyn(path: &Path) -> Result<DynVolume> {
+    Ok(match zarr_dtype(path)? {
+        DType::U8 => read_zarr::<u8>(path)?.into(),
+        DType::I8 => read_zarr::<i8>(path)?.into(),
+        DType::U16 => read_zarr::<u16>(path)?.into(),
+        DType::I16 => read_zarr::<i16>(path)?.into(),
+        DType::U32 => read_zarr::<u32>(path)?.into(),
+        DType::I32 => read_zarr::<i32>(path)?.into(),
+        DType::F32 => read_zarr::<f32>(path)?.into(),
+        DType::F64 => read_zarr::<f64>(path)?.into(),
+    })
+}
+
+/// Writes a volume of any element type as OME-Zarr (see [`write_zarr`]).
+pub fn write_zarr_dyn(path: &Path, volume: &DynVolume, options: &ZarrOptions) -> Result<()> {
+    hounsfield_core::with_dyn_volume!(volume, v => write_zarr(path, v, options))
 }
 
 /// Reads a whole OME-Zarr volume written by [`write_zarr`].
