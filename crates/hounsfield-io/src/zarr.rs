@@ -225,8 +225,8 @@ impl<T: ZarrElement> ZarrVolume<T> {
                 format!("shards {block:?} are not made of chunks {chunk:?}"),
             ));
         }
-        std::fs::create_dir_all(path)
-            .map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
+        // The store's own directory only: a missing parent is a mistyped path, as for any file.
+        std::fs::create_dir(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
         let storage = store(path)?;
         let mut group =
             GroupBuilder::new().build(storage.clone(), "/").map_err(|e| cannot_write(path, e))?;

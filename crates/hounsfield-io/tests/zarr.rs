@@ -153,4 +153,8 @@ fn bad_stores_and_writes_are_refused_naming_the_store() {
     let values = ChunkSource::read(&volume, &part).unwrap();
     named(opened.write(&part, &values).unwrap_err().to_string(), "whole blocks");
     assert!(!Path::new(&dir.path().join("b.zarr")).exists());
+    // A store in a folder that does not exist is refused, as a file there would be.
+    let nowhere = dir.path().join("missing").join("c.zarr");
+    assert!(write_zarr(&nowhere, &volume, &ZarrOptions::new([2, 2, 2])).is_err());
+    assert!(!dir.path().join("missing").exists());
 }
