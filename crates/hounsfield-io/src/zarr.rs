@@ -15,6 +15,7 @@
 //!
 //! let dir = std::env::temp_dir().join(format!("hounsfield-zarr-doc-{}", std::process::id()));
 //! let _ = std::fs::remove_dir_all(&dir);
+//! std::fs::create_dir_all(&dir)?;
 //! let g = Geometry::axis_aligned([0.5, 0.5, 2.0], [-10.0, 4.0, 30.0])?;
 //! let volume = Volume::from_vec([6, 10, 12], (0..720).map(|i| i as f32).collect(), g)?;
 //! let path = dir.join("ct.zarr");
