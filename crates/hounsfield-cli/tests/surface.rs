@@ -25,6 +25,18 @@ fn one_line_error(out: &Output, needle: &str) {
     assert!(err.contains(needle), "{needle:?} not in {err}");
 }
 
+/// Writes `values` as a cube of `n` 1 mm voxels in NIfTI at `path`.
+fn write_cube<T>(path: &Path, n: usize, values: Vec<T>)
+where
+    T: hounsfield_core::Element,
+    hounsfield_core::Volume<T>: Into<hounsfield_core::DynVolume>,
+{
+    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
+    let volume = hounsfield_core::Volume::from_vec([n, n, n], values, geometry).unwrap();
+    hounsfield_io::nifti::write_nifti(path, &hounsfield_io::nifti::NiftiImage::from_volume(volume))
+        .unwrap();
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -157,14 +169,8 @@ fn perspective_views_of_a_labelled_volume() {
                 )
         })
         .collect();
-    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
-    let volume = hounsfield_core::Volume::from_vec([n, n, n], labels, geometry).unwrap();
     let path = dir.path().join("labels.nii.gz");
-    hounsfield_io::nifti::write_nifti(
-        &path,
-        &hounsfield_io::nifti::NiftiImage::from_volume(volume),
-    )
-    .unwrap();
+    write_cube(&path, n, labels);
     let views = dir.path().join("v");
     let args = ["surface", "views", s(&path), s(&views), "--labels", "--views", "4"];
     let report = json(&hounsfield(
@@ -199,27 +205,15 @@ fn perspective_views_of_a_labelled_volume() {
     assert!(error < 5.0, "{fit}");
     // An intensity image is not a label image.
     let ramp: Vec<f32> = (0..n * n * n).map(|i| i as f32 * 0.5).collect();
-    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
-    let volume = hounsfield_core::Volume::from_vec([n, n, n], ramp, geometry).unwrap();
     let ramp_path = dir.path().join("ramp.nii.gz");
-    hounsfield_io::nifti::write_nifti(
-        &ramp_path,
-        &hounsfield_io::nifti::NiftiImage::from_volume(volume),
-    )
-    .unwrap();
+    write_cube(&ramp_path, n, ramp);
     let out =
         hounsfield(&["surface", "views", s(&ramp_path), s(&dir.path().join("r")), "--labels"]);
     one_line_error(&out, "label image");
     // Whole numbers that change from voxel to voxel (an 8-bit MRI) are not labels either.
     let grey: Vec<u8> = (0..n * n * n).map(|i| (i * 7 % 200 + 1) as u8).collect();
-    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
-    let volume = hounsfield_core::Volume::from_vec([n, n, n], grey, geometry).unwrap();
     let grey_path = dir.path().join("grey.nii.gz");
-    hounsfield_io::nifti::write_nifti(
-        &grey_path,
-        &hounsfield_io::nifti::NiftiImage::from_volume(volume),
-    )
-    .unwrap();
+    write_cube(&grey_path, n, grey);
     let out =
         hounsfield(&["surface", "views", s(&grey_path), s(&dir.path().join("g")), "--labels"]);
     one_line_error(&out, "not a label image");
@@ -283,10 +277,7 @@ fn bad_views_and_meshes_are_one_line_errors() {
     assert!(!out.exists());
     // A volume needs --level or --labels; an open mesh has no volume to compare.
     let nii = dir.path().join("v.nii");
-    let geometry = hounsfield_core::Geometry::axis_aligned([1.0; 3], [0.0; 3]).unwrap();
-    let volume = hounsfield_core::Volume::from_vec([4, 4, 4], vec![0u8; 64], geometry).unwrap();
-    hounsfield_io::nifti::write_nifti(&nii, &hounsfield_io::nifti::NiftiImage::from_volume(volume))
-        .unwrap();
+    write_cube(&nii, 4, vec![0u8; 64]);
     one_line_error(&hounsfield(&["surface", "views", s(&nii), s(&views)]), "--level");
     let mut open = icosphere([0.0; 3], 5.0, 2).unwrap();
     open.triangles.pop();
