@@ -8,8 +8,9 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// Crates outside the rule: the binary wires everything together; benches time everything.
-const WIRING: [&str; 2] = ["hounsfield-cli", "hounsfield-benches"];
+/// Crates outside the rule: the binary and the Python package wire everything together; benches
+/// time everything.
+const WIRING: [&str; 3] = ["hounsfield-cli", "hounsfield-python", "hounsfield-benches"];
 /// Dependency names that must not reach the lightweight crates.
 const HEAVY_PREFIXES: [&str; 3] = ["candle-", "cudarc", "dicom-"];
 const LIGHT_CRATES: [&str; 2] = ["hounsfield-core", "hounsfield-mesh"];

@@ -2,7 +2,8 @@
 //!
 //! - `ci`: format check, clippy with warnings as errors, the layer rule, hounsfield-io without
 //!   DICOM, then every test (doc tests included) with `HOUNSFIELD_TESTDATA` and `HOUNSFIELD_PYTHON` set after fetching the
-//!   test data and the peers venv. This is the README's test command and what `.ci/run` runs.
+//!   test data and the peers venv; then the Python package, built by maturin into the peers
+//!   venv, and its pytest suite. This is the README's test command and what `.ci/run` runs.
 //! - `testdata`: fetches the pinned pydicom, pydicom-data, nibabel and dcm2niix wheels from PyPI
 //!   into `target/testdata`, checks their SHA-256 and unpacks them (idempotent).
 //! - `peers`: a Python venv in `target/peers` with the peer tools the benchmark scripts time.
@@ -159,8 +160,27 @@ fn ci(root: &Path) -> Result<()> {
         "ops",
     ];
     run_with_env("cargo", &cuda_tests, &envs)?;
+    python_package(root, &python, &envs)?;
     println!("xtask ci: all checks passed");
     Ok(())
+}
+
+/// The `hounsfield` Python package: maturin builds it into the peers venv (dev profile, so it
+/// shares target/ with the tests above and rebuilds only the bindings), then pytest runs its
+/// tests against numpy, scipy, nibabel, SimpleITK, scikit-image, trimesh and dask-image.
+fn python_package(root: &Path, python: &Path, envs: &[(&str, &Path)]) -> Result<()> {
+    let venv = python.parent().and_then(Path::parent).context("venv root")?;
+    let maturin = venv.join("bin/maturin");
+    let manifest = root.join("crates/hounsfield-python/Cargo.toml");
+    let tests = root.join("crates/hounsfield-python/tests");
+    let (Some(maturin), Some(manifest), Some(tests), Some(python)) =
+        (maturin.to_str(), manifest.to_str(), tests.to_str(), python.to_str())
+    else {
+        bail!("non-UTF-8 path under {}", root.display());
+    };
+    let venv_env = [("VIRTUAL_ENV", venv)];
+    run_with_env(maturin, &["develop", "--locked", "--quiet", "-m", manifest], &venv_env)?;
+    run_with_env(python, &["-m", "pytest", "-q", "-p", "no:cacheprovider", tests], envs)
 }
 
 fn bench(root: &Path, args: &[String]) -> Result<()> {
