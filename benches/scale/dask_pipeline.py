@@ -6,7 +6,9 @@ dask-image on the same OME-Zarr store, in one run. Prints one JSON line per tool
 
 Needs the peers venv with the package built into it (`cargo xtask ci` does both). Every
 worker has one thread, so the ratio is per core. The results are checked against each other
-(the smoothed images to 1e-5, the labels one to one) before any time is printed.
+(the smoothed images to 1e-5; the masks equal except at voxels within 1e-5 of the level,
+where float32 rounding may differ; the labels one to one when the masks are equal) before
+any time is printed.
 """
 
 import argparse
@@ -70,12 +72,24 @@ def main():
             t = time.perf_counter()
             results[name] = run(store)
             seconds[name] = time.perf_counter() - t
+            print(f"# {name}: {seconds[name]:.1f} s", flush=True)
     (s1, l1, c1), (s2, l2, c2) = results["hounsfield.dask"], results["dask-image"]
     assert np.abs(s1 - s2).max() <= 1e-5, np.abs(s1 - s2).max()
-    fg = l1 > 0
-    assert int(c1) == int(c2) and np.array_equal(fg, l2 > 0)
-    pairs = np.unique(np.stack([l1[fg], l2[fg]]), axis=1)
-    assert pairs.shape[1] == int(c1) == len(np.unique(pairs[0])) == len(np.unique(pairs[1]))
+    # Ours compares in float64; numpy (NEP 50) compares float32 arrays with the level rounded
+    # to float32.
+    m1, m2 = s1.astype(np.float64) >= LEVEL, s2 >= np.float32(LEVEL)
+    assert np.array_equal(l1 > 0, m1) and np.array_equal(l2 > 0, m2)
+    # float32 rounding puts a few voxels on either side of the level in the two tools: the
+    # masks may differ there and only there.
+    differ = m1 != m2
+    assert not np.any(differ & (np.abs(s1 - LEVEL) > 1e-5))
+    if not differ.any():
+        fg = m1
+        pairs = np.unique(np.stack([l1[fg], l2[fg]]), axis=1)
+        assert pairs.shape[1] == int(c1) == int(c2) == len(np.unique(pairs[0])) \
+            == len(np.unique(pairs[1]))
+    print(f"# masks differ at {int(differ.sum())} voxels within 1e-5 of the level; "
+          f"components {int(c1)} and {int(c2)}", flush=True)
     for name in seconds:
         print(json.dumps({"bench": "dask_pipeline", "tool": name, "size": args.size,
                           "chunk": args.chunk, "workers": args.workers,

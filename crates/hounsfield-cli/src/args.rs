@@ -87,10 +87,16 @@ pub(crate) enum Command {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Filter, window, threshold or label a volume (NIfTI or DICOM in, NIfTI out).
+    /// Filter, window, threshold or label a volume (NIfTI, DICOM or OME-Zarr in; NIfTI or
+    /// OME-Zarr out). From a .zarr store to a .zarr store, gaussian, median, threshold,
+    /// morphology (not fill-holes) and label run chunk by chunk within --memory.
     Filter {
         #[command(subcommand)]
         op: FilterOp,
+        /// Memory budget of a chunked run (.zarr in and out), e.g. 512MiB or 2GiB: the chunks
+        /// in flight are bounded by it (default 1GiB).
+        #[arg(long, global = true, value_parser = hounsfield_cli::filter_chunked::parse_memory)]
+        memory: Option<u64>,
     },
     /// CT phantoms, projections and reconstructions from a scan file (TOML or JSON: the image
     /// grid and the geometry; see `hounsfield_cli::ct`).
@@ -301,8 +307,8 @@ pub(crate) enum CtOp {
     },
 }
 
-/// `hounsfield filter` operations: each reads INPUT's first volume and writes OUTPUT (.nii or
-/// .nii.gz).
+/// `hounsfield filter` operations: each reads INPUT's first volume (NIfTI, DICOM or OME-Zarr)
+/// and writes OUTPUT (.nii, .nii.gz or .zarr).
 #[derive(Subcommand)]
 pub(crate) enum FilterOp {
     /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges; or the

@@ -1,4 +1,5 @@
-//! `hounsfield filter`: one operation of hounsfield-filter from a volume file to a NIfTI file.
+//! `hounsfield filter`: one operation of hounsfield-filter from a volume file to a NIfTI file or
+//! OME-Zarr store, the whole volume in memory.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -170,7 +171,7 @@ pub enum Automatic {
 pub struct Filtered {
     /// The input.
     pub input: PathBuf,
-    /// The NIfTI file written.
+    /// The NIfTI file or OME-Zarr store written.
     pub output: PathBuf,
     /// The operation, in words.
     pub operation: String,
@@ -198,18 +199,26 @@ impl fmt::Display for Filtered {
     }
 }
 
-/// Reads `input` (NIfTI, DICOM file or directory: one 3D grey volume, with the scaling
-/// applied), applies `op` and writes `output` (.nii or .nii.gz) atomically.
+impl Filtered {
+    /// A report of `input` to `output` before anything is done.
+    pub fn new(input: &Path, output: &Path) -> Self {
+        Filtered {
+            input: input.to_path_buf(),
+            output: output.to_path_buf(),
+            operation: String::new(),
+            threshold: None,
+            components: None,
+            largest_mm3: None,
+        }
+    }
+}
+
+/// Reads `input` (NIfTI, DICOM file or directory, OME-Zarr store: one 3D grey volume, with the
+/// scaling applied), applies `op` in memory and writes `output` (.nii, .nii.gz or .zarr)
+/// atomically. [`crate::filter_chunked`] runs the chunked operations from store to store.
 pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
     let volume: Volume<f32> = hounsfield_io::open_volume(input)?;
-    let mut report = Filtered {
-        input: input.to_path_buf(),
-        output: output.to_path_buf(),
-        operation: String::new(),
-        threshold: None,
-        components: None,
-        largest_mm3: None,
-    };
+    let mut report = Filtered::new(input, output);
     let result: DynVolume = match op {
         Operation::Gaussian { sigma_mm, recursive } => {
             if *recursive {
@@ -326,7 +335,11 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
             }
         }
     };
-    let image = NiftiImage::from_volume(result);
-    nifti::write_nifti(output, &image)?;
+    if output.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr")) {
+        let options = hounsfield_io::zarr::ZarrOptions::new([64; 3]);
+        hounsfield_io::zarr::write_zarr_dyn(output, &result, &options)?;
+    } else {
+        nifti::write_nifti(output, &NiftiImage::from_volume(result))?;
+    }
     Ok(report)
 }

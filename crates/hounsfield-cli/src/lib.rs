@@ -18,6 +18,7 @@ pub mod demo;
 pub mod demo_report;
 pub mod demo_segment;
 pub mod filter;
+pub mod filter_chunked;
 pub mod mesh;
 pub mod outputs;
 pub mod progress;

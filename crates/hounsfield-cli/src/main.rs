@@ -8,6 +8,7 @@
 mod args;
 
 use std::fmt::Display;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -15,8 +16,8 @@ use args::{Cli, Command, CtOp, SegmentOp, SurfaceOp};
 use clap::Parser;
 
 use hounsfield_cli::{
-    anonymize, ct, ct_learn, demo, demo_report, demo_segment, filter, mesh, progress, render,
-    segment, surface, volume_info,
+    anonymize, ct, ct_learn, demo, demo_report, demo_segment, filter, filter_chunked, mesh,
+    progress, render, segment, surface, volume_info,
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
@@ -108,8 +109,31 @@ fn run(cli: Cli) -> Result<()> {
             );
             print(&done?, cli.json)
         }
-        Command::Filter { op } => {
+        Command::Filter { op, memory } => {
             let (input, output, op) = op.parts()?;
+            let zarr = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"));
+            if zarr(&input) && zarr(&output) && filter_chunked::is_chunked(&op) {
+                let bar = progress::bar(0, &format!("filtering {}", input.display()), !cli.quiet);
+                let done = filter_chunked::run(
+                    &input,
+                    &output,
+                    &op,
+                    memory.unwrap_or(1 << 30),
+                    &|done, total| {
+                        bar.set_length(total as u64);
+                        bar.set_position(done as u64);
+                    },
+                );
+                bar.finish_and_clear();
+                return print(&done?, cli.json);
+            }
+            if memory.is_some() {
+                bail!(
+                    "--memory applies to chunked runs: a .zarr input and output, and gaussian \
+                     (not --recursive), median, threshold, morphology (not fill-holes) or label \
+                     (not --largest)"
+                );
+            }
             let done = progress::with_spinner(
                 &format!("filtering {}", input.display()),
                 !cli.quiet,
@@ -393,7 +417,7 @@ fn run_demo(
     size: usize,
     seed: u64,
     segment_steps: usize,
-    out: Option<&std::path::Path>,
+    out: Option<&Path>,
     json: bool,
     quiet: bool,
 ) -> Result<()> {

@@ -1066,3 +1066,139 @@ fn convert_to_ome_zarr_and_back_keeps_values_and_geometry() {
     let out = hounsfield(&["convert", &corpus("dtype_i2.nii"), again.to_str().unwrap()]);
     assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn chunked_filters_from_store_to_store_equal_the_in_memory_filters() {
+    use hounsfield_core::{Geometry, Volume};
+    use hounsfield_filter::{Connectivity, Element3, GaussianOptions, morphology, threshold};
+    // 56 x 40 x 48 voxels (x, y, z) of 0.8 x 1.0 x 1.5 mm in 16^3 chunks: uneven edge chunks;
+    // a tiny budget keeps one chunk in flight at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [48, 40, 56];
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|i| {
+            let (z, y, x) = (i / (40 * 56), (i / 56) % 40, i % 56);
+            let wave = ((x as f32) * 0.31).sin() + ((y as f32) * 0.23).cos() + (z as f32) * 0.02;
+            wave + ((i as u64).wrapping_mul(2654435761) % 1000) as f32 / 2000.0
+        })
+        .collect();
+    let geometry = Geometry::axis_aligned([0.8, 1.0, 1.5], [-10.0, 5.0, 20.0]).unwrap();
+    let volume = Volume::from_vec(shape, values, geometry).unwrap();
+    let input = dir.path().join("in.zarr");
+    hounsfield_io::zarr::write_zarr(
+        &input,
+        &volume,
+        &hounsfield_io::zarr::ZarrOptions::new([16; 3]),
+    )
+    .unwrap();
+    let run = |args: &[&str], from: &str, out: &str| -> serde_json::Value {
+        let (source, output) = (dir.path().join(from), dir.path().join(out));
+        let mut all = vec!["--json", "filter"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[source.to_str().unwrap(), output.to_str().unwrap()]);
+        all.extend_from_slice(&["--memory", "64KiB"]);
+        let out = hounsfield(&all);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let read = |name: &str| hounsfield_io::open_volume(dir.path().join(name)).unwrap();
+    // Counts differing voxels (a failure message without megabytes of values).
+    let differ = |a: &Volume<f32>, b: &[f32]| -> usize {
+        a.as_slice().iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count()
+    };
+
+    run(&["gaussian", "--sigma", "2"], "in.zarr", "g.zarr");
+    let expected =
+        hounsfield_filter::gaussian::gaussian(&volume, &GaussianOptions::new(2.0)).unwrap();
+    assert_eq!(differ(&read("g.zarr"), expected.as_slice()), 0, "gaussian");
+    assert!(read("g.zarr").geometry().approx_eq(volume.geometry(), 1e-12));
+
+    run(&["median", "--radius", "1.6"], "in.zarr", "m.zarr");
+    let expected =
+        hounsfield_filter::rank::median(&volume, [1.6; 3], hounsfield_filter::Boundary::Reflect)
+            .unwrap();
+    assert_eq!(differ(&read("m.zarr"), expected.as_slice()), 0, "median");
+
+    run(&["threshold", "--lo", "0.9"], "in.zarr", "t.zarr");
+    let mask = threshold::binary_threshold(&volume, 0.9, f64::INFINITY);
+    assert_eq!(differ(&read("t.zarr"), mask.to_f32().as_slice()), 0, "threshold");
+
+    for (op, expected) in [
+        ("open", morphology::open(&mask, Element3::Ball, 2.5).unwrap()),
+        ("erode", morphology::erode(&mask, Element3::Ball, 2.5).unwrap()),
+    ] {
+        run(&["morphology", op, "--radius", "2.5"], "t.zarr", &format!("{op}.zarr"));
+        let got = read(&format!("{op}.zarr"));
+        assert_eq!(differ(&got, expected.to_f32().as_slice()), 0, "{op}");
+    }
+
+    // Labels of a thresholded store, numbered in voxel order as the in-memory `label` does.
+    run(&["threshold", "--lo", "1.9"], "in.zarr", "t2.zarr");
+    let mask = threshold::binary_threshold(&volume, 1.9, f64::INFINITY);
+    let masked = dir.path().join("t2.zarr");
+    let labelled = dir.path().join("l.zarr");
+    let out = hounsfield(&[
+        "--json",
+        "filter",
+        "label",
+        masked.to_str().unwrap(),
+        labelled.to_str().unwrap(),
+        "--connectivity",
+        "26",
+        "--memory",
+        "64KiB",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = hounsfield_filter::label::label(&mask, Connectivity::TwentySix).unwrap();
+    assert_eq!(report["components"], expected.count, "{report}");
+    assert!(expected.count > 5, "{} components", expected.count);
+    assert_eq!(differ(&read("l.zarr"), expected.volume.to_f32().as_slice()), 0, "labels");
+
+    // A budget that cannot apply, an existing output, a nonsense size: refused, nothing written.
+    let nii = dir.path().join("g.nii.gz");
+    let out = hounsfield(&[
+        "filter",
+        "gaussian",
+        input.to_str().unwrap(),
+        nii.to_str().unwrap(),
+        "--sigma",
+        "1",
+        "--memory",
+        "1GiB",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--memory applies to chunked runs") && !nii.exists());
+    let again = dir.path().join("g.zarr");
+    let out = hounsfield(&[
+        "filter",
+        "gaussian",
+        input.to_str().unwrap(),
+        again.to_str().unwrap(),
+        "--sigma",
+        "1",
+    ]);
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    let out = hounsfield(&[
+        "filter",
+        "gaussian",
+        input.to_str().unwrap(),
+        "x.zarr",
+        "--sigma",
+        "1",
+        "--memory",
+        "lots",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Whole-volume operations write .zarr too.
+    let out = hounsfield(&[
+        "filter",
+        "normalize",
+        "rescale",
+        input.to_str().unwrap(),
+        dir.path().join("n.zarr").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let n = read("n.zarr");
+    assert!(n.min_max().is_some_and(|(lo, hi)| lo == 0.0 && hi == 1.0));
+}

@@ -6,14 +6,25 @@ use rayon::prelude::*;
 use crate::boundary::Boundary;
 use crate::gaussian::{GaussianOptions, gaussian};
 
+/// Largest box radius (voxels per axis) [`box_mean`] takes.
+pub const MAX_BOX_RADIUS: usize = 1 << 16;
+
 /// The mean over the box of `radius` voxels (x, y, z) around each voxel, edges per `boundary`
 /// (scipy's `uniform_filter(size = 2r + 1)`). Each axis is a running sum kept in f64, so the
-/// cost does not grow with the radius.
+/// cost hardly grows with the radius (up to [`MAX_BOX_RADIUS`]).
 pub fn box_mean(
     volume: &Volume<f32>,
     radius: [usize; 3],
     boundary: Boundary,
 ) -> Result<Volume<f32>> {
+    // Each line's first window sums 2r + 1 samples: bounded so that a mistaken radius is an
+    // error, not minutes of work (a radius far beyond the volume only repeats its edges).
+    if radius.iter().any(|&r| r > MAX_BOX_RADIUS) {
+        return Err(Error::param(
+            "radius",
+            format!("{radius:?} voxels is beyond {MAX_BOX_RADIUS} per axis"),
+        ));
+    }
     let [nz, ny, nx] = volume.shape();
     let mut data = volume.as_slice().to_vec();
     let c = match boundary {

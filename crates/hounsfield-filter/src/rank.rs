@@ -23,6 +23,9 @@ pub fn median<T: Element>(
     boundary: Boundary,
 ) -> Result<Volume<T>> {
     let radius = voxel_radius(volume, radius_mm)?;
+    if radius.iter().any(|&r| r > 50) {
+        return Err(Error::param("radius", format!("{radius:?} voxels is beyond 50 per axis")));
+    }
     let window: usize = radius.iter().map(|r| 2 * r + 1).product();
     // The 3 x 3 x 3 median shares its sorting between neighbours (see median27.rs); NaN takes
     // the general path, whose rule for it is documented.

@@ -31,6 +31,20 @@ fn read<'py>(
     let (volumes, format, scaled, components) = py.detach(|| {
         let opened = open(&path, &OpenOptions::default().with_series(series)).map_err(to_py)?;
         let image = opened.image;
+        // NIfTI dimensions 5-7 (vector, matrix, CIFTI...) would otherwise be folded into frames.
+        let dim = image.header.dim;
+        let higher: i64 = (5..=dim[0].clamp(0, 7) as usize).map(|k| dim[k].max(1)).product();
+        if higher > 1 {
+            return Err(to_py(format!(
+                "{}: a {}-dimensional NIfTI image (dims 5-7: {:?}, intent {}): vector and \
+                 higher-dimensional images are not read here; hounsfield.read returns 3D \
+                 volumes and (t, z, y, x) series",
+                path.display(),
+                dim[0],
+                &dim[5..],
+                image.header.intent_code
+            )));
+        }
         let components = image.components();
         let scaled = image.scaling().is_some();
         let volumes: Vec<DynVolume> = if scaled {

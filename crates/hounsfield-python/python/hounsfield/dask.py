@@ -31,6 +31,7 @@ import dask
 import dask.array as da
 
 from . import _native, filters
+from .volume import as_native
 
 Spacing = Sequence[float]
 
@@ -52,6 +53,12 @@ def _check(x: da.Array) -> da.Array:
 
 def _overlap(x: da.Array, func, depth_zyx, edge_mode: str, dtype, **kwargs) -> da.Array:
     depth = {axis: int(d) for axis, d in enumerate(depth_zyx)}
+    # A reach beyond the array along an axis: that axis in one block, where the filter's own
+    # edge handling applies exactly, and no halo (Dask refuses a depth beyond the array).
+    whole = [a for a, d in depth.items() if d >= x.shape[a]]
+    if whole:
+        x = x.rechunk({a: -1 for a in whole})
+        depth.update({a: 0 for a in whole})
     # "none": edge blocks get no halo outside the array and apply `mode` there themselves, as
     # the whole-array filter does; wrap needs the far side's voxels.
     boundary = "periodic" if edge_mode == "wrap" else "none"
@@ -62,6 +69,8 @@ def _overlap(x: da.Array, func, depth_zyx, edge_mode: str, dtype, **kwargs) -> d
 
 def _radius_depth(radius_mm, spacing) -> Tuple[int, int, int]:
     r = filters._xyz(radius_mm, "radius_mm")
+    if not all(math.isfinite(v) and v >= 0 for v in r):
+        raise ValueError(f"radius_mm must be finite and >= 0, got {radius_mm}")
     return tuple(math.ceil(r[k] / spacing[k]) for k in (2, 1, 0))  # type: ignore[return-value]
 
 
@@ -79,7 +88,9 @@ def median(x: da.Array, radius_mm, *, spacing: Optional[Spacing] = None,
            mode: str = "reflect", cval: float = 0.0) -> da.Array:
     """``hounsfield.filters.median`` block by block (the input's element type)."""
     sp = _spacing(spacing)
-    return _overlap(_check(x), filters.median, _radius_depth(radius_mm, sp), mode, x.dtype,
+    # The element type the in-memory filter returns (bool as uint8, int64 as int32...).
+    dtype = as_native(np.zeros((1, 1, 1), _check(x).dtype)).dtype
+    return _overlap(x, filters.median, _radius_depth(radius_mm, sp), mode, dtype,
                     radius_mm=radius_mm, spacing=sp, mode=mode, cval=cval)
 
 
@@ -246,11 +257,13 @@ def label(x: da.Array, connectivity: int = 6) -> Tuple[da.Array, da.Array]:
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int).tolist() for c in chunks]
     index_grid = list(np.ndindex(*local.numblocks))
     blocks = local.to_delayed()
-    summaries = [
+    # One task gathers the block summaries, so each seam and the merge depend on one key
+    # (passing the list itself would make Dask walk it again for every seam).
+    summaries = dask.delayed(list)([
         dask.delayed(_summary)(blocks[idx], tuple(starts[a][idx[a]] for a in range(3)),
                                local.shape)
         for idx in index_grid
-    ]
+    ])
     seams = [
         dask.delayed(_seam_pairs)(summaries, axis, seam, index_grid, starts, chunks,
                                   connectivity)

@@ -40,8 +40,10 @@ def marching_cubes(x: Union[Volume, np.ndarray], level: float, *,
 def write_mesh(path: PathLike, mesh: Mesh) -> None:
     """Writes binary STL, binary PLY or OBJ, by extension, atomically."""
     faces = np.asarray(mesh.faces)
-    if faces.size and faces.min() < 0:
-        raise ValueError(f"negative face index {faces.min()}")
+    if not np.issubdtype(faces.dtype, np.integer):
+        raise TypeError(f"face indices must be integers, got {faces.dtype}")
+    if faces.size and (faces.min() < 0 or faces.max() >= 2**32):
+        raise ValueError(f"face index out of range: {faces.min()}..{faces.max()}")
     _native.write_mesh_file(os.fspath(path), np.ascontiguousarray(mesh.vertices, np.float32),
                             np.ascontiguousarray(faces, np.uint32))
 

@@ -22,6 +22,18 @@ def _array(x: Image) -> np.ndarray:
     return as_native(a)
 
 
+def _spacing(a: Image, b: Image, spacing: Optional[Sequence[float]]) -> Sequence[float]:
+    """The voxel spacing of a pair: given, or the Volumes' (which must agree), else 1 mm."""
+    found = [tuple(x.spacing) for x in (a, b) if isinstance(x, Volume)]
+    if spacing is not None:
+        if any(not np.allclose(f, tuple(spacing), rtol=1e-9) for f in found):
+            raise ValueError(f"spacing {tuple(spacing)} disagrees with the Volumes' {found}")
+        return spacing
+    if len(found) == 2 and not np.allclose(found[0], found[1], rtol=1e-9):
+        raise ValueError(f"the two Volumes have different spacings: {found[0]} and {found[1]}")
+    return found[0] if found else (1.0, 1.0, 1.0)
+
+
 def mse(reference: Image, test: Image) -> float:
     """Mean squared error."""
     return _native.intensity_metric("mse", _array(reference), _array(test))
@@ -63,8 +75,7 @@ def hausdorff(reference: Image, test: Image, percentile: float = 95.0,
               spacing: Optional[Sequence[float]] = None) -> float:
     """The ``percentile`` Hausdorff distance between the masks' surfaces in mm (95: HD95;
     100: the classic Hausdorff distance). Spacing from a ``Volume`` or ``spacing`` (x, y, z)."""
-    if spacing is None:
-        spacing = reference.spacing if isinstance(reference, Volume) else (1.0, 1.0, 1.0)
+    spacing = _spacing(reference, test, spacing)
     return _native.hausdorff(_array(reference), _array(test),
                              tuple(float(s) for s in spacing), float(percentile))
 

@@ -24,6 +24,8 @@ def as_native(array: np.ndarray, ndim: int = 3) -> np.ndarray:
     a = np.asarray(array)
     if a.ndim != ndim:
         raise ValueError(f"expected a {ndim}D array, got shape {a.shape}")
+    if not a.dtype.isnative:  # big-endian from a file (nibabel's dataobj): native copy
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype == np.bool_:
         return a.astype(np.uint8)
     if a.dtype == np.float16:
@@ -105,7 +107,8 @@ def read(path: PathLike, series: Optional[str] = None) -> Volume:
 
     NIfTI with a scale slope comes back as the float32 values it means; several frames (a
     time series) as a ``(t, z, y, x)`` array. Vector images are refused."""
-    arrays, (spacing, origin, direction), info = _native.read(os.fspath(path), series)
+    arrays, (spacing, origin, direction), info = _native.read(
+        os.fspath(path), None if series is None else str(series))
     if info["components"] != 1:
         raise _native.HounsfieldError(
             f"{os.fspath(path)}: {info['components']} components per voxel; read it with "
@@ -117,6 +120,9 @@ def read(path: PathLike, series: Optional[str] = None) -> Volume:
 def write(path: PathLike, volume: Volume, chunk: Optional[Tuple[int, int, int]] = None) -> None:
     """Writes a 3D volume as NIfTI (``.nii``, ``.nii.gz``) or OME-Zarr (``.zarr``, chunks of
     ``chunk`` voxels in (z, y, x), 64^3 by default). The file appears whole or not at all."""
+    if not isinstance(volume, Volume):
+        raise TypeError(f"expected a hounsfield.Volume, got {type(volume).__name__} "
+                        "(wrap an array: hounsfield.Volume(array, spacing, origin, direction))")
     array = as_native(volume.array)
     _native.write(os.fspath(path), array, volume.geometry,
                   None if chunk is None else tuple(int(c) for c in chunk))
