@@ -105,6 +105,17 @@ impl Opened {
 /// else as NIfTI. A file that is neither is `Error::WrongFormat` saying so.
 pub fn open(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Opened> {
     let path = path.as_ref();
+    // A Zarr v2 store (OME-Zarr 0.4) is a directory too: say what it is instead of reading
+    // its chunk files as DICOM.
+    if path.is_dir() && [".zgroup", ".zarray", ".zattrs"].iter().any(|f| path.join(f).is_file()) {
+        return Err(Error::WrongFormat {
+            path: path.to_path_buf(),
+            format: "OME-Zarr v3",
+            reason: "a Zarr v2 store (OME-Zarr 0.4), which is not read; convert it to Zarr v3 \
+                     (e.g. with ome-zarr-py or zarr-python 3)"
+                .into(),
+        });
+    }
     #[cfg(feature = "zarr")]
     if path.is_dir() && path.join("zarr.json").is_file() {
         let image = NiftiImage::from_volume(crate::zarr::read_zarr_dyn(path)?);

@@ -158,3 +158,18 @@ fn bad_stores_and_writes_are_refused_naming_the_store() {
     assert!(write_zarr(&nowhere, &volume, &ZarrOptions::new([2, 2, 2])).is_err());
     assert!(!dir.path().join("missing").exists());
 }
+
+#[test]
+fn a_zarr_v2_store_is_named_not_read_as_dicom() {
+    // OME-Zarr 0.4 is Zarr v2: a directory of `.zgroup`/`.zarray` files and chunk files, which
+    // the DICOM reader used to try and fail on one chunk at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("old.zarr");
+    std::fs::create_dir_all(store.join("0")).unwrap();
+    std::fs::write(store.join(".zgroup"), br#"{"zarr_format": 2}"#).unwrap();
+    std::fs::write(store.join("0/.zarray"), br#"{"zarr_format": 2}"#).unwrap();
+    std::fs::write(store.join("0/0.0.0"), [0u8; 64]).unwrap();
+    let err = hounsfield_io::open(&store, &hounsfield_io::OpenOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("Zarr v2") && text.contains("old.zarr"), "{text}");
+}

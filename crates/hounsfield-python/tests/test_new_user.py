@@ -61,3 +61,13 @@ def test_dask_declares_the_types_and_reaches_beyond_small_arrays():
     np.testing.assert_array_equal(smooth, filters.gaussian(a, 5.0))
     with pytest.raises(ValueError, match="finite"):
         hdask.median(x, float("nan"))
+
+
+def test_zarr_v2_stores_are_named_and_box_radii_are_whole_voxels(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(tmp_path / "old.zarr", mode="w", zarr_format=2)
+    group.create_array("0", shape=(4, 4, 4), dtype="f4")
+    with pytest.raises(hf.HounsfieldError, match="Zarr v2"):
+        hf.read(tmp_path / "old.zarr")
+    with pytest.raises(ValueError, match="whole numbers"):
+        filters.box_mean(np.zeros((4, 4, 4), np.float32), 1.7)

@@ -65,7 +65,10 @@ def box_mean(x: V, radius: Union[int, Sequence[int]], *, mode: str = "reflect",
     """Mean over the box of ``radius`` voxels (x, y, z) around each voxel: scipy's
     ``uniform_filter(size=2 * radius + 1)`` (float32)."""
     a, _, like = _unpack(x, None if isinstance(x, Volume) else (1, 1, 1))
-    r = (int(radius),) * 3 if np.isscalar(radius) else tuple(int(v) for v in radius)  # type: ignore
+    r = (radius,) * 3 if np.isscalar(radius) else tuple(radius)  # type: ignore
+    if len(r) != 3 or any(int(v) != v or v < 0 for v in r):
+        raise ValueError(f"radius must be 1 or 3 whole numbers of voxels >= 0, got {radius}")
+    r = tuple(int(v) for v in r)
     return _wrap(_native.box_mean(np.asarray(as_native(a), dtype=np.float32), r, mode, cval),
                  like)
 
