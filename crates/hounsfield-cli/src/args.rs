@@ -37,14 +37,18 @@ pub(crate) enum Command {
     /// Describe an image (size, type, spacing, orientation, value range), or list the series of
     /// a DICOM directory.
     Info {
-        /// A NIfTI file (.nii, .nii.gz, .hdr/.img), a DICOM file, or a directory of DICOM files.
+        /// A NIfTI file (.nii, .nii.gz, .hdr/.img), a DICOM file, a directory of DICOM files, or
+        /// an OME-Zarr store (Zarr v3 or v2).
         input: PathBuf,
+        #[command(flatten)]
+        zarr: ZarrArgs,
     },
-    /// Convert a DICOM series, DICOM file or NIfTI file to NIfTI (.nii or .nii.gz), atomically.
+    /// Convert a DICOM series, DICOM file, NIfTI file or OME-Zarr store to NIfTI (.nii or
+    /// .nii.gz) or OME-Zarr (.zarr, optionally with a --pyramid), atomically.
     Convert {
-        /// A DICOM directory, DICOM file or NIfTI file.
+        /// A DICOM directory, DICOM file, NIfTI file or OME-Zarr store (Zarr v3 or v2).
         input: PathBuf,
-        /// The file to write, ending in .nii or .nii.gz.
+        /// The file to write, ending in .nii, .nii.gz or .zarr.
         output: PathBuf,
         /// The series to convert when the directory holds several: its label as `hounsfield info`
         /// lists it (the SeriesNumber, or NUMBER.K for sub-series of one UID: 3-plane
@@ -74,6 +78,8 @@ pub(crate) enum Command {
         /// Write no BIDS sidecar (OUTPUT's stem + .json) beside a NIfTI converted from DICOM.
         #[arg(long)]
         no_bids: bool,
+        #[command(flatten)]
+        zarr: ZarrArgs,
     },
     /// Write de-identified DICOM copies (PS3.15 Basic Profile): identifying attributes removed or
     /// blanked, private tags removed, UIDs replaced consistently; pixels and geometry kept.
@@ -88,8 +94,9 @@ pub(crate) enum Command {
         key: Option<String>,
     },
     /// Filter, window, threshold or label a volume (NIfTI, DICOM or OME-Zarr in; NIfTI or
-    /// OME-Zarr out). From a .zarr store to a .zarr store, gaussian, median, threshold,
-    /// morphology (not fill-holes) and label run chunk by chunk within --memory.
+    /// OME-Zarr out). From a .zarr store to a .zarr store, gaussian, median, box-mean,
+    /// gradient-magnitude, unsharp, window, threshold, morphology (not fill-holes) and label run
+    /// chunk by chunk within --memory.
     Filter {
         #[command(subcommand)]
         op: FilterOp,
@@ -97,6 +104,8 @@ pub(crate) enum Command {
         /// in flight are bounded by it (default 1GiB).
         #[arg(long, global = true, value_parser = hounsfield_cli::filter_chunked::parse_memory)]
         memory: Option<u64>,
+        #[command(flatten)]
+        zarr: ZarrArgs,
     },
     /// CT phantoms, projections and reconstructions from a scan file (TOML or JSON: the image
     /// grid and the geometry; see `hounsfield_cli::ct`).
@@ -119,7 +128,8 @@ pub(crate) enum Command {
     /// The isosurface of a volume as a watertight mesh (STL, PLY or OBJ by extension), with its
     /// area, enclosed volume and topology.
     Mesh {
-        /// NIfTI file, DICOM file or DICOM directory.
+        /// NIfTI file, DICOM file or directory, or OME-Zarr store (isosurfaces of a store are
+        /// extracted chunk by chunk, never holding the whole volume).
         input: PathBuf,
         /// .stl, .ply or .obj.
         output: PathBuf,
@@ -150,6 +160,8 @@ pub(crate) enum Command {
         /// does) instead of closing it there (not with --labels, whose surfaces are always closed).
         #[arg(long, conflicts_with = "labels")]
         open: bool,
+        #[command(flatten)]
+        zarr: ZarrArgs,
     },
     /// A PNG of a volume (slice, montage, MIP, volume rendering; physical proportions) or of a
     /// mesh (.stl, .ply, .obj: shaded preview).
@@ -827,6 +839,37 @@ fn parse_range(text: &str) -> Result<(f64, f64), String> {
 }
 
 /// An orientation code of three distinct axes (RAS, LPS, LIP...).
+/// OME-Zarr input level and orientation, output pyramid (global to the command's subcommands).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct ZarrArgs {
+    /// OME-Zarr input: the resolution level to read (0, the default, is full resolution).
+    #[arg(long, global = true, default_value_t = 0)]
+    zarr_level: usize,
+    /// OME-Zarr input written by another tool: which way its x, y, z axes run (RAS, LPS...),
+    /// which NGFF does not record; such a store is refused without it.
+    #[arg(long, global = true, value_parser = parse_orientation)]
+    orientation: Option<String>,
+    /// OME-Zarr output: pyramid levels below full resolution, each half the level above.
+    #[arg(long, global = true, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=16))]
+    pyramid: u8,
+    /// How pyramid levels are made: mean (the default for float volumes) or nearest (the
+    /// default for integer volumes, which may be labels).
+    #[arg(long, global = true)]
+    downsample: Option<hounsfield_io::zarr::Downsample>,
+}
+
+impl ZarrArgs {
+    pub(crate) fn io(&self) -> Result<hounsfield_cli::zarr_io::ZarrIo> {
+        let orientation =
+            self.orientation.as_deref().map(hounsfield_core::Orientation::from_code).transpose()?;
+        Ok(hounsfield_cli::zarr_io::ZarrIo {
+            read: hounsfield_io::zarr::ZarrRead { level: self.zarr_level, orientation },
+            pyramid: usize::from(self.pyramid),
+            downsample: self.downsample,
+        })
+    }
+}
+
 fn parse_orientation(text: &str) -> Result<String, String> {
     hounsfield_core::Orientation::from_code(text)
         .map(|_| text.to_ascii_uppercase())

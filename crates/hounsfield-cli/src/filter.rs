@@ -12,8 +12,11 @@ use hounsfield_filter::{
     Boundary, Connectivity, Element3, GaussianOptions, Interpolation, ResampleOptions, Window,
     derivative, gaussian, intensity, label, morphology, rank, resample, reshape, threshold,
 };
+use hounsfield_io::OpenOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
 use serde::Serialize;
+
+use crate::zarr_io::ZarrIo;
 
 /// Binary morphology operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -216,8 +219,10 @@ impl Filtered {
 /// Reads `input` (NIfTI, DICOM file or directory, OME-Zarr store: one 3D grey volume, with the
 /// scaling applied), applies `op` in memory and writes `output` (.nii, .nii.gz or .zarr)
 /// atomically. [`crate::filter_chunked`] runs the chunked operations from store to store.
-pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
-    let volume: Volume<f32> = hounsfield_io::open_volume(input)?;
+pub fn run(input: &Path, output: &Path, op: &Operation, zarr: &ZarrIo) -> Result<Filtered> {
+    let volume: Volume<f32> =
+        hounsfield_io::open(input, &zarr.open_options(OpenOptions::default()))?
+            .into_volume_f32()?;
     let mut report = Filtered::new(input, output);
     let result: DynVolume = match op {
         Operation::Gaussian { sigma_mm, recursive } => {
@@ -336,8 +341,7 @@ pub fn run(input: &Path, output: &Path, op: &Operation) -> Result<Filtered> {
         }
     };
     if output.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr")) {
-        let options = hounsfield_io::zarr::ZarrOptions::new([64; 3]);
-        hounsfield_io::zarr::write_zarr_dyn(output, &result, &options)?;
+        hounsfield_io::zarr::write_zarr_dyn(output, &result, &zarr.options([64; 3]))?;
     } else {
         nifti::write_nifti(output, &NiftiImage::from_volume(result))?;
     }

@@ -7,8 +7,10 @@ use anyhow::{Context, Result, bail};
 use hounsfield_core::chunk::{ChunkSource, Region};
 use hounsfield_core::{DType, Geometry, Volume};
 use hounsfield_filter::chunked::{self, ChunkOptions};
-use hounsfield_filter::{Boundary, GaussianOptions};
-use hounsfield_io::zarr::{ZarrElement, ZarrOptions, ZarrVolume, zarr_dtype};
+use hounsfield_filter::{Boundary, GaussianOptions, derivative, intensity};
+use hounsfield_io::zarr::{ZarrElement, ZarrRead, ZarrVolume, write_pyramid_dyn, zarr_info};
+
+use crate::zarr_io::ZarrIo;
 
 use crate::filter::{Filtered, MorphologyOp, Operation};
 
@@ -17,7 +19,12 @@ pub fn is_chunked(op: &Operation) -> bool {
     match op {
         Operation::Gaussian { recursive, .. } => !recursive,
         Operation::Morphology { op, .. } => *op != MorphologyOp::FillHoles,
-        Operation::Median { .. } | Operation::Threshold { .. } => true,
+        Operation::Median { .. }
+        | Operation::Threshold { .. }
+        | Operation::Window(_)
+        | Operation::BoxMean { .. }
+        | Operation::GradientMagnitude { .. }
+        | Operation::Unsharp { .. } => true,
         Operation::Label { largest, .. } => !largest,
         _ => false,
     }
@@ -45,6 +52,9 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A chunk source of f32 and its block shape.
+pub(crate) type Opened = (Box<dyn ChunkSource<f32>>, [usize; 3]);
+
 /// A store of any element type read as f32, as the in-memory `filter` reads every input.
 struct AsF32<T: ZarrElement>(ZarrVolume<T>);
 
@@ -63,26 +73,38 @@ impl<T: ZarrElement> ChunkSource<f32> for AsF32<T> {
 }
 
 /// The store at `path` as f32 chunks, and its block shape (which the output store takes, so
-/// that every chunk written covers whole blocks).
-fn open_as_f32(path: &Path) -> Result<(Box<dyn ChunkSource<f32>>, [usize; 3])> {
-    fn boxed<T: ZarrElement>(path: &Path) -> Result<(Box<dyn ChunkSource<f32>>, [usize; 3])> {
-        let volume = ZarrVolume::<T>::open(path)?;
+/// that every chunk written covers whole blocks). Reads with halos keep decoded chunks for
+/// their neighbours: up to three slabs of chunks (one chunk layer above and below the one
+/// being read), at most `cache_cap` bytes (0: no cache).
+pub(crate) fn open_as_f32(path: &Path, read: &ZarrRead, cache_cap: u64) -> Result<Opened> {
+    fn cached<T: ZarrElement>(path: &Path, read: &ZarrRead, cap: u64) -> Result<ZarrVolume<T>> {
+        let volume = ZarrVolume::<T>::open_with(path, read)?;
+        if cap == 0 {
+            return Ok(volume);
+        }
+        let ([_, ny, nx], block) = (volume.shape(), volume.block());
+        let slab = (ny.div_ceil(block[1]) * nx.div_ceil(block[2])) as u64;
+        let bytes = (3 * slab * volume.chunk_bytes()).min(cap);
+        Ok(volume.with_cache(bytes)?)
+    }
+    fn boxed<T: ZarrElement>(path: &Path, read: &ZarrRead, cap: u64) -> Result<Opened> {
+        let volume = cached::<T>(path, read, cap)?;
         let block = volume.block();
         Ok((Box::new(AsF32(volume)), block))
     }
-    match zarr_dtype(path)? {
-        DType::U8 => boxed::<u8>(path),
-        DType::I8 => boxed::<i8>(path),
-        DType::U16 => boxed::<u16>(path),
-        DType::I16 => boxed::<i16>(path),
-        DType::U32 => boxed::<u32>(path),
-        DType::I32 => boxed::<i32>(path),
+    match zarr_info(path, read)?.dtype {
+        DType::U8 => boxed::<u8>(path, read, cache_cap),
+        DType::I8 => boxed::<i8>(path, read, cache_cap),
+        DType::U16 => boxed::<u16>(path, read, cache_cap),
+        DType::I16 => boxed::<i16>(path, read, cache_cap),
+        DType::U32 => boxed::<u32>(path, read, cache_cap),
+        DType::I32 => boxed::<i32>(path, read, cache_cap),
         DType::F32 => {
-            let volume = ZarrVolume::<f32>::open(path)?;
+            let volume = cached::<f32>(path, read, cache_cap)?;
             let block = volume.block();
             Ok((Box::new(volume), block))
         }
-        DType::F64 => boxed::<f64>(path),
+        DType::F64 => boxed::<f64>(path, read, cache_cap),
     }
 }
 
@@ -97,20 +119,27 @@ fn temporary(output: &Path) -> Result<PathBuf> {
 }
 
 /// Runs `op` from the store `input` into a new store `output` chunk by chunk, at most
-/// `memory_bytes` of chunks in flight; `progress(done, total)` after each chunk.
+/// `memory_bytes` of chunks in flight, then writes the pyramid `zarr` asks for (level by
+/// level, block by block); `progress(done, total)` after each chunk.
 pub fn run(
     input: &Path,
     output: &Path,
     op: &Operation,
     memory_bytes: u64,
+    zarr: &ZarrIo,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Filtered> {
     if output.exists() {
         bail!("{}: already exists (remove it first)", output.display());
     }
-    let (source, block) = open_as_f32(input)?;
-    let chunks = ChunkOptions::new(block).with_memory(memory_bytes);
-    let options = ZarrOptions::new(block);
+    // Operations that read halos share the budget with a cache of decoded chunks (half of
+    // it at most); pointwise ones and labels read each chunk once and keep none.
+    let halo =
+        !matches!(op, Operation::Threshold { .. } | Operation::Window(_) | Operation::Label { .. });
+    let cache_cap = if halo { memory_bytes / 2 } else { 0 };
+    let (source, block) = open_as_f32(input, &zarr.read, cache_cap)?;
+    let chunks = ChunkOptions::new(block).with_memory(memory_bytes - cache_cap);
+    let options = zarr.options(block);
     let (shape, geometry) = (source.shape(), source.geometry().clone());
     let partial = temporary(output)?;
     let mut report = Filtered::new(input, output);
@@ -200,7 +229,77 @@ pub fn run(
                 )?;
                 report.components = Some(count);
             }
+            Operation::Window(w) => {
+                report.operation = format!("window level {} width {} (chunked)", w.centre, w.width);
+                let sink = ZarrVolume::<f32>::create(&partial, shape, &geometry, &options)?;
+                let w = *w;
+                chunked::map_chunks(
+                    source.as_ref(),
+                    &sink,
+                    [0; 3],
+                    &chunks,
+                    |v| Ok(intensity::window(v, w)),
+                    progress,
+                )?;
+            }
+            Operation::BoxMean { radius } => {
+                report.operation = format!("box mean radius {radius:?} voxels (chunked)");
+                let sink = ZarrVolume::<f32>::create(&partial, shape, &geometry, &options)?;
+                let (r, halo) = (*radius, [radius[2], radius[1], radius[0]]);
+                chunked::map_chunks(
+                    source.as_ref(),
+                    &sink,
+                    halo,
+                    &chunks,
+                    |v| derivative::box_mean(v, r, Boundary::Reflect),
+                    progress,
+                )?;
+            }
+            Operation::GradientMagnitude { sigma_mm } => {
+                report.operation = format!("gradient magnitude (sigma {sigma_mm:?} mm, chunked)");
+                let sink = ZarrVolume::<f32>::create(&partial, shape, &geometry, &options)?;
+                // Central differences reach one voxel, after the smoothing's own reach.
+                let smoothing = match sigma_mm {
+                    Some(s) => {
+                        chunked::gaussian_reach(&GaussianOptions::new(*s), geometry.spacing())?
+                    }
+                    None => [0; 3],
+                };
+                let sigma = *sigma_mm;
+                chunked::map_chunks(
+                    source.as_ref(),
+                    &sink,
+                    smoothing.map(|r| r + 1),
+                    &chunks,
+                    |v| derivative::gradient_magnitude(v, sigma),
+                    progress,
+                )?;
+            }
+            Operation::Unsharp { sigma_mm, amount } => {
+                report.operation =
+                    format!("unsharp mask (sigma {sigma_mm} mm, amount {amount}, chunked)");
+                let sink = ZarrVolume::<f32>::create(&partial, shape, &geometry, &options)?;
+                let halo =
+                    chunked::gaussian_reach(&GaussianOptions::new(*sigma_mm), geometry.spacing())?;
+                let (sigma, amount) = (*sigma_mm, *amount);
+                chunked::map_chunks(
+                    source.as_ref(),
+                    &sink,
+                    halo,
+                    &chunks,
+                    |v| derivative::unsharp_mask(v, sigma, amount),
+                    progress,
+                )?;
+            }
             _ => bail!("this operation has no chunked form"),
+        }
+        if options.levels > 0 {
+            // A block of each new level reads 8 blocks of the level above: as many at once as
+            // the budget holds (at least one).
+            let block_bytes = block.iter().product::<usize>() as u64 * 4;
+            let threads = (memory_bytes / (9 * block_bytes)).clamp(1, 64) as usize;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            pool.install(|| write_pyramid_dyn(&partial, &options))?;
         }
         Ok(())
     })();

@@ -26,3 +26,4 @@ pub mod render;
 pub mod segment;
 pub mod surface;
 pub mod volume_info;
+pub mod zarr_io;

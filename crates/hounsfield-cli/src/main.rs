@@ -64,10 +64,16 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Info { input } => {
+        Command::Info { input, zarr } => {
+            let zarr = zarr.io()?;
+            if zarr.pyramid > 0 || zarr.downsample.is_some() {
+                bail!("--pyramid and --downsample apply to an output store; info writes none");
+            }
+            zarr.check(&input, &input)?;
+            let options = zarr.open_options(hounsfield_io::OpenOptions::default());
             let info =
                 progress::with_spinner(&format!("reading {}", input.display()), !cli.quiet, || {
-                    volume_info::info(&input)
+                    volume_info::info(&input, &options)
                 });
             print(&info?, cli.json)
         }
@@ -81,7 +87,10 @@ fn run(cli: Cli) -> Result<()> {
             resample_gaps,
             skip_unreadable,
             no_bids,
+            zarr,
         } => {
+            let zarr = zarr.io()?;
+            zarr.check(&input, &output)?;
             let series_options = SeriesOptions::default()
                 .with_drop_duplicates(drop_duplicates)
                 .with_keep_tilt_shear(keep_tilt)
@@ -89,10 +98,13 @@ fn run(cli: Cli) -> Result<()> {
                 .with_resample_gaps(resample_gaps)
                 .with_skip_unreadable(skip_unreadable);
             let options = volume_info::ConvertOptions {
-                open: hounsfield_io::OpenOptions::default()
-                    .with_series(series)
-                    .with_series_options(series_options),
+                open: zarr.open_options(
+                    hounsfield_io::OpenOptions::default()
+                        .with_series(series)
+                        .with_series_options(series_options),
+                ),
                 no_bids,
+                zarr,
             };
             let done = progress::with_spinner(
                 &format!("converting {}", input.display()),
@@ -109,9 +121,11 @@ fn run(cli: Cli) -> Result<()> {
             );
             print(&done?, cli.json)
         }
-        Command::Filter { op, memory } => {
+        Command::Filter { op, memory, zarr: zarr_args } => {
             let (input, output, op) = op.parts()?;
-            let zarr = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"));
+            let zarr_io = zarr_args.io()?;
+            zarr_io.check(&input, &output)?;
+            let zarr = hounsfield_cli::zarr_io::is_zarr;
             if zarr(&input) && zarr(&output) && filter_chunked::is_chunked(&op) {
                 let bar = progress::bar(0, &format!("filtering {}", input.display()), !cli.quiet);
                 let done = filter_chunked::run(
@@ -119,6 +133,7 @@ fn run(cli: Cli) -> Result<()> {
                     &output,
                     &op,
                     memory.unwrap_or(1 << 30),
+                    &zarr_io,
                     &|done, total| {
                         bar.set_length(total as u64);
                         bar.set_position(done as u64);
@@ -130,28 +145,44 @@ fn run(cli: Cli) -> Result<()> {
             if memory.is_some() {
                 bail!(
                     "--memory applies to chunked runs: a .zarr input and output, and gaussian \
-                     (not --recursive), median, threshold, morphology (not fill-holes) or label \
-                     (not --largest)"
+                     (not --recursive), median, box-mean, gradient-magnitude, unsharp, window, \
+                     threshold, morphology (not fill-holes) or label (not --largest)"
                 );
             }
             let done = progress::with_spinner(
                 &format!("filtering {}", input.display()),
                 !cli.quiet,
-                || filter::run(&input, &output, &op),
+                || filter::run(&input, &output, &op, &zarr_io),
             );
             print(&done?, cli.json)
         }
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment { op } => run_segment(op, cli.quiet, cli.json),
         Command::Surface { op } => run_surface(op, cli.quiet, cli.json),
-        Command::Mesh { input, output, level, labels, largest, smooth, sinc, decimate, open } => {
+        Command::Mesh {
+            input,
+            output,
+            level,
+            labels,
+            largest,
+            smooth,
+            sinc,
+            decimate,
+            open,
+            zarr,
+        } => {
+            let zarr = zarr.io()?;
+            if zarr.pyramid > 0 || zarr.downsample.is_some() {
+                bail!("--pyramid and --downsample apply to an output store; mesh writes a mesh");
+            }
+            zarr.check(&input, &input)?;
             let message = format!("meshing {}", input.display());
             if labels {
                 // Smoothing is the joint relaxation inside label_surfaces; clap refuses --sinc
                 // and --decimate here, which would treat each label alone.
                 let relaxation = smooth.unwrap_or(LabelOptions::default().relaxation_iterations);
                 let done = progress::with_spinner(&message, !cli.quiet, || {
-                    mesh::mesh_labels(&input, &output, largest, relaxation)
+                    mesh::mesh_labels(&input, &output, largest, relaxation, &zarr)
                 });
                 return print(&done?, cli.json);
             }
@@ -159,7 +190,7 @@ fn run(cli: Cli) -> Result<()> {
                 mesh::PostProcess { largest, smooth: smooth.unwrap_or(0), sinc, decimate, open };
             let level = level.context("--level or --labels is required")?;
             let done = progress::with_spinner(&message, !cli.quiet, || {
-                mesh::mesh(&input, &output, level, &post)
+                mesh::mesh(&input, &output, level, &post, &zarr)
             });
             print(&done?, cli.json)
         }

@@ -4,12 +4,130 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use hounsfield_core::chunk::{ChunkSource, Region};
+use hounsfield_core::{Geometry, Volume};
+use hounsfield_io::OpenOptions;
+use hounsfield_io::zarr::ZarrRead;
+use hounsfield_mesh::chunked::isosurface_chunked;
 use hounsfield_mesh::io::write_mesh;
 use hounsfield_mesh::{
     IsoOptions, LabelOptions, MeshStats, TaubinOptions, TriMesh, WindowedSincOptions, decimate,
     isosurface, keep_largest_component, label_surfaces, taubin_smooth, windowed_sinc_smooth,
 };
+use rayon::prelude::*;
 use serde::Serialize;
+
+use crate::zarr_io::ZarrIo;
+
+/// A chunk source with one voxel of `value` around it (the padding lies beyond the grid).
+struct Padded<'a> {
+    inner: &'a dyn ChunkSource<f32>,
+    shape: [usize; 3],
+    geometry: Geometry,
+    value: f32,
+}
+
+impl<'a> Padded<'a> {
+    fn new(inner: &'a dyn ChunkSource<f32>, value: f32) -> hounsfield_core::Result<Self> {
+        let g = inner.geometry();
+        let geometry = g.with_origin(g.index_to_physical([-1.0; 3]))?;
+        Ok(Padded { inner, shape: inner.shape().map(|n| n + 2), geometry, value })
+    }
+}
+
+impl ChunkSource<f32> for Padded<'_> {
+    fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    fn read(&self, region: &Region) -> hounsfield_core::Result<Volume<f32>> {
+        let inner = self.inner.shape();
+        // The part of `region` inside the original grid, in its indices.
+        let lo: [usize; 3] = std::array::from_fn(|k| region.start[k].max(1) - 1);
+        let hi: [usize; 3] =
+            std::array::from_fn(|k| (region.end()[k].min(inner[k] + 1)).max(1) - 1);
+        let geometry = hounsfield_core::chunk::region_geometry(&self.geometry, region)?;
+        let mut out = Volume::filled(region.shape, self.value, geometry)?;
+        if (0..3).any(|k| hi[k] <= lo[k]) {
+            return Ok(out);
+        }
+        let part = self.inner.read(&Region::new(lo, std::array::from_fn(|k| hi[k] - lo[k]))?)?;
+        let [pz, py, px] = part.shape();
+        let [_, ry, rx] = region.shape;
+        let at: [usize; 3] = std::array::from_fn(|k| lo[k] + 1 - region.start[k]);
+        let values = out.as_slice_mut();
+        for z in 0..pz {
+            for y in 0..py {
+                let from = (z * py + y) * px;
+                let to = ((z + at[0]) * ry + y + at[1]) * rx + at[2];
+                values[to..to + px].copy_from_slice(&part.as_slice()[from..from + px]);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The isosurface of an OME-Zarr store, chunk by chunk (never the whole volume in memory),
+/// closed at the grid's edge unless `post.open`, then post-processed in memory.
+fn mesh_chunked(
+    input: &Path,
+    output: &Path,
+    level: f64,
+    post: &PostProcess,
+    read: &ZarrRead,
+) -> Result<MeshReport> {
+    // Each chunk's read reaches into 7 neighbours: keep decoded chunks (at most 1 GiB).
+    let (source, block) = crate::filter_chunked::open_as_f32(input, read, 1 << 30)?;
+    let start = std::time::Instant::now();
+    let options = IsoOptions::default();
+    let mesh = if post.open {
+        isosurface_chunked(source.as_ref(), level, &options, block, &|_, _| {})?
+    } else {
+        // The same "outside" value as the in-memory path: below both the level and the minimum.
+        let tiles = Region::tiles(source.shape(), block)?;
+        let lo = tiles
+            .par_iter()
+            .map(|t| Ok(source.read(t)?.min_max().map_or(f64::INFINITY, |(lo, _)| lo)))
+            .try_reduce(|| f64::INFINITY, |a, b| Ok(a.min(b)))
+            .map_err(|e: hounsfield_core::Error| anyhow::anyhow!("{}: {e}", input.display()))?;
+        let outside = (lo.min(level) - 1.0) as f32;
+        let padded = Padded::new(source.as_ref(), outside)?;
+        isosurface_chunked(&padded, level, &options, block, &|_, _| {})?
+    };
+    finish(input, output, level, mesh, post, start)
+}
+
+/// Post-processes and writes an extracted surface, and describes it.
+fn finish(
+    input: &Path,
+    output: &Path,
+    level: f64,
+    mut mesh: TriMesh,
+    post: &PostProcess,
+    start: std::time::Instant,
+) -> Result<MeshReport> {
+    if mesh.is_empty() {
+        anyhow::bail!(
+            "{}: no surface at level {level} (the volume is entirely on one side)",
+            input.display()
+        );
+    }
+    mesh = post.apply(mesh)?;
+    let seconds = start.elapsed().as_secs_f64();
+    write_mesh(output, &mesh)?;
+    let stats = mesh.stats();
+    Ok(MeshReport {
+        output: output.to_owned(),
+        level,
+        stats,
+        watertight: stats.is_watertight(),
+        seconds,
+    })
+}
 
 /// What `hounsfield mesh` wrote.
 #[derive(Debug, Serialize)]
@@ -144,9 +262,11 @@ pub fn mesh_labels(
     output: &Path,
     largest: bool,
     relaxation: usize,
+    zarr: &ZarrIo,
 ) -> Result<LabelsReport> {
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
-    let volume = hounsfield_io::open_volume(input)?;
+    let volume = hounsfield_io::open(input, &zarr.open_options(OpenOptions::default()))?
+        .into_volume_f32()?;
     let start = std::time::Instant::now();
     let options = LabelOptions { relaxation_iterations: relaxation, ..Default::default() };
     let surfaces =
@@ -175,10 +295,20 @@ pub fn mesh_labels(
 
 /// Extracts the `level` isosurface of `input`'s first volume, post-processes it and writes it
 /// to `output`.
-pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Result<MeshReport> {
+pub fn mesh(
+    input: &Path,
+    output: &Path,
+    level: f64,
+    post: &PostProcess,
+    zarr: &ZarrIo,
+) -> Result<MeshReport> {
     // Check the output format before the (possibly long) extraction.
     hounsfield_mesh::io::MeshFormat::from_path(output)?;
-    let mut volume = hounsfield_io::open_volume(input)?;
+    if crate::zarr_io::is_zarr(input) {
+        return mesh_chunked(input, output, level, post, &zarr.read);
+    }
+    let mut volume = hounsfield_io::open(input, &zarr.open_options(OpenOptions::default()))?
+        .into_volume_f32()?;
     let start = std::time::Instant::now();
     if !post.open {
         // One voxel of "outside" around the volume closes the surface where it meets the edge
@@ -187,22 +317,6 @@ pub fn mesh(input: &Path, output: &Path, level: f64, post: &PostProcess) -> Resu
         let outside = (lo.min(level) - 1.0) as f32;
         volume = hounsfield_filter::reshape::pad(&volume, [1; 3], [1; 3], outside)?;
     }
-    let mut mesh = isosurface(&volume, level, &IsoOptions::default())?;
-    if mesh.is_empty() {
-        anyhow::bail!(
-            "{}: no surface at level {level} (the volume is entirely on one side)",
-            input.display()
-        );
-    }
-    mesh = post.apply(mesh)?;
-    let seconds = start.elapsed().as_secs_f64();
-    write_mesh(output, &mesh)?;
-    let stats = mesh.stats();
-    Ok(MeshReport {
-        output: output.to_owned(),
-        level,
-        stats,
-        watertight: stats.is_watertight(),
-        seconds,
-    })
+    let mesh = isosurface(&volume, level, &IsoOptions::default())?;
+    finish(input, output, level, mesh, post, start)
 }

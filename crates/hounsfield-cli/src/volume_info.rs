@@ -131,12 +131,12 @@ impl fmt::Display for DirectoryInfo {
 
 /// Reads `path` (a NIfTI file, a DICOM file, a directory of DICOM files or an OME-Zarr store)
 /// and describes it.
-pub fn info(path: &Path) -> Result<Info> {
-    if path.is_dir() && !path.join("zarr.json").is_file() {
+pub fn info(path: &Path, options: &OpenOptions) -> Result<Info> {
+    if path.is_dir() && !hounsfield_io::zarr::is_zarr_store(path) {
         let scan = dicom::scan_dicom_dir(path)?;
         return Ok(Info::Directory(directory_info(path, scan)));
     }
-    let opened = hounsfield_io::open(path, &OpenOptions::default())?;
+    let opened = hounsfield_io::open(path, options)?;
     Ok(Info::Image(Box::new(describe(&opened))))
 }
 
@@ -170,6 +170,8 @@ pub struct ConvertOptions {
     pub open: OpenOptions,
     /// Write no BIDS sidecar (.json) beside a NIfTI converted from DICOM.
     pub no_bids: bool,
+    /// OME-Zarr input level and orientation, output pyramid.
+    pub zarr: crate::zarr_io::ZarrIo,
 }
 
 /// Describes an image as it was opened.
@@ -201,7 +203,13 @@ pub fn describe(opened: &Opened) -> ImageInfo {
         orientation: g.orientation_code(),
         transform: match image.xform_source() {
             _ if dicom => "ImagePositionPatient/ImageOrientationPatient".into(),
-            _ if opened.format == Format::Zarr => "the store's hounsfield geometry".into(),
+            _ if opened.format == Format::Zarr => {
+                if hounsfield_io::zarr::has_geometry(path) {
+                    "the store's hounsfield geometry".into()
+                } else {
+                    "given: NGFF records none".into()
+                }
+            }
             XformSource::Sform => format!("sform (code {})", h.sform_code),
             XformSource::Qform => format!("qform (code {})", h.qform_code),
             XformSource::Fallback => "none (pixdim only)".into(),
@@ -355,14 +363,16 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
                 opened.image.volumes().len()
             );
         };
-        let options = hounsfield_io::zarr::ZarrOptions::new([64; 3]);
+        let zarr_options = options.zarr.options([64; 3]);
         // Zarr has no scale slope: scaled stored values are written as the f32 values they mean.
         let scaled = match opened.image.scaling() {
             Some(_) => Some(hounsfield_core::DynVolume::from(hounsfield_io::open_volume(input)?)),
             None => None,
         };
         let volume = scaled.as_ref().unwrap_or(volume);
-        outputs.write(output, |p| Ok(hounsfield_io::zarr::write_zarr_dyn(p, volume, &options)?))?;
+        outputs.write(output, |p| {
+            Ok(hounsfield_io::zarr::write_zarr_dyn(p, volume, &zarr_options)?)
+        })?;
     } else {
         outputs.write(output, |p| Ok(nifti::write_nifti(p, &opened.image)?))?;
     }

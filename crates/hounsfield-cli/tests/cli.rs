@@ -1119,6 +1119,43 @@ fn chunked_filters_from_store_to_store_equal_the_in_memory_filters() {
             .unwrap();
     assert_eq!(differ(&read("m.zarr"), expected.as_slice()), 0, "median");
 
+    // Pointwise and local operations through the generic chunk map: a window (no halo), a box
+    // mean (its radius), the gradient magnitude after smoothing (the Gaussian's reach plus
+    // one), unsharp masking (the Gaussian's reach).
+    use hounsfield_filter::derivative;
+    let window = hounsfield_filter::Window { centre: 0.5, width: 1.5 };
+    for (args, name, expected) in [
+        (
+            vec!["window", "--level", "0.5", "--width", "1.5"],
+            "w.zarr",
+            hounsfield_filter::intensity::window(&volume, window),
+        ),
+        (
+            vec!["box-mean", "--radius", "2,1,3"],
+            "b.zarr",
+            derivative::box_mean(&volume, [2, 1, 3], hounsfield_filter::Boundary::Reflect).unwrap(),
+        ),
+        (
+            vec!["gradient-magnitude", "--sigma", "1.5"],
+            "gm.zarr",
+            derivative::gradient_magnitude(&volume, Some(1.5)).unwrap(),
+        ),
+        (
+            vec!["gradient-magnitude"],
+            "g0.zarr",
+            derivative::gradient_magnitude(&volume, None).unwrap(),
+        ),
+        (
+            vec!["unsharp", "--sigma", "2", "--amount", "0.7"],
+            "u.zarr",
+            derivative::unsharp_mask(&volume, 2.0, 0.7).unwrap(),
+        ),
+    ] {
+        let report = run(&args, "in.zarr", name);
+        assert!(report["operation"].as_str().unwrap().contains("chunked"), "{report}");
+        assert_eq!(differ(&read(name), expected.as_slice()), 0, "{args:?}");
+    }
+
     run(&["threshold", "--lo", "0.9"], "in.zarr", "t.zarr");
     let mask = threshold::binary_threshold(&volume, 0.9, f64::INFINITY);
     assert_eq!(differ(&read("t.zarr"), mask.to_f32().as_slice()), 0, "threshold");
@@ -1201,4 +1238,130 @@ fn chunked_filters_from_store_to_store_equal_the_in_memory_filters() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let n = read("n.zarr");
     assert!(n.min_max().is_some_and(|(lo, hi)| lo == 0.0 && hi == 1.0));
+}
+
+#[test]
+fn zarr_stores_mesh_chunk_by_chunk_and_carry_pyramids_and_foreign_orientations() {
+    use hounsfield_core::{Geometry, Volume};
+    use hounsfield_io::zarr::{ZarrOptions, ZarrRead, read_zarr_with, write_zarr, zarr_info};
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    // A ball and a slab that meets the grid's edge (closed there by the padding), 37 x 33 x 30
+    // voxels (x, y, z) in 8 x 16 x 8 chunks: seams cross the surface on every axis.
+    let shape = [30, 33, 37];
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|i| {
+            let (z, y, x) = ((i / (33 * 37)) as f32, ((i / 37) % 33) as f32, (i % 37) as f32);
+            let ball = 10.0 - ((x - 17.3).powi(2) + (y - 15.1).powi(2) + (z - 14.7).powi(2)).sqrt();
+            if z < 4.0 { ball + 20.0 } else { ball }
+        })
+        .collect();
+    let geometry = Geometry::axis_aligned([0.8, 0.9, 1.3], [10.0, -5.0, 3.0]).unwrap();
+    let volume = Volume::from_vec(shape, values, geometry).unwrap();
+    write_zarr(&dir.path().join("v.zarr"), &volume, &ZarrOptions::new([8, 16, 8])).unwrap();
+    hounsfield_io::nifti::write_nifti(
+        dir.path().join("v.nii"),
+        &hounsfield_io::nifti::NiftiImage::from_volume(hounsfield_core::DynVolume::from(
+            volume.clone(),
+        )),
+    )
+    .unwrap();
+    let mesh = |input: &str, output: &str, open: bool| -> serde_json::Value {
+        let mut args = vec!["--json", "mesh", input, output, "--level", "0"];
+        if open {
+            args.push("--open");
+        }
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    for open in [false, true] {
+        let chunked = mesh(&path("v.zarr"), &path("c.stl"), open);
+        let whole = mesh(&path("v.nii"), &path("w.stl"), open);
+        // Same surface: counts exact; area and volume to 1e-6 relative (the NIfTI file holds
+        // spacing and origin in float32; the library test compares positions bit for bit).
+        for key in ["vertices", "triangles", "components"] {
+            assert_eq!(chunked[key], whole[key], "{key} (open {open})");
+        }
+        for key in ["area", "volume"] {
+            let (a, b) = (chunked[key].as_f64().unwrap(), whole[key].as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-6 * b.abs(), "{key}: {a} vs {b} (open {open})");
+        }
+        assert_eq!(chunked["watertight"], !open);
+    }
+
+    // convert --pyramid: levels 1 and 2 as the library reads them; --zarr-level picks one.
+    let out = hounsfield(&["convert", &path("v.nii"), &path("p.zarr"), "--pyramid", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let store = dir.path().join("p.zarr");
+    assert_eq!(zarr_info(&store, &ZarrRead::default()).unwrap().levels, 3);
+    let level2 = read_zarr_with::<f32>(&store, &ZarrRead { level: 2, orientation: None }).unwrap();
+    assert_eq!(level2.shape(), [8, 9, 10]);
+    let out = hounsfield(&["--json", "info", &path("p.zarr"), "--zarr-level", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Spacing x4; the mean of 4 voxels centred 1.5 voxels in (1e-6 mm: float32 NIfTI geometry).
+    let close = |key: &str, want: [f64; 3]| {
+        let got: Vec<f64> =
+            info[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!((0..3).all(|k| (got[k] - want[k]).abs() < 1e-6), "{key}: {got:?} vs {want:?}");
+    };
+    close("spacing_mm", [3.2, 3.6, 5.2]);
+    close("origin_lps_mm", [11.2, -3.65, 4.95]);
+    // A chunked filter writes its pyramid too (labels by nearest: no invented labels).
+    let out = hounsfield(&[
+        "filter",
+        "label",
+        &path("v.zarr"),
+        &path("l.zarr"),
+        "--pyramid",
+        "1",
+        "--memory",
+        "1MiB",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let labels = read_zarr_with::<u32>(
+        &dir.path().join("l.zarr"),
+        &ZarrRead { level: 1, orientation: None },
+    );
+    assert!(labels.unwrap().as_slice().iter().all(|&l| l <= 1));
+
+    // Flags that cannot apply are refused, not ignored; a foreign store needs an orientation.
+    for (args, needle) in [
+        (
+            vec!["convert", &path("v.zarr"), &path("x.nii"), "--pyramid", "1"] as Vec<&str>,
+            "OME-Zarr output",
+        ),
+        (vec!["convert", &path("v.nii"), &path("x.nii"), "--orientation", "RAS"], "OME-Zarr input"),
+        (vec!["convert", &path("v.nii"), &path("x.zarr"), "--downsample", "mean"], "--pyramid N"),
+        (vec!["info", &path("p.zarr"), "--zarr-level", "3"], "level 3"),
+        (vec!["info", &path("p.zarr"), "--orientation", "RAS"], "orientation"),
+    ] {
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out.stderr).contains(needle), "{args:?}: {}", text(&out.stderr));
+    }
+    assert!(!dir.path().join("x.nii").exists() && !dir.path().join("x.zarr").exists());
+    let foreign = dir.path().join("foreign.zarr");
+    std::fs::rename(dir.path().join("v.zarr"), &foreign).unwrap();
+    let group = std::fs::read_to_string(foreign.join("zarr.json")).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&group).unwrap();
+    meta["attributes"].as_object_mut().unwrap().remove("hounsfield");
+    std::fs::write(foreign.join("zarr.json"), meta.to_string()).unwrap();
+    let out = hounsfield(&["mesh", &path("foreign.zarr"), &path("f.stl"), "--level", "0"]);
+    assert!(text(&out.stderr).contains("--orientation"), "{}", text(&out.stderr));
+    let out = hounsfield(&[
+        "--json",
+        "mesh",
+        &path("foreign.zarr"),
+        &path("f.stl"),
+        "--level",
+        "0",
+        "--orientation",
+        "LPS",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let whole = mesh(&path("v.nii"), &path("w.stl"), false);
+    assert_eq!(report["triangles"], whole["triangles"]);
 }

@@ -22,7 +22,7 @@ pub enum Format {
     DicomFile,
     /// A series chosen from a directory of DICOM files.
     DicomSeries,
-    /// An OME-Zarr v3 volume (a directory with `zarr.json`).
+    /// An OME-Zarr volume (a Zarr v3 or v2 group).
     Zarr,
 }
 
@@ -47,12 +47,22 @@ pub struct OpenOptions {
     /// How irregular series are handled.
     #[cfg(feature = "dicom")]
     pub series_options: SeriesOptions,
+    /// The level of an OME-Zarr store, and the orientation of one written elsewhere.
+    #[cfg(feature = "zarr")]
+    pub zarr: crate::zarr::ZarrRead,
 }
 
 impl OpenOptions {
     /// Chooses the series of a directory.
     pub fn with_series(mut self, series: Option<String>) -> Self {
         self.series = series;
+        self
+    }
+
+    /// Sets the level of an OME-Zarr store and the orientation of one written elsewhere.
+    #[cfg(feature = "zarr")]
+    pub fn with_zarr(mut self, zarr: crate::zarr::ZarrRead) -> Self {
+        self.zarr = zarr;
         self
     }
 
@@ -105,21 +115,20 @@ impl Opened {
 /// else as NIfTI. A file that is neither is `Error::WrongFormat` saying so.
 pub fn open(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Opened> {
     let path = path.as_ref();
-    // A Zarr v2 store (OME-Zarr 0.4) is a directory too: say what it is instead of reading
-    // its chunk files as DICOM.
-    if path.is_dir() && [".zgroup", ".zarray", ".zattrs"].iter().any(|f| path.join(f).is_file()) {
-        return Err(Error::WrongFormat {
-            path: path.to_path_buf(),
-            format: "OME-Zarr v3",
-            reason: "a Zarr v2 store (OME-Zarr 0.4), which is not read; convert it to Zarr v3 \
-                     (e.g. with ome-zarr-py or zarr-python 3)"
-                .into(),
-        });
-    }
+    // A Zarr store (v3 or v2) is a directory too: never read its chunk files as DICOM.
+    let zarr_store = path.is_dir()
+        && ["zarr.json", ".zgroup", ".zarray", ".zattrs"].iter().any(|f| path.join(f).is_file());
     #[cfg(feature = "zarr")]
-    if path.is_dir() && path.join("zarr.json").is_file() {
-        let image = NiftiImage::from_volume(crate::zarr::read_zarr_dyn(path)?);
+    if zarr_store {
+        let image = NiftiImage::from_volume(crate::zarr::read_zarr_dyn_with(path, &options.zarr)?);
         return Ok(Opened { path: path.to_path_buf(), format: Format::Zarr, image, dicom: None });
+    }
+    #[cfg(not(feature = "zarr"))]
+    if zarr_store {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            what: "OME-Zarr input (hounsfield-io was built without its `zarr` feature)".into(),
+        });
     }
     #[cfg(feature = "dicom")]
     {

@@ -159,17 +159,274 @@ fn bad_stores_and_writes_are_refused_naming_the_store() {
     assert!(!dir.path().join("missing").exists());
 }
 
+/// The mean of each 2x2x2 block (cut short at odd far edges), computed voxel by voxel.
+fn block_means(v: &Volume<f32>) -> (Vec<f32>, [usize; 3]) {
+    let [nz, ny, nx] = v.shape();
+    let out = [nz.div_ceil(2), ny.div_ceil(2), nx.div_ceil(2)];
+    let mut means = Vec::new();
+    for z in 0..out[0] {
+        for y in 0..out[1] {
+            for x in 0..out[2] {
+                let (mut sum, mut n) = (0.0f64, 0.0);
+                for (zz, yy, xx) in itertools_product(2 * z, 2 * y, 2 * x) {
+                    if zz < nz && yy < ny && xx < nx {
+                        sum += f64::from(v.as_slice()[(zz * ny + yy) * nx + xx]);
+                        n += 1.0;
+                    }
+                }
+                means.push((sum / n) as f32);
+            }
+        }
+    }
+    (means, out)
+}
+
+fn itertools_product(z: usize, y: usize, x: usize) -> Vec<(usize, usize, usize)> {
+    let mut v = Vec::new();
+    for a in z..z + 2 {
+        for b in y..y + 2 {
+            for c in x..x + 2 {
+                v.push((a, b, c));
+            }
+        }
+    }
+    v
+}
+
 #[test]
-fn a_zarr_v2_store_is_named_not_read_as_dicom() {
-    // OME-Zarr 0.4 is Zarr v2: a directory of `.zgroup`/`.zarray` files and chunk files, which
-    // the DICOM reader used to try and fail on one chunk at a time.
+fn pyramid_levels_hold_block_means_or_samples_at_their_true_positions() {
+    use hounsfield_io::zarr::{Downsample, ZarrRead, read_zarr_with, zarr_info};
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("old.zarr");
-    std::fs::create_dir_all(store.join("0")).unwrap();
-    std::fs::write(store.join(".zgroup"), br#"{"zarr_format": 2}"#).unwrap();
-    std::fs::write(store.join("0/.zarray"), br#"{"zarr_format": 2}"#).unwrap();
-    std::fs::write(store.join("0/0.0.0"), [0u8; 64]).unwrap();
+    // Odd extents (the last block of each axis is cut short), an oblique grid.
+    let volume = ramp([9, 10, 13], |i| ((i * 37) % 101) as f32 - 20.0);
+    let path = dir.path().join("pyramid.zarr");
+    write_zarr(&path, &volume, &ZarrOptions::new([4, 4, 4]).with_pyramid(3, None)).unwrap();
+    let level = |n| ZarrRead { level: n, ..ZarrRead::default() };
+    assert_eq!(zarr_info(&path, &level(0)).unwrap().levels, 4);
+    assert_eq!(read_zarr_with::<f32>(&path, &level(0)).unwrap(), volume);
+    let one = read_zarr_with::<f32>(&path, &level(1)).unwrap();
+    let (means, shape) = block_means(&volume);
+    assert_eq!(one.shape(), shape);
+    // Tolerance: f32 means of at most 8 values, 1e-5 relative.
+    for (a, b) in one.as_slice().iter().zip(&means) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    // A mean sits at the centre of its block: level-1 voxel (0,0,0) is level-0 (0.5,0.5,0.5),
+    // and its spacing is twice level 0's, direction unchanged (1e-9 mm).
+    let g0 = volume.geometry();
+    let g1 = one.geometry();
+    let want = g0.index_to_physical([0.5, 0.5, 0.5]);
+    assert!((0..3).all(|k| (g1.origin()[k] - want[k]).abs() < 1e-9), "{:?} {want:?}", g1.origin());
+    assert!((0..3).all(|k| (g1.spacing()[k] - 2.0 * g0.spacing()[k]).abs() < 1e-9));
+    assert_eq!(g1.direction(), g0.direction());
+    // Level 3: 9x10x13 -> 5x5x7 -> 3x3x4 -> 2x2x2, the mean of level 2's blocks.
+    let three = read_zarr_with::<f32>(&path, &level(3)).unwrap();
+    assert_eq!(three.shape(), [2, 2, 2]);
+    named_err(read_zarr_with::<f32>(&path, &level(4)).unwrap_err().to_string(), "level 4");
+
+    // Labels (integers) default to nearest: every level-1 voxel is the level-0 voxel at twice
+    // its index, and sits exactly on it.
+    let labels = ramp([7, 6, 5], |i| (i % 7) as u16);
+    let lpath = dir.path().join("labels.zarr");
+    write_zarr(&lpath, &labels, &ZarrOptions::new([3, 3, 3]).with_pyramid(1, None)).unwrap();
+    let l1 = read_zarr_with::<u16>(&lpath, &level(1)).unwrap();
+    assert_eq!(l1.shape(), [4, 3, 3]);
+    for z in 0..4 {
+        for y in 0..3 {
+            for x in 0..3 {
+                assert_eq!(
+                    l1.as_slice()[(z * 3 + y) * 3 + x],
+                    labels.as_slice()[(2 * z * 6 + 2 * y) * 5 + 2 * x]
+                );
+            }
+        }
+    }
+    assert!(
+        (0..3).all(|k| (l1.geometry().origin()[k] - labels.geometry().origin()[k]).abs() < 1e-9)
+    );
+    // Mean asked for explicitly on integers rounds to the nearest.
+    let mpath = dir.path().join("mean.zarr");
+    let options = ZarrOptions::new([3, 3, 3]).with_pyramid(1, Some(Downsample::Mean));
+    write_zarr(&mpath, &labels, &options).unwrap();
+    let m1 = read_zarr_with::<u16>(&mpath, &level(1)).unwrap();
+    let f = labels.map(f32::from);
+    let (means, _) = block_means(&f);
+    assert!(m1.as_slice().iter().zip(&means).all(|(&a, &b)| f32::from(a) == b.round_ties_even()));
+    // More levels than allowed are refused before anything is written.
+    let too_many = ZarrOptions::new([3, 3, 3]).with_pyramid(17, None);
+    assert!(write_zarr(&dir.path().join("x.zarr"), &labels, &too_many).is_err());
+    assert!(!dir.path().join("x.zarr").exists());
+
+    // zarr-python sees the NGFF levels: each array's shape and scale.
+    let Some(python) = std::env::var_os("HOUNSFIELD_PYTHON") else { return };
+    let script = "import sys, zarr\n\
+                  g = zarr.open_group(sys.argv[1], mode='r')\n\
+                  for d in g.attrs['ome']['multiscales'][0]['datasets']:\n\
+                  \x20   print(d['path'], g[d['path']].shape, d['coordinateTransformations'][0]['scale'])";
+    let out = std::process::Command::new(python).args(["-c", script]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "0 (9, 10, 13) [2.5, 0.9, 0.7]",
+            "1 (5, 5, 7) [5.0, 1.8, 1.4]",
+            "2 (3, 3, 4) [10.0, 3.6, 2.8]",
+            "3 (2, 2, 2) [20.0, 7.2, 5.6]"
+        ],
+        "{text}"
+    );
+}
+
+fn named_err(e: String, needle: &str) {
+    assert!(e.contains(".zarr") && e.contains(needle), "{needle:?} not in {e}");
+}
+
+/// An OME-Zarr 0.4 store (Zarr v2) as zarr-python writes it: axes t, c, z, y, x in
+/// micrometres; level 0 big-endian int16 in Fortran order with blosc-lz4 and shuffle; level
+/// `s1` little-endian float32 with zlib; a multiscale-wide scale on top of each level's.
+const V2_STORE: &str = r#"
+import sys, numpy as np, zarr, numcodecs
+out = sys.argv[1]
+z, y, x = 5, 6, 7
+a = (np.arange(z)[:, None, None] * 100 + np.arange(y)[None, :, None] * 10
+     + np.arange(x)[None, None, :]).astype(">i2")
+g = zarr.open_group(out, mode="w", zarr_format=2)
+g.create_array("0", shape=(1, 1, z, y, x), chunks=(1, 1, 2, 4, 4), dtype=">i2", order="F",
+               compressors=numcodecs.Blosc(cname="lz4", clevel=5,
+                                           shuffle=numcodecs.Blosc.SHUFFLE),
+               fill_value=0)[:] = a[None, None]
+b = a[::2, ::2, ::2].astype("<f4")
+g.create_array("s1", shape=(1, 1) + b.shape, chunks=(1, 1, 2, 2, 2), dtype="<f4",
+               compressors=numcodecs.Zlib(level=4), fill_value=0)[:] = b[None, None]
+ax = [{"name": "t", "type": "time", "unit": "second"}, {"name": "c", "type": "channel"}] + \
+     [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
+level = lambda p, s: {"path": p, "coordinateTransformations": [
+    {"type": "scale", "scale": [1, 1] + s},
+    {"type": "translation", "translation": [0, 0, 10000, -3000, 7000]}]}
+g.attrs["multiscales"] = [{"version": "0.4", "axes": ax,
+    "datasets": [level("0", [2000, 500, 250]), level("s1", [4000, 1000, 500])],
+    "coordinateTransformations": [{"type": "scale", "scale": [1, 1, 1, 1, 2]}]}]
+"#;
+
+#[test]
+fn ome_zarr_0_4_stores_of_zarr_python_are_read_in_the_orientation_given() {
+    use hounsfield_core::Orientation;
+    use hounsfield_io::zarr::{ZarrRead, read_zarr_dyn_with, read_zarr_with};
+    let Some(python) = std::env::var_os("HOUNSFIELD_PYTHON") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("v2.zarr");
+    let out =
+        std::process::Command::new(python).args(["-c", V2_STORE]).arg(&store).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without an orientation: refused, naming what is missing.
     let err = hounsfield_io::open(&store, &hounsfield_io::OpenOptions::default()).unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("Zarr v2") && text.contains("old.zarr"), "{text}");
+    named_err(err.to_string(), "orientation");
+    let ras = Some(Orientation::from_code("RAS").unwrap());
+    let read = ZarrRead { level: 0, orientation: ras };
+    let opened =
+        hounsfield_io::open(&store, &hounsfield_io::OpenOptions::default().with_zarr(read))
+            .unwrap();
+    let level0 = opened.image.volumes()[0].clone();
+    let level0 = match level0 {
+        hounsfield_core::DynVolume::I16(v) => v,
+        other => panic!("level 0 read as {:?}", other.dtype()),
+    };
+    assert_eq!(level0.shape(), [5, 6, 7]);
+    let want: Vec<i16> = (0..5)
+        .flat_map(|z| (0..6).flat_map(move |y| (0..7).map(move |x| (z * 100 + y * 10 + x) as i16)))
+        .collect();
+    assert_eq!(level0.as_slice(), want.as_slice());
+    // Spacing (x, y, z) in mm: micrometres x 1e-3, x doubled by the multiscale-wide scale;
+    // the translation (14, -3, 10) mm along x, y, z, which run towards R, A, S: LPS (-14, 3, 10).
+    let g = level0.geometry();
+    assert_eq!(g.spacing(), [0.5, 0.5, 2.0]);
+    assert_eq!(g.origin(), [-14.0, 3.0, 10.0]);
+    assert_eq!(g.orientation_code(), "RAS");
+    let read1 = ZarrRead { level: 1, orientation: ras };
+    let level1 = read_zarr_with::<f32>(&store, &read1).unwrap();
+    assert_eq!(level1.shape(), [3, 3, 4]);
+    assert_eq!(level1.as_slice()[(2 * 3 + 1) * 4 + 3], (400 + 20 + 6) as f32);
+    assert_eq!(level1.geometry().spacing(), [1.0, 1.0, 4.0]);
+    assert!(read_zarr_dyn_with(&store, &ZarrRead { level: 2, orientation: ras }).is_err());
+    // Our own stores keep their recorded orientation; a different one given is refused.
+    let ours = dir.path().join("ours.zarr");
+    write_zarr(&ours, &ramp([2, 2, 2], |i| i as f32), &ZarrOptions::new([2, 2, 2])).unwrap();
+    let lps = ZarrRead { level: 0, orientation: Some(Orientation::from_code("LIA").unwrap()) };
+    named_err(read_zarr_with::<f32>(&ours, &lps).unwrap_err().to_string(), "orientation");
+}
+
+#[test]
+fn foreign_layouts_that_cannot_be_placed_are_refused_naming_the_reason() {
+    use hounsfield_core::Orientation;
+    use hounsfield_io::zarr::{ZarrRead, read_zarr_with};
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.zarr");
+    write_zarr(&ours, &ramp([2, 3, 4], |i| i as f32), &ZarrOptions::new([2, 2, 2])).unwrap();
+    let group: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ours.join("zarr.json")).unwrap()).unwrap();
+    let ras = ZarrRead { level: 0, orientation: Some(Orientation::from_code("RAS").unwrap()) };
+    // Each case: a copy of the store with its NGFF attributes changed, and what the error says.
+    type Change = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: [(&str, Change, &str); 5] = [
+        (
+            "nounit",
+            Box::new(|m| {
+                m["axes"][2].as_object_mut().unwrap().remove("unit");
+            }),
+            "no unit",
+        ),
+        ("pixels", Box::new(|m| m["axes"][0]["unit"] = "pixel".into()), "\"pixel\""),
+        ("order", Box::new(|m| m["axes"][0]["name"] = "x".into()), "z, y, x"),
+        ("escape", Box::new(|m| m["datasets"][0]["path"] = "../0".into()), "leaves the group"),
+        (
+            "affine",
+            Box::new(|m| {
+                m["datasets"][0]["coordinateTransformations"][0]["type"] = "affine".into()
+            }),
+            "affine",
+        ),
+    ];
+    for (name, change, needle) in cases {
+        let copy = dir.path().join(format!("{name}.zarr"));
+        copy_tree(&ours.join("0"), &copy.join("0")).unwrap();
+        let mut meta = group.clone();
+        meta["attributes"].as_object_mut().unwrap().remove("hounsfield");
+        change(&mut meta["attributes"]["ome"]["multiscales"][0]);
+        std::fs::write(copy.join("zarr.json"), meta.to_string()).unwrap();
+        let err = read_zarr_with::<f32>(&copy, &ras).unwrap_err().to_string();
+        assert!(err.contains(&format!("{name}.zarr")) && err.contains(needle), "{name}: {err}");
+    }
+}
+
+/// Copies a directory tree (the chunk files of a store).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?.path();
+        let target = to.join(entry.file_name().unwrap());
+        if entry.is_dir() {
+            copy_tree(&entry, &target)?;
+        } else {
+            std::fs::copy(&entry, &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_chunk_cache_returns_the_same_regions() {
+    // Overlapping regions (as halos make them), read through a cache of two chunks and
+    // without one: equal values and geometry, exactly.
+    let dir = tempfile::tempdir().unwrap();
+    let volume = ramp([13, 11, 9], |i| (i as f32).sin());
+    let path = dir.path().join("c.zarr");
+    write_zarr(&path, &volume, &ZarrOptions::new([4, 4, 4])).unwrap();
+    let plain = ZarrVolume::<f32>::open(&path).unwrap();
+    let cached = ZarrVolume::<f32>::open(&path).unwrap();
+    let cached = cached.with_cache(2 * 64 * 4).unwrap();
+    for start in [[0, 0, 0], [3, 2, 1], [9, 7, 5], [2, 6, 3], [0, 0, 0]] {
+        let region = Region::new(start, [4, 4, 4]).unwrap();
+        assert_eq!(plain.read(&region).unwrap(), cached.read(&region).unwrap(), "{start:?}");
+    }
 }

@@ -49,7 +49,7 @@ pub fn isosurface_in<T: Element>(
     options: &IsoOptions,
 ) -> Result<TriMesh> {
     volume.check_same_shape(mask, "mask")?;
-    extract(volume, level, Some(mask.as_slice()), options)
+    extract(volume, level, Some(mask.as_slice()), options, Window::whole(volume)?)
 }
 
 /// The isosurface `value = level` of `volume` in physical coordinates.
@@ -63,14 +63,51 @@ pub fn isosurface<T: Element>(
     level: f64,
     options: &IsoOptions,
 ) -> Result<TriMesh> {
-    extract(volume, level, None, options)
+    extract(volume, level, None, options, Window::whole(volume)?)
 }
 
-fn extract<T: Element>(
+/// Where the samples given to [`extract`] lie in a larger grid, and which of their cubes to
+/// polygonise: chunked extraction gives each chunk's cubes with a sample of halo around them,
+/// so that positions and gradients are those of the whole grid, bit for bit.
+pub(crate) struct Window<'a> {
+    /// Global index `(z, y, x)` of the first sample.
+    pub offset: [usize; 3],
+    /// Physical position of the global grid's sample (0, 0, 0).
+    pub origin: [f64; 3],
+    /// Local cube ranges `(z, y, x)`: cube `c` spans samples `c` and `c + 1`.
+    pub cubes: [std::ops::Range<usize>; 3],
+    /// The global grid's shape `(z, y, x)`, for the edge keys.
+    pub full: [usize; 3],
+    /// Receives each vertex's global edge key (see [`edge_key`]).
+    pub keys: Option<&'a mut Vec<u64>>,
+}
+
+impl Window<'_> {
+    /// All cubes of `volume`, which is the whole grid.
+    fn whole<T: Element>(volume: &Volume<T>) -> Result<Self> {
+        let n = volume.shape();
+        Ok(Window {
+            offset: [0; 3],
+            origin: volume.geometry().index_to_physical([0.0; 3]),
+            cubes: n.map(|k| 0..k.saturating_sub(1)),
+            full: n,
+            keys: None,
+        })
+    }
+}
+
+/// The global key of the grid edge from sample `(x, y, z)` along `axis` (0 = x, 1 = y, 2 = z)
+/// in a grid of `full` `(z, y, x)` samples: the same edge has the same key in every chunk.
+pub(crate) fn edge_key(full: [usize; 3], [x, y, z]: [usize; 3], axis: usize) -> u64 {
+    ((z as u64 * full[1] as u64 + y as u64) * full[2] as u64 + x as u64) * 3 + axis as u64
+}
+
+pub(crate) fn extract<T: Element>(
     volume: &Volume<T>,
     level: f64,
     mask: Option<&[u8]>,
     options: &IsoOptions,
+    mut window: Window<'_>,
 ) -> Result<TriMesh> {
     if !level.is_finite() {
         return Err(Error::param("level", format!("must be finite, found {level}")));
@@ -84,7 +121,15 @@ fn extract<T: Element>(
     let sp = g.spacing();
     let d = g.direction();
     let m: mat3::Mat3 = std::array::from_fn(|r| std::array::from_fn(|c| d[r][c] * sp[c]));
-    let origin = g.index_to_physical([0.0; 3]);
+    let origin = window.origin;
+    let [oz, oy, ox] = window.offset;
+    let [cz, cy, cx] = window.cubes.clone();
+    if cz.end > nz.saturating_sub(1)
+        || cy.end > ny.saturating_sub(1)
+        || cx.end > nx.saturating_sub(1)
+    {
+        return Err(Error::param("cubes", format!("{:?} beyond {:?}", window.cubes, [nz, ny, nx])));
+    }
     let flip = mat3::det(&d) < 0.0;
     // Gradients map to physical space through the inverse transpose of index -> physical.
     let m_inv_t = mat3::inverse(&m)
@@ -114,15 +159,19 @@ fn extract<T: Element>(
             index: k * nx + x,
         })?);
     }
-    for z in 0..nz - 1 {
+    for z in cz {
         let (lower, upper) = (z & 1, (z & 1) ^ 1);
         x_edges[upper].fill(none);
         y_edges[upper].fill(none);
         z_edges.fill(none);
-        for y in 0..ny - 1 {
+        for y in cy.clone() {
             // The four sample rows around this row of cubes, in corner-bit order (dy, dz).
             let r = [z * ny + y, z * ny + y + 1, (z + 1) * ny + y, (z + 1) * ny + y + 1];
             let Some((x0, x1)) = cube_run(r.map(|k| rows[k]), nx) else { continue };
+            let (x0, x1) = (x0.max(cx.start), x1.min(cx.end.wrapping_sub(1)));
+            if cx.is_empty() || x0 > x1 {
+                continue;
+            }
             let bits = r.map(|k| &data[k * nx..(k + 1) * nx]);
             let inside = |row: &[T], x: usize| usize::from(row[x].to_f64() as f32 >= level32);
             let high = |x: usize| -> usize {
@@ -184,10 +233,15 @@ fn extract<T: Element>(
                                 f64::from(a ^ b == 4),
                             ];
                             let ijk = [
-                                (x + dx) as f64 + t * axis[0],
-                                (y + dy) as f64 + t * axis[1],
-                                (z + dz) as f64 + t * axis[2],
+                                (ox + x + dx) as f64 + t * axis[0],
+                                (oy + y + dy) as f64 + t * axis[1],
+                                (oz + z + dz) as f64 + t * axis[2],
                             ];
+                            if let Some(keys) = window.keys.as_deref_mut() {
+                                let start = [ox + x + dx, oy + y + dy, oz + z + dz];
+                                let axis = usize::from(a ^ b).trailing_zeros() as usize;
+                                keys.push(edge_key(window.full, start, axis));
+                            }
                             let p = mat3::mul_vec(&m, ijk);
                             mesh.vertices.push(std::array::from_fn(|k| (origin[k] + p[k]) as f32));
                             if options.gradient_normals {

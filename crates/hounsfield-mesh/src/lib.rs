@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod cases;
+pub mod chunked;
 pub mod compare;
 pub mod decimate;
 pub mod distance;

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use hounsfield_core::DynVolume;
+use hounsfield_core::Orientation;
 use hounsfield_io::nifti::{NiftiImage, write_nifti};
-use hounsfield_io::zarr::{ZarrOptions, write_zarr_dyn};
+use hounsfield_io::zarr::{Downsample, ZarrOptions, ZarrRead, write_zarr_dyn, zarr_info};
 use hounsfield_io::{OpenOptions, open};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,6 +16,7 @@ use crate::to_py;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(write, m)?)?;
+    m.add_function(wrap_pyfunction!(zarr_store_info, m)?)?;
     Ok(())
 }
 
@@ -22,14 +24,25 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// (one per frame; scaled NIfTI as the float32 values they mean), their geometry and a dict of
 /// what the input was.
 #[pyfunction]
-#[pyo3(signature = (path, series = None))]
+#[pyo3(signature = (path, series = None, level = 0, orientation = None))]
 fn read<'py>(
     py: Python<'py>,
     path: PathBuf,
     series: Option<String>,
+    level: usize,
+    orientation: Option<String>,
 ) -> PyResult<(Vec<Bound<'py, PyAny>>, GeometryArgs, Bound<'py, PyDict>)> {
+    let zarr = zarr_read(level, orientation.as_deref())?;
     let (volumes, format, scaled, components) = py.detach(|| {
-        let opened = open(&path, &OpenOptions::default().with_series(series)).map_err(to_py)?;
+        let options = OpenOptions::default().with_series(series).with_zarr(zarr);
+        let zarr_input = hounsfield_io::zarr::is_zarr_store(&path);
+        if zarr != ZarrRead::default() && !zarr_input {
+            return Err(to_py(format!(
+                "{}: level and orientation apply to an OME-Zarr store only",
+                path.display()
+            )));
+        }
+        let opened = open(&path, &options).map_err(to_py)?;
         let image = opened.image;
         // NIfTI dimensions 5-7 (vector, matrix, CIFTI...) would otherwise be folded into frames.
         let dim = image.header.dim;
@@ -71,25 +84,100 @@ fn read<'py>(
     Ok((arrays, geometry, info))
 }
 
-/// Writes one 3D volume to `path`: NIfTI for `.nii`/`.nii.gz`, OME-Zarr for `.zarr` (chunks of
-/// `chunk` voxels, z, y, x). Written beside the target and renamed, so a failed write leaves no
-/// partial file.
+fn zarr_read(level: usize, orientation: Option<&str>) -> PyResult<ZarrRead> {
+    let orientation = orientation.map(Orientation::from_code).transpose().map_err(to_py)?;
+    Ok(ZarrRead { level, orientation })
+}
+
+/// What a level of an OME-Zarr store holds, without reading its voxels: dtype, shape, the
+/// level's geometry, its array path inside the group and the number of levels.
 #[pyfunction]
-#[pyo3(signature = (path, array, geometry_parts, chunk = None))]
+#[pyo3(signature = (path, level = 0, orientation = None))]
+fn zarr_store_info<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    level: usize,
+    orientation: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let read = zarr_read(level, orientation.as_deref())?;
+    let info = zarr_info(&path, &read).map_err(to_py)?;
+    let out = PyDict::new(py);
+    out.set_item("dtype", info.dtype.to_string())?;
+    out.set_item("shape", info.shape)?;
+    out.set_item("geometry", geometry_args(&info.geometry))?;
+    out.set_item("array_path", info.array_path)?;
+    out.set_item("levels", info.levels)?;
+    Ok(out)
+}
+
+/// Replaces the store at `path` with the one at `new`: the old one is moved aside first and
+/// removed only once the new one is in place.
+fn replace_store(path: &std::path::Path, new: &std::path::Path) -> std::io::Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".old-{}", std::process::id()));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(path, &aside)?;
+    if let Err(e) = std::fs::rename(new, path) {
+        let _ = std::fs::rename(&aside, path);
+        return Err(e);
+    }
+    if aside.is_dir() { std::fs::remove_dir_all(&aside) } else { std::fs::remove_file(&aside) }
+}
+
+/// Writes one 3D volume to `path`: NIfTI for `.nii`/`.nii.gz`, OME-Zarr for `.zarr` (chunks of
+/// `chunk` voxels, z, y, x; `pyramid` levels made by `downsample`). Written beside the target
+/// and renamed, so a failed write leaves no partial file; an existing file is replaced only
+/// with `overwrite`.
+#[pyfunction]
+#[pyo3(signature = (path, array, geometry_parts, chunk = None, pyramid = 0, downsample = None,
+                    overwrite = false))]
+#[allow(clippy::too_many_arguments)]
 fn write(
     py: Python<'_>,
     path: PathBuf,
     array: &Bound<'_, PyAny>,
     geometry_parts: GeometryArgs,
     chunk: Option<[usize; 3]>,
+    pyramid: usize,
+    downsample: Option<String>,
+    overwrite: bool,
 ) -> PyResult<()> {
     let volume = dyn_volume(array, &geometry(geometry_parts)?)?;
     let name = path.to_string_lossy().to_lowercase();
+    let zarr = name.ends_with(".zarr") || name.ends_with(".zarr/");
+    let downsample: Option<Downsample> =
+        downsample.map(|d| d.parse()).transpose().map_err(to_py)?;
+    if (pyramid > 0 || downsample.is_some()) && !zarr {
+        return Err(to_py(format!(
+            "{}: pyramid and downsample apply to an OME-Zarr store (.zarr) only",
+            path.display()
+        )));
+    }
+    if path.exists() && !overwrite {
+        return Err(to_py(format!(
+            "{}: already exists (pass overwrite=True to replace it)",
+            path.display()
+        )));
+    }
     py.detach(|| {
-        if name.ends_with(".zarr") || name.ends_with(".zarr/") {
-            let options = ZarrOptions::new(chunk.unwrap_or([64; 3]));
-            write_zarr_dyn(&path, &volume, &options).map_err(to_py)
+        if zarr {
+            let options =
+                ZarrOptions::new(chunk.unwrap_or([64; 3])).with_pyramid(pyramid, downsample);
+            if !path.exists() {
+                return write_zarr_dyn(&path, &volume, &options).map_err(to_py);
+            }
+            let mut new = path.as_os_str().to_owned();
+            new.push(format!(".new-{}", std::process::id()));
+            let new = PathBuf::from(new);
+            write_zarr_dyn(&new, &volume, &options).map_err(to_py)?;
+            replace_store(&path, &new).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&new);
+                to_py(format!("{}: {e}", path.display()))
+            })
         } else if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+            if chunk.is_some() {
+                return Err(to_py(format!("{}: chunk applies to OME-Zarr only", path.display())));
+            }
             write_nifti(&path, &NiftiImage::from_volume(volume)).map_err(to_py)
         } else {
             Err(to_py(format!(

@@ -128,7 +128,7 @@ def test_zarr_store_through_dask(tmp_path, image):
     assert geometry["spacing"] == SPACING and geometry["origin"] == (1.0, 2.0, 3.0)
     out = hdask.gaussian(array, 1.5, spacing=geometry["spacing"]).compute()
     np.testing.assert_array_equal(out, filters.gaussian(v, 1.5).array)
-    with pytest.raises(hf.HounsfieldError, match="not an OME-Zarr"):
+    with pytest.raises(hf.HounsfieldError, match="not a Zarr"):
         hdask.open_zarr(tmp_path / "missing.zarr")
 
 

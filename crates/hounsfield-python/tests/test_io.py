@@ -99,3 +99,82 @@ def test_nibabel_convention_round_trip(shared):
     v = hf.Volume.from_ras_affine(np.asanyarray(img.dataobj), img.affine)
     np.testing.assert_allclose(v.ras_affine, img.affine, atol=1e-9)
     np.testing.assert_array_equal(v.array, hf.read(shared / "mricron" / "ch2bet.nii.gz").array)
+
+
+def _block_means(a):
+    """Means of 2x2x2 blocks (cut short at odd far edges), by numpy."""
+    padded = np.full([n + n % 2 for n in a.shape], np.nan)
+    padded[:a.shape[0], :a.shape[1], :a.shape[2]] = a
+    z, y, x = (n // 2 for n in padded.shape)
+    return np.nanmean(padded.reshape(z, 2, y, 2, x, 2), axis=(1, 3, 5))
+
+
+def test_zarr_pyramids_by_level(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(5)
+    image = rng.random((9, 12, 15)).astype(np.float32)
+    v = hf.Volume(image, (0.5, 1.0, 2.0), (10.0, -4.0, 7.0))
+    hf.write(tmp_path / "p.zarr", v, chunk=(4, 4, 4), pyramid=2)
+    one = hf.read(tmp_path / "p.zarr", level=1)
+    # Level 1: numpy's block means to 1e-6; voxel (0,0,0) at level 0's (0.5, 0.5, 0.5).
+    np.testing.assert_allclose(one.array, _block_means(image), rtol=1e-6)
+    np.testing.assert_allclose(one.spacing, (1.0, 2.0, 4.0))
+    np.testing.assert_allclose(one.origin, (10.25, -3.5, 8.0))
+    assert hf.read(tmp_path / "p.zarr", level=2).shape == (3, 3, 4)
+    with pytest.raises(hf.HounsfieldError, match="level 3"):
+        hf.read(tmp_path / "p.zarr", level=3)
+    # zarr-python sees the levels NGFF lists.
+    group = zarr.open_group(tmp_path / "p.zarr", mode="r")
+    paths = [d["path"] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
+    assert paths == ["0", "1", "2"] and group["2"].shape == (3, 3, 4)
+    # Labels keep their values: integer volumes take every second voxel by default.
+    labels = rng.integers(0, 5, (8, 8, 8)).astype(np.uint8)
+    hf.write(tmp_path / "l.zarr", hf.Volume(labels), pyramid=1)
+    np.testing.assert_array_equal(hf.read(tmp_path / "l.zarr", level=1).array,
+                                  labels[::2, ::2, ::2])
+    with pytest.raises(hf.HounsfieldError, match="OME-Zarr store"):
+        hf.write(tmp_path / "l.nii", hf.Volume(labels), pyramid=1)
+    with pytest.raises(hf.HounsfieldError, match="mean or nearest"):
+        hf.write(tmp_path / "m.zarr", hf.Volume(labels), pyramid=1, downsample="median")
+
+
+def test_ome_zarr_0_4_from_zarr_python_needs_its_orientation(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    numcodecs = pytest.importorskip("numcodecs")
+    image = np.arange(4 * 5 * 6, dtype=np.uint16).reshape(4, 5, 6)
+    group = zarr.open_group(tmp_path / "old.zarr", mode="w", zarr_format=2)
+    group.create_array("0", shape=(1,) + image.shape, chunks=(1, 2, 2, 3), dtype="<u2",
+                       compressors=numcodecs.Blosc(cname="zstd"), fill_value=0)[:] = image[None]
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": [
+        {"name": "c", "type": "channel"}] + [
+        {"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1, 3.0, 0.5, 0.25]},
+            {"type": "translation", "translation": [0, 1.0, 2.0, 3.0]}]}]}]
+    with pytest.raises(hf.HounsfieldError, match="orientation"):
+        hf.read(tmp_path / "old.zarr")
+    v = hf.read(tmp_path / "old.zarr", orientation="RAS")
+    np.testing.assert_array_equal(v.array, image)
+    assert v.spacing == (0.25, 0.5, 3.0)
+    # x towards the right and y anterior: LPS origin (-3, -2, 1).
+    np.testing.assert_allclose(v.origin, (-3.0, -2.0, 1.0))
+    np.testing.assert_allclose(v.direction, np.diag([-1.0, -1.0, 1.0]))
+    # Through Dask: the same voxels and geometry, the channel axis dropped.
+    hdask = pytest.importorskip("hounsfield.dask")
+    array, geometry = hdask.open_zarr(tmp_path / "old.zarr", orientation="RAS")
+    np.testing.assert_array_equal(array.compute(), image)
+    assert geometry["spacing"] == v.spacing
+    with pytest.raises(hf.HounsfieldError, match="OME-Zarr store only"):
+        hf.read(tmp_path / "missing.nii", orientation="RAS")
+
+
+def test_existing_files_are_replaced_only_when_asked(tmp_path):
+    first, second = hf.Volume(np.zeros((2, 2, 2), np.uint8)), hf.Volume(np.ones((2, 2, 2), np.uint8))
+    for name in ["a.nii.gz", "a.zarr"]:
+        hf.write(tmp_path / name, first)
+        with pytest.raises(hf.HounsfieldError, match="overwrite=True"):
+            hf.write(tmp_path / name, second)
+        assert hf.read(tmp_path / name).array.max() == 0
+        hf.write(tmp_path / name, second, overwrite=True)
+        assert hf.read(tmp_path / name).array.min() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "a.zarr"]

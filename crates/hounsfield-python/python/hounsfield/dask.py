@@ -21,7 +21,6 @@ dask-jobqueue / dask-kubernetes run the same graphs (every native call releases 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Optional, Sequence, Tuple
@@ -279,20 +278,17 @@ def label(x: da.Array, connectivity: int = 6) -> Tuple[da.Array, da.Array]:
 
 # --- OME-Zarr --------------------------------------------------------------------------------
 
-def open_zarr(path) -> Tuple[da.Array, dict]:
-    """An OME-Zarr store written by Hounsfield as a dask array (one block per chunk) and its
-    geometry (``spacing``, ``origin``, ``direction``). Needs zarr-python."""
+def open_zarr(path, level: int = 0, orientation=None) -> Tuple[da.Array, dict]:
+    """A level of an OME-Zarr store (Zarr v3 or v2; 0 is full resolution) as a dask array (one
+    block per chunk) and that level's geometry (``spacing``, ``origin``, ``direction``). A store
+    written by another tool needs ``orientation`` (see :func:`hounsfield.read`); any axes before
+    z, y, x (t, c) must have one entry and are dropped. Needs zarr-python."""
     path = os.fspath(path)
-    try:
-        with open(os.path.join(path, "zarr.json"), encoding="utf-8") as f:
-            attributes = json.load(f).get("attributes", {})
-    except OSError as e:
-        raise _native.HounsfieldError(f"{path}: not an OME-Zarr v3 store ({e})") from e
-    geometry = attributes.get("hounsfield")
-    if geometry is None:
-        raise _native.HounsfieldError(
-            f"{path}: no Hounsfield geometry in the store's attributes (written elsewhere?)")
-    array = da.from_zarr(path, component="0")
-    return array, {"spacing": tuple(geometry["spacing_xyz"]),
-                   "origin": tuple(geometry["origin_xyz"]),
-                   "direction": np.asarray(geometry["direction"])}
+    info = _native.zarr_store_info(path, int(level),
+                                   None if orientation is None else str(orientation))
+    spacing, origin, direction = info["geometry"]
+    array = da.from_zarr(path, component=info["array_path"])
+    if array.ndim > 3:
+        array = array.reshape(array.shape[-3:])
+    return array, {"spacing": tuple(spacing), "origin": tuple(origin),
+                   "direction": np.asarray(direction)}

@@ -69,6 +69,11 @@ class Volume:
         self.direction = np.asarray(self.direction, dtype=np.float64).reshape(3, 3)
 
     @property
+    def shape(self) -> Tuple[int, ...]:
+        """The array's shape: ``(z, y, x)``, or ``(t, z, y, x)`` for a series."""
+        return tuple(self.array.shape)
+
+    @property
     def geometry(self) -> tuple:
         """``(spacing, origin, direction)`` as the native functions take it."""
         return (self.spacing, self.origin, self.direction.tolist())
@@ -101,14 +106,20 @@ class Volume:
         return Volume(array, self.spacing, self.origin, self.direction.copy())
 
 
-def read(path: PathLike, series: Optional[str] = None) -> Volume:
+def read(path: PathLike, series: Optional[str] = None, level: int = 0,
+         orientation: Optional[str] = None) -> Volume:
     """Reads a NIfTI file, a DICOM file or series directory (``series`` chooses one of
-    several: its number, label or UID), or an OME-Zarr store.
+    several: its number, label or UID), or an OME-Zarr store (Zarr v3 or v2).
 
     NIfTI with a scale slope comes back as the float32 values it means; several frames (a
-    time series) as a ``(t, z, y, x)`` array. Vector images are refused."""
+    time series) as a ``(t, z, y, x)`` array. Vector images are refused.
+
+    OME-Zarr: ``level`` picks a pyramid level (0 is full resolution). A store written by
+    another tool records no patient orientation, so it is refused unless ``orientation``
+    says which way its x, y, z axes run (e.g. ``"RAS"``)."""
     arrays, (spacing, origin, direction), info = _native.read(
-        os.fspath(path), None if series is None else str(series))
+        os.fspath(path), None if series is None else str(series), int(level),
+        None if orientation is None else str(orientation))
     if info["components"] != 1:
         raise _native.HounsfieldError(
             f"{os.fspath(path)}: {info['components']} components per voxel; read it with "
@@ -117,12 +128,19 @@ def read(path: PathLike, series: Optional[str] = None) -> Volume:
     return Volume(array, spacing, origin, np.asarray(direction))
 
 
-def write(path: PathLike, volume: Volume, chunk: Optional[Tuple[int, int, int]] = None) -> None:
+def write(path: PathLike, volume: Volume, chunk: Optional[Tuple[int, int, int]] = None,
+          pyramid: int = 0, downsample: Optional[str] = None, overwrite: bool = False) -> None:
     """Writes a 3D volume as NIfTI (``.nii``, ``.nii.gz``) or OME-Zarr (``.zarr``, chunks of
-    ``chunk`` voxels in (z, y, x), 64^3 by default). The file appears whole or not at all."""
+    ``chunk`` voxels in (z, y, x), 64^3 by default, with ``pyramid`` levels below full
+    resolution, each half the one above, made by ``downsample``: ``"mean"``, the default for
+    float volumes, or ``"nearest"``, the default for integer ones, which may be labels).
+
+    The file appears whole or not at all; an existing one is replaced only with
+    ``overwrite=True``."""
     if not isinstance(volume, Volume):
         raise TypeError(f"expected a hounsfield.Volume, got {type(volume).__name__} "
                         "(wrap an array: hounsfield.Volume(array, spacing, origin, direction))")
     array = as_native(volume.array)
     _native.write(os.fspath(path), array, volume.geometry,
-                  None if chunk is None else tuple(int(c) for c in chunk))
+                  None if chunk is None else tuple(int(c) for c in chunk), int(pyramid),
+                  None if downsample is None else str(downsample), bool(overwrite))
