@@ -326,9 +326,9 @@ pub(crate) enum FilterOp {
     /// Gaussian smoothing (scipy's kernel, truncated at 4 sigma, reflecting edges; or the
     /// recursive Deriche filter, whose cost does not grow with sigma).
     Gaussian {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Standard deviation in mm.
         #[arg(long)]
@@ -340,9 +340,9 @@ pub(crate) enum FilterOp {
     /// A display window onto 0..1: a CT preset, or --level and --width.
     #[command(group(clap::ArgGroup::new("how").required(true).args(["preset", "level"])))]
     Window {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// A CT window preset.
         #[arg(long, value_enum, conflicts_with_all = ["level", "width"])]
@@ -359,9 +359,9 @@ pub(crate) enum FilterOp {
         clap::ArgGroup::new("how").required(true).multiple(true).args(["otsu", "li", "triangle", "lo", "hi"])
     ))]
     Threshold {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Otsu's threshold (256 bins, scikit-image's convention).
         #[arg(long, conflicts_with_all = ["lo", "hi", "li", "triangle"])]
@@ -381,9 +381,9 @@ pub(crate) enum FilterOp {
     },
     /// Edge-preserving smoothing: Perona-Malik anisotropic diffusion.
     Diffusion {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Iterations.
         #[arg(long, default_value_t = 10)]
@@ -394,9 +394,9 @@ pub(crate) enum FilterOp {
     },
     /// Gradient magnitude per mm (after Gaussian smoothing with --sigma mm when given).
     GradientMagnitude {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Smoothing sigma in mm.
         #[arg(long)]
@@ -404,9 +404,9 @@ pub(crate) enum FilterOp {
     },
     /// Unsharp masking: v + amount (v - gaussian(v, sigma)).
     Unsharp {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Blur sigma in mm.
         #[arg(long, default_value_t = 1.0)]
@@ -417,9 +417,9 @@ pub(crate) enum FilterOp {
     },
     /// Median over a box of --radius mm (3x3x3 for 1 mm voxels and radius 1).
     Median {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Radius in mm.
         #[arg(long, default_value_t = 1.0)]
@@ -431,9 +431,9 @@ pub(crate) enum FilterOp {
         /// The operation.
         #[arg(value_enum)]
         op: filter::MorphologyOp,
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Structuring element radius in mm.
         #[arg(long, default_value_t = 1.0)]
@@ -444,9 +444,9 @@ pub(crate) enum FilterOp {
     },
     /// Crop to --size voxels starting at index --min (x,y,z each).
     Crop {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// First voxel kept, x,y,z.
         #[arg(long, value_parser = parse_xyz::<usize>)]
@@ -457,9 +457,9 @@ pub(crate) enum FilterOp {
     },
     /// Pad with --value: --before and --after voxels per axis (x,y,z each).
     Pad {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Voxels before index 0, x,y,z.
         #[arg(long, value_parser = parse_xyz::<usize>)]
@@ -473,9 +473,9 @@ pub(crate) enum FilterOp {
     },
     /// Reverse the index order along the axes named (x, y and/or z).
     Flip {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Axes to flip, for example x,z.
         #[arg(long, value_delimiter = ',', value_enum, required = true)]
@@ -483,9 +483,9 @@ pub(crate) enum FilterOp {
     },
     /// Mean over a box of --radius voxels (one value, or x,y,z).
     BoxMean {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Radius in voxels (one value, or x,y,z), at most 100.
         #[arg(long, value_parser = parse_radius)]
@@ -496,16 +496,16 @@ pub(crate) enum FilterOp {
         /// The normalisation.
         #[arg(value_enum)]
         method: filter::NormalizeMethod,
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
     },
     /// Map the histogram onto a reference volume's.
     MatchHistogram {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// The reference volume (NIfTI or DICOM).
         #[arg(long)]
@@ -513,9 +513,9 @@ pub(crate) enum FilterOp {
     },
     /// Reorient to an orientation code (axes permuted and flipped; voxels untouched).
     Reorient {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// Target orientation, nibabel's "points to" letters: RAS, LPS, LAS...
         #[arg(long, default_value = "RAS", value_parser = parse_orientation)]
@@ -523,9 +523,9 @@ pub(crate) enum FilterOp {
     },
     /// Resample to a new spacing over the same physical extent (trilinear, or --nearest).
     Resample {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// New spacing in mm: one value for all axes, or x,y,z.
         #[arg(long, value_parser = parse_spacing)]
@@ -545,9 +545,9 @@ pub(crate) enum FilterOp {
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size.
     Label {
-        /// Volume to read: NIfTI file, DICOM file or DICOM directory.
+        /// Volume to read: NIfTI file, DICOM file or directory, or OME-Zarr store.
         input: PathBuf,
-        /// NIfTI file to write.
+        /// NIfTI file (.nii, .nii.gz) or OME-Zarr store (.zarr) to write.
         output: PathBuf,
         /// 6 (faces), 18 (and edges) or 26 (and corners).
         #[arg(long, value_enum, default_value = "6")]

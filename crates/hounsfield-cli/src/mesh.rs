@@ -84,8 +84,10 @@ fn mesh_chunked(
     let (source, block) = crate::filter_chunked::open_as_f32(input, read, 1 << 30)?;
     let start = std::time::Instant::now();
     let options = IsoOptions::default();
+    let named = |what: &str| format!("{} ({what})", input.display());
     let mesh = if post.open {
-        isosurface_chunked(source.as_ref(), level, &options, block, &|_, _| {})?
+        isosurface_chunked(source.as_ref(), level, &options, block, &|_, _| {})
+            .with_context(|| named("indices of the store's grid"))?
     } else {
         // The same "outside" value as the in-memory path: below both the level and the minimum.
         let tiles = Region::tiles(source.shape(), block)?;
@@ -96,7 +98,8 @@ fn mesh_chunked(
             .map_err(|e: hounsfield_core::Error| anyhow::anyhow!("{}: {e}", input.display()))?;
         let outside = (lo.min(level) - 1.0) as f32;
         let padded = Padded::new(source.as_ref(), outside)?;
-        isosurface_chunked(&padded, level, &options, block, &|_, _| {})?
+        isosurface_chunked(&padded, level, &options, block, &|_, _| {})
+            .with_context(|| named("indices of the grid padded by one voxel"))?
     };
     finish(input, output, level, mesh, post, start)
 }
@@ -154,7 +157,11 @@ impl fmt::Display for MeshReport {
             "  {} vertices, {} triangles, {} component(s)",
             s.vertices, s.triangles, s.components
         )?;
-        writeln!(f, "  area {:.2} mm², enclosed volume {:.2} mm³", s.area, s.volume)?;
+        if self.watertight {
+            writeln!(f, "  area {:.2} mm², enclosed volume {:.2} mm³", s.area, s.volume)?;
+        } else {
+            writeln!(f, "  area {:.2} mm² (an open surface encloses no volume)", s.area)?;
+        }
         writeln!(
             f,
             "  watertight: {} (boundary edges {}, non-manifold edges {}), Euler characteristic {}",
@@ -317,6 +324,8 @@ pub fn mesh(
         let outside = (lo.min(level) - 1.0) as f32;
         volume = hounsfield_filter::reshape::pad(&volume, [1; 3], [1; 3], outside)?;
     }
-    let mesh = isosurface(&volume, level, &IsoOptions::default())?;
+    let mesh = isosurface(&volume, level, &IsoOptions::default()).with_context(|| {
+        format!("{} (indices of the grid padded by one voxel)", input.display())
+    })?;
     finish(input, output, level, mesh, post, start)
 }

@@ -115,7 +115,10 @@ fn zarr_python_reads_our_stores() {
     let last = volume.as_slice()[volume.len() - 1];
     assert_eq!(
         text.trim(),
-        format!("float32 (6, 7, 9) {sum:?} {last:?} [2.5, 0.9, 0.7] [15.25, 33.0, -120.5]"),
+        // The translation is the origin along the grid's own (rotated) axes: D^-1 origin.
+        format!(
+            "float32 (6, 7, 9) {sum:?} {last:?} [2.5, 0.9, 0.7] [15.25, 98.7, -76.60000000000001]"
+        ),
         "zarr-python sees other values"
     );
 }
@@ -368,7 +371,7 @@ fn foreign_layouts_that_cannot_be_placed_are_refused_naming_the_reason() {
     let ras = ZarrRead { level: 0, orientation: Some(Orientation::from_code("RAS").unwrap()) };
     // Each case: a copy of the store with its NGFF attributes changed, and what the error says.
     type Change = Box<dyn Fn(&mut serde_json::Value)>;
-    let cases: [(&str, Change, &str); 5] = [
+    let cases: [(&str, Change, &str); 7] = [
         (
             "nounit",
             Box::new(|m| {
@@ -379,6 +382,21 @@ fn foreign_layouts_that_cannot_be_placed_are_refused_naming_the_reason() {
         ("pixels", Box::new(|m| m["axes"][0]["unit"] = "pixel".into()), "\"pixel\""),
         ("order", Box::new(|m| m["axes"][0]["name"] = "x".into()), "z, y, x"),
         ("escape", Box::new(|m| m["datasets"][0]["path"] = "../0".into()), "leaves the group"),
+        (
+            "noscale",
+            Box::new(|m| {
+                m["datasets"][0].as_object_mut().unwrap().remove("coordinateTransformations");
+            }),
+            "no scale",
+        ),
+        (
+            "onlyshift",
+            Box::new(|m| {
+                m["datasets"][0]["coordinateTransformations"] =
+                    serde_json::json!([{"type": "translation", "translation": [1.0, 2.0, 3.0]}]);
+            }),
+            "no scale",
+        ),
         (
             "affine",
             Box::new(|m| {
@@ -429,4 +447,57 @@ fn a_chunk_cache_returns_the_same_regions() {
         let region = Region::new(start, [4, 4, 4]).unwrap();
         assert_eq!(plain.read(&region).unwrap(), cached.read(&region).unwrap(), "{start:?}");
     }
+}
+
+#[test]
+fn ngff_transforms_place_the_grid_for_other_readers_and_edits_are_caught() {
+    use hounsfield_core::Orientation;
+    use hounsfield_io::zarr::{ZarrRead, read_zarr_with};
+    let dir = tempfile::tempdir().unwrap();
+    // A grid running towards R, A, S (a NIfTI's usual), LPS origin (-10, 20, 30).
+    let ras = [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]];
+    let geometry = Geometry::new([0.7, 0.8, 1.5], [-10.0, 20.0, 30.0], ras).unwrap();
+    let volume =
+        Volume::from_vec([4, 5, 6], (0..120).map(|i| i as f32).collect(), geometry).unwrap();
+    let path = dir.path().join("ras.zarr");
+    write_zarr(&path, &volume, &ZarrOptions::new([2, 2, 2]).with_pyramid(1, None)).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.join("zarr.json")).unwrap()).unwrap();
+    // NGFF places voxels along the grid's axes: x runs towards R, so the translation's x is
+    // 10 (= -L), y is -20, z 30 (stored z, y, x).
+    let t = &meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+        [1]["translation"];
+    assert_eq!(t, &serde_json::json!([30.0, -20.0, 10.0]), "{t}");
+    // Without our attributes, a reader given the orientation finds the same grid, both levels.
+    let mut foreign = meta.clone();
+    foreign["attributes"].as_object_mut().unwrap().remove("hounsfield");
+    let stripped = dir.path().join("stripped.zarr");
+    copy_tree(&path, &stripped).unwrap();
+    std::fs::write(stripped.join("zarr.json"), foreign.to_string()).unwrap();
+    for level in [0, 1] {
+        let ours = read_zarr_with::<f32>(&path, &ZarrRead { level, orientation: None }).unwrap();
+        let read = ZarrRead { level, orientation: Some(Orientation::from_code("RAS").unwrap()) };
+        let theirs = read_zarr_with::<f32>(&stripped, &read).unwrap();
+        assert_eq!(ours.as_slice(), theirs.as_slice());
+        assert!(ours.geometry().approx_eq(theirs.geometry(), 1e-9), "level {level}");
+    }
+    // Level 0's NGFF scale edited (say, by a tool that rescaled it): refused, not misplaced.
+    let mut edited = meta.clone();
+    edited["attributes"]["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+        ["scale"] = serde_json::json!([3.0, 1.6, 1.4]);
+    let changed = dir.path().join("edited.zarr");
+    copy_tree(&path, &changed).unwrap();
+    std::fs::write(changed.join("zarr.json"), edited.to_string()).unwrap();
+    let err = read_zarr_with::<f32>(&changed, &ZarrRead { level: 1, orientation: None });
+    named_err(err.unwrap_err().to_string(), "disagrees with the recorded geometry");
+    // A pyramid deeper than the grid halves into is refused before anything is written.
+    let deep = dir.path().join("deep.zarr");
+    let err = write_zarr(&deep, &volume, &ZarrOptions::new([2, 2, 2]).with_pyramid(4, None));
+    let text = err.unwrap_err().to_string();
+    assert!(
+        text.contains("deep.zarr") && !text.contains("partial") && text.contains("after 3"),
+        "{text}"
+    );
+    assert!(!deep.exists());
+    assert_eq!(hounsfield_io::zarr::possible_levels([4, 5, 6]), 3);
 }

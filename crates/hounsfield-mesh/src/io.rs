@@ -304,8 +304,17 @@ fn glb(mesh: &TriMesh) -> Result<Vec<u8>> {
 /// Reads an STL (binary or ASCII), PLY (ASCII or binary little-endian) or OBJ file, chosen by
 /// extension (and, for STL, by content).
 pub fn read_mesh(path: &Path) -> Result<TriMesh> {
+    // The format first (a GLB or an unknown name is refused before the file is read).
+    let format = MeshFormat::from_path(path)
+        .map_err(|_| bad(path, "unknown extension (meshes are read from .stl, .ply or .obj)"))?;
+    if format == MeshFormat::Glb {
+        return Err(bad(
+            path,
+            "GLB is written, not read, by hounsfield-mesh (read .stl, .ply or .obj)",
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    match MeshFormat::from_path(path)? {
+    match format {
         MeshFormat::StlBinary | MeshFormat::StlAscii => read_stl(path, &bytes),
         MeshFormat::PlyBinary | MeshFormat::PlyAscii => read_ply(path, &bytes),
         MeshFormat::Obj => read_obj(path, &bytes),

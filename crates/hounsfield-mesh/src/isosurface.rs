@@ -153,10 +153,15 @@ pub(crate) fn extract<T: Element>(
     // first and last x-edge that changes state, so that runs of empty cubes are skipped whole.
     let mut rows = Vec::with_capacity(ny * nz);
     for (k, row) in data.chunks(nx).enumerate() {
-        rows.push(RowSpan::new(row, level32).map_err(|(x, v)| Error::NotFinite {
-            what: "volume",
-            value: f64::from(v),
-            index: k * nx + x,
+        rows.push(RowSpan::new(row, level32).map_err(|(x, v)| {
+            // The index in the whole grid (a chunk's samples are part of it).
+            let (z, y) = (k / ny + window.offset[0], k % ny + window.offset[1]);
+            let [_, fy, fx] = window.full;
+            Error::NotFinite {
+                what: "volume",
+                value: f64::from(v),
+                index: (z * fy + y) * fx + x + window.offset[2],
+            }
         })?);
     }
     for z in cz {

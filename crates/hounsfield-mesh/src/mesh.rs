@@ -150,10 +150,25 @@ impl TriMesh {
             .sum()
     }
 
-    /// Signed enclosed volume, mm³: positive when a closed mesh's normals point outward.
+    /// Signed enclosed volume, mm³: positive when a closed mesh's normals point outward. (An
+    /// open surface encloses nothing: its value is that of the surface closed by cones to the
+    /// centre of its bounding box.)
     pub fn signed_volume(&self) -> f64 {
-        // Relative to the first vertex, which keeps the sum's terms small far from the origin.
-        let o = self.vertices.first().map_or([0.0; 3], |v| v.map(f64::from));
+        // Relative to the bounding box's centre, which keeps the sum's terms small far from the
+        // origin and, unlike a chosen vertex, does not depend on the vertices' order.
+        let mut lo = [f64::INFINITY; 3];
+        let mut hi = [f64::NEG_INFINITY; 3];
+        for v in &self.vertices {
+            for k in 0..3 {
+                lo[k] = lo[k].min(f64::from(v[k]));
+                hi[k] = hi[k].max(f64::from(v[k]));
+            }
+        }
+        let o: [f64; 3] = if self.vertices.is_empty() {
+            [0.0; 3]
+        } else {
+            std::array::from_fn(|k| (lo[k] + hi[k]) / 2.0)
+        };
         (0..self.triangles.len())
             .map(|t| {
                 let [a, b, c] = self.corners(t).map(|p| sub(p, o));

@@ -54,6 +54,14 @@ fn every_format_round_trips_vertices_and_triangles() {
     // The extension picks the format; unknown extensions are refused.
     write_mesh(&dir.path().join("f.ply"), &mesh).unwrap();
     assert!(write_mesh(&dir.path().join("g.vtk"), &mesh).is_err());
+    // Reading names the formats it reads (GLB is written only), before reading the file.
+    for (name, needle) in
+        [("g.vtk", "read from .stl, .ply or .obj"), ("h.glb", "written, not read")]
+    {
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+        let e = read_mesh(&dir.path().join(name)).unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains(needle), "{e}");
+    }
 }
 
 #[test]

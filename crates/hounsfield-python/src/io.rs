@@ -32,7 +32,7 @@ fn read<'py>(
     level: usize,
     orientation: Option<String>,
 ) -> PyResult<(Vec<Bound<'py, PyAny>>, GeometryArgs, Bound<'py, PyDict>)> {
-    let zarr = zarr_read(level, orientation.as_deref())?;
+    let zarr = zarr_read(&path, level, orientation.as_deref())?;
     let (volumes, format, scaled, components) = py.detach(|| {
         let options = OpenOptions::default().with_series(series).with_zarr(zarr);
         let zarr_input = hounsfield_io::zarr::is_zarr_store(&path);
@@ -84,8 +84,15 @@ fn read<'py>(
     Ok((arrays, geometry, info))
 }
 
-fn zarr_read(level: usize, orientation: Option<&str>) -> PyResult<ZarrRead> {
-    let orientation = orientation.map(Orientation::from_code).transpose().map_err(to_py)?;
+fn zarr_read(
+    path: &std::path::Path,
+    level: usize,
+    orientation: Option<&str>,
+) -> PyResult<ZarrRead> {
+    let orientation = orientation
+        .map(Orientation::from_code)
+        .transpose()
+        .map_err(|e| to_py(format!("{}: {e}", path.display())))?;
     Ok(ZarrRead { level, orientation })
 }
 
@@ -99,7 +106,7 @@ fn zarr_store_info<'py>(
     level: usize,
     orientation: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let read = zarr_read(level, orientation.as_deref())?;
+    let read = zarr_read(&path, level, orientation.as_deref())?;
     let info = zarr_info(&path, &read).map_err(to_py)?;
     let out = PyDict::new(py);
     out.set_item("dtype", info.dtype.to_string())?;
@@ -159,6 +166,19 @@ fn write(
             path.display()
         )));
     }
+    if downsample.is_some() && pyramid == 0 {
+        return Err(to_py("downsample says how pyramid levels are made: give pyramid=N too"));
+    }
+    // Only a store replaces a store: a folder of other files named .zarr is never deleted.
+    if zarr && path.exists() && !hounsfield_io::zarr::is_zarr_store(&path) {
+        return Err(to_py(format!(
+            "{}: exists and is not a Zarr store; not replaced (remove it yourself)",
+            path.display()
+        )));
+    }
+    if !zarr && path.is_dir() {
+        return Err(to_py(format!("{}: is a directory; not replaced", path.display())));
+    }
     py.detach(|| {
         if zarr {
             let options =
@@ -166,6 +186,7 @@ fn write(
             if !path.exists() {
                 return write_zarr_dyn(&path, &volume, &options).map_err(to_py);
             }
+            hounsfield_io::zarr::check_layout(&path, volume.shape(), &options).map_err(to_py)?;
             let mut new = path.as_os_str().to_owned();
             new.push(format!(".new-{}", std::process::id()));
             let new = PathBuf::from(new);

@@ -133,6 +133,12 @@ def test_zarr_store_through_dask(tmp_path, image):
 
 
 def test_wrong_input_is_refused():
+    # Unknown block sizes (boolean indexing) would misplace seams and halos: refused.
+    a = da.ones((8, 8, 8), chunks=4, dtype=np.float32)
+    unknown = a[a[:, 0, 0] > 0]
+    for run in (lambda: hdask.label(unknown > 0), lambda: hdask.gaussian(unknown, 1.0)):
+        with pytest.raises(ValueError, match="compute_chunk_sizes"):
+            run()
     with pytest.raises(TypeError, match="expected a dask array"):
         hdask.gaussian(np.zeros((4, 4, 4), np.float32), 1.0)
     with pytest.raises(ValueError, match="3D"):

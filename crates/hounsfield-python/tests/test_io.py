@@ -178,3 +178,28 @@ def test_existing_files_are_replaced_only_when_asked(tmp_path):
         hf.write(tmp_path / name, second, overwrite=True)
         assert hf.read(tmp_path / name).array.min() == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "a.zarr"]
+
+
+def test_write_refuses_what_it_would_wrongly_replace_or_misread(tmp_path):
+    v = hf.Volume(np.zeros((4, 4, 4), np.float32))
+    # A folder of the user's files that happens to end in .zarr is never deleted.
+    folder = tmp_path / "user.zarr"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("keep me")
+    with pytest.raises(hf.HounsfieldError, match="not a Zarr store"):
+        hf.write(folder, v, overwrite=True)
+    assert (folder / "precious.txt").read_text() == "keep me"
+    # Whole numbers >= 0, named; a downsampling method needs levels; errors name the target.
+    with pytest.raises(ValueError, match="level must be"):
+        hf.read(tmp_path / "x.zarr", level=-1)
+    with pytest.raises(ValueError, match="pyramid must be"):
+        hf.write(tmp_path / "p.zarr", v, pyramid=-1)
+    with pytest.raises(ValueError, match="chunk must be"):
+        hf.write(tmp_path / "c.zarr", v, chunk=(-1, 4, 4))
+    with pytest.raises(hf.HounsfieldError, match="give pyramid=N"):
+        hf.write(tmp_path / "d.zarr", v, downsample="mean")
+    with pytest.raises(hf.HounsfieldError, match=r"deep\.zarr: .*after 2"):
+        hf.write(tmp_path / "deep.zarr", v, pyramid=3)
+    with pytest.raises(hf.HounsfieldError, match=r"x\.zarr: .*orientation"):
+        hf.read(tmp_path / "x.zarr", orientation="XYZ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user.zarr"]

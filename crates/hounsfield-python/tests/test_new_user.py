@@ -71,3 +71,8 @@ def test_zarr_groups_without_an_ngff_image_are_named_and_box_radii_are_whole_vox
         hf.read(tmp_path / "old.zarr")
     with pytest.raises(ValueError, match="whole numbers"):
         filters.box_mean(np.zeros((4, 4, 4), np.float32), 1.7)
+
+
+def test_resample_of_a_bare_array_names_what_it_needs():
+    with pytest.raises(TypeError, match="needs a hounsfield.Volume"):
+        filters.resample(np.zeros((4, 4, 4), np.float32), (1.0, 1.0, 1.0))

@@ -196,6 +196,40 @@ fn store(path: &Path) -> Result<Arc<FilesystemStore>> {
     FilesystemStore::new(path).map(Arc::new).map_err(|e| invalid(path, e))
 }
 
+/// How many times a grid of `shape` halves (rounding up) before every axis is one voxel: the
+/// deepest pyramid it has.
+pub fn possible_levels(shape: [usize; 3]) -> usize {
+    shape.iter().map(|&n| n.max(1).next_power_of_two().trailing_zeros() as usize).max().unwrap_or(0)
+}
+
+/// Refuses a layout that cannot be written: zero extents, shards not made of chunks, more
+/// pyramid levels than the grid halves into. Checked before anything is written.
+pub fn check_layout(path: &Path, shape: [usize; 3], options: &ZarrOptions) -> Result<()> {
+    let chunk = options.chunk;
+    if shape.contains(&0) || chunk.contains(&0) {
+        return Err(cannot_write(path, format!("shape {shape:?} chunks {chunk:?}: zero extent")));
+    }
+    let block = options.shard.unwrap_or(chunk);
+    if (0..3).any(|k| !block[k].is_multiple_of(chunk[k])) {
+        return Err(cannot_write(
+            path,
+            format!("shards {block:?} are not made of chunks {chunk:?}"),
+        ));
+    }
+    let possible = possible_levels(shape);
+    if options.levels > possible.min(MAX_LEVELS) {
+        return Err(cannot_write(
+            path,
+            format!(
+                "{} pyramid levels asked for: a {}x{}x{} (x, y, z) grid halves to one voxel after \
+                 {possible} (at most {MAX_LEVELS})",
+                options.levels, shape[2], shape[1], shape[0]
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Builds (and stores the metadata of) an empty array of our layout at `array_path`.
 fn build_array(
     path: &Path,
@@ -314,26 +348,8 @@ impl<T: ZarrElement> ZarrVolume<T> {
         if path.exists() {
             return Err(cannot_write(path, "already exists (remove it first)"));
         }
-        let chunk = options.chunk;
-        if shape.contains(&0) || chunk.contains(&0) {
-            return Err(cannot_write(
-                path,
-                format!("shape {shape:?} chunks {chunk:?}: zero extent"),
-            ));
-        }
-        let block = options.shard.unwrap_or(chunk);
-        if (0..3).any(|k| !block[k].is_multiple_of(chunk[k])) {
-            return Err(cannot_write(
-                path,
-                format!("shards {block:?} are not made of chunks {chunk:?}"),
-            ));
-        }
-        if options.levels > MAX_LEVELS {
-            return Err(cannot_write(
-                path,
-                format!("{} pyramid levels (at most {MAX_LEVELS})", options.levels),
-            ));
-        }
+        check_layout(path, shape, options)?;
+        let block = options.shard.unwrap_or(options.chunk);
         // The store's own directory only: a missing parent is a mistyped path, as for any file.
         std::fs::create_dir(path).map_err(|e| Error::Io { path: path.to_owned(), source: e })?;
         let storage = store(path)?;
@@ -488,6 +504,8 @@ pub fn write_zarr<T: ZarrElement>(
     if path.exists() {
         return Err(cannot_write(path, "already exists (remove it first)"));
     }
+    // Refused under the name asked for, before the store is begun beside it.
+    check_layout(path, volume.shape(), options)?;
     let name = path.file_name().ok_or_else(|| cannot_write(path, "no file name"))?;
     let mut partial = name.to_os_string();
     partial.push(format!(".partial-{}", std::process::id()));

@@ -25,9 +25,17 @@ pub(super) fn dataset(path: &str, scale: [f64; 3], translation: [f64; 3]) -> Val
 }
 
 /// The group attributes: NGFF 0.5 multiscales (level 0) and our geometry.
+/// Where voxel (0, 0, 0) lies along the grid's own axes (x, y, z), mm: the NGFF translation.
+/// NGFF places voxels along the array's axes, so for a grid running towards R, A, S this is
+/// (-L, -P, S) of the LPS origin, and a reader given the orientation finds the origin again.
+fn axes_translation(geometry: &Geometry) -> [f64; 3] {
+    let inverse = hounsfield_core::mat3::inverse(&geometry.direction());
+    inverse.map_or(geometry.origin(), |m| hounsfield_core::mat3::mul_vec(&m, geometry.origin()))
+}
+
 pub(super) fn attributes(geometry: &Geometry) -> Value {
     let [sx, sy, sz] = geometry.spacing();
-    let [ox, oy, oz] = geometry.origin();
+    let [ox, oy, oz] = axes_translation(geometry);
     let axis = |name: &str| json!({"name": name, "type": "space", "unit": "millimeter"});
     json!({
         "ome": {
@@ -221,6 +229,19 @@ pub(super) fn multiscale(
                 invalid(path, format!("dataset path missing or leaves the group: {d}"))
             })?;
         let mut st = (vec![1.0; n], vec![0.0; n]);
+        let list = d.get("coordinateTransformations").and_then(Value::as_array);
+        let scaled = list.is_some_and(|l| {
+            l.iter().any(|t| t.get("type").and_then(Value::as_str) == Some("scale"))
+        });
+        if !scaled {
+            return Err(Error::Unsupported {
+                path: path.to_owned(),
+                what: format!(
+                    "NGFF dataset {level_path} has no scale transformation (NGFF requires one): \
+                     its voxel spacing would be a guess"
+                ),
+            });
+        }
         if let Some(list) = d.get("coordinateTransformations") {
             st = apply_transforms(path, list, n, st)?;
         }
@@ -265,10 +286,31 @@ pub(super) fn level_geometry(
                     ),
                 ));
             }
+            // Level 0's NGFF transformations must describe the recorded grid (a store edited by
+            // another tool may not): the other levels are placed through them. Stores written
+            // before 2026-12-07 recorded the LPS origin as the translation; both are accepted.
+            let base = &image.levels[0];
+            let spacing = xyz(base.scale);
+            let scale_agrees =
+                (0..3).all(|k| (spacing[k] - g0.spacing()[k]).abs() <= 1e-6 * g0.spacing()[k]);
+            let near =
+                |t: [f64; 3]| (0..3).all(|k| (xyz(base.translation)[k] - t[k]).abs() <= 1e-6);
+            if !scale_agrees || !(near(axes_translation(&g0)) || near(g0.origin())) {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "NGFF level 0 (scale {:?}, translation {:?} mm, x y z) disagrees with the \
+                         recorded geometry (spacing {:?}, origin {:?} mm): edited by another tool?",
+                        spacing,
+                        xyz(base.translation),
+                        g0.spacing(),
+                        g0.origin()
+                    ),
+                ));
+            }
             if level == 0 {
                 return Ok(g0);
             }
-            let base = &image.levels[0];
             let shift = xyz(std::array::from_fn(|k| l.translation[k] - base.translation[k]));
             let moved = hounsfield_core::mat3::mul_vec(&g0.direction(), shift);
             let origin: [f64; 3] = std::array::from_fn(|k| g0.origin()[k] + moved[k]);

@@ -47,6 +47,10 @@ def _check(x: da.Array) -> da.Array:
         raise TypeError(f"expected a dask array, got {type(x).__name__}")
     if x.ndim != 3:
         raise ValueError(f"expected a 3D (z, y, x) dask array, got shape {x.shape}")
+    if any(np.isnan(c) for axis in x.chunks for c in axis):
+        # Halos, seams and block offsets all need the block sizes.
+        raise ValueError("the dask array's chunk sizes are unknown (after boolean indexing?): "
+                         "call x.compute_chunk_sizes() first")
     return x
 
 
@@ -284,6 +288,8 @@ def open_zarr(path, level: int = 0, orientation=None) -> Tuple[da.Array, dict]:
     written by another tool needs ``orientation`` (see :func:`hounsfield.read`); any axes before
     z, y, x (t, c) must have one entry and are dropped. Needs zarr-python."""
     path = os.fspath(path)
+    if int(level) != level or level < 0:
+        raise ValueError(f"level must be a whole number >= 0, got {level!r}")
     info = _native.zarr_store_info(path, int(level),
                                    None if orientation is None else str(orientation))
     spacing, origin, direction = info["geometry"]

@@ -141,6 +141,10 @@ def resample(volume: Volume, spacing: Sequence[float], *, interpolation: str = "
     """The volume on a grid of ``spacing`` (x, y, z mm) over the same extent: ``nearest``,
     ``linear``, ``bspline3`` or ``lanczos3``, Gaussian-antialiased where the spacing grows
     (float32 out)."""
+    if not isinstance(volume, Volume):
+        raise TypeError(f"resample needs a hounsfield.Volume (its grid's geometry), got "
+                        f"{type(volume).__name__}: wrap an array as hounsfield.Volume(array, "
+                        "spacing, origin, direction)")
     out, (sp, origin, direction) = _native.resample_to_spacing(
         as_native(volume.array), volume.geometry, tuple(float(s) for s in spacing),
         interpolation, antialias)

@@ -106,6 +106,14 @@ class Volume:
         return Volume(array, self.spacing, self.origin, self.direction.copy())
 
 
+def _count(name: str, value) -> int:
+    """A whole number >= 0, or a ValueError naming the parameter."""
+    n = int(value)
+    if n != value or n < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return n
+
+
 def read(path: PathLike, series: Optional[str] = None, level: int = 0,
          orientation: Optional[str] = None) -> Volume:
     """Reads a NIfTI file, a DICOM file or series directory (``series`` chooses one of
@@ -117,8 +125,9 @@ def read(path: PathLike, series: Optional[str] = None, level: int = 0,
     OME-Zarr: ``level`` picks a pyramid level (0 is full resolution). A store written by
     another tool records no patient orientation, so it is refused unless ``orientation``
     says which way its x, y, z axes run (e.g. ``"RAS"``)."""
+    level = _count("level", level)
     arrays, (spacing, origin, direction), info = _native.read(
-        os.fspath(path), None if series is None else str(series), int(level),
+        os.fspath(path), None if series is None else str(series), level,
         None if orientation is None else str(orientation))
     if info["components"] != 1:
         raise _native.HounsfieldError(
@@ -141,6 +150,6 @@ def write(path: PathLike, volume: Volume, chunk: Optional[Tuple[int, int, int]] 
         raise TypeError(f"expected a hounsfield.Volume, got {type(volume).__name__} "
                         "(wrap an array: hounsfield.Volume(array, spacing, origin, direction))")
     array = as_native(volume.array)
-    _native.write(os.fspath(path), array, volume.geometry,
-                  None if chunk is None else tuple(int(c) for c in chunk), int(pyramid),
+    chunk = None if chunk is None else tuple(_count("chunk", c) for c in chunk)
+    _native.write(os.fspath(path), array, volume.geometry, chunk, _count("pyramid", pyramid),
                   None if downsample is None else str(downsample), bool(overwrite))
