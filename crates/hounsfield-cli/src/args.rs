@@ -95,8 +95,8 @@ pub(crate) enum Command {
     },
     /// Filter, window, threshold or label a volume (NIfTI, DICOM or OME-Zarr in; NIfTI or
     /// OME-Zarr out). From a .zarr store to a .zarr store, gaussian, median, box-mean,
-    /// gradient-magnitude, unsharp, window, threshold, morphology (not fill-holes) and label run
-    /// chunk by chunk within --memory.
+    /// gradient-magnitude, unsharp, window, resample (not --bspline), threshold, morphology (not
+    /// fill-holes) and label run chunk by chunk within --memory.
     Filter {
         #[command(subcommand)]
         op: FilterOp,

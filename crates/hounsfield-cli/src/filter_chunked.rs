@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use hounsfield_core::chunk::{ChunkSource, Region};
 use hounsfield_core::{DType, Geometry, Volume};
 use hounsfield_filter::chunked::{self, ChunkOptions};
-use hounsfield_filter::{Boundary, GaussianOptions, derivative, intensity};
+use hounsfield_filter::resample::ResampleOptions;
+use hounsfield_filter::{Boundary, GaussianOptions, Interpolation, derivative, intensity};
 use hounsfield_io::zarr::{ZarrElement, ZarrRead, ZarrVolume, write_pyramid_dyn, zarr_info};
 
 use crate::zarr_io::ZarrIo;
@@ -26,6 +27,7 @@ pub fn is_chunked(op: &Operation) -> bool {
         | Operation::GradientMagnitude { .. }
         | Operation::Unsharp { .. } => true,
         Operation::Label { largest, .. } => !largest,
+        Operation::Resample { interpolation, .. } => *interpolation != Interpolation::BSpline3,
         _ => false,
     }
 }
@@ -288,6 +290,23 @@ pub fn run(
                     halo,
                     &chunks,
                     |v| derivative::unsharp_mask(v, sigma, amount),
+                    progress,
+                )?;
+            }
+            Operation::Resample { spacing_mm, interpolation, antialias } => {
+                report.operation =
+                    format!("resample to {spacing_mm:?} mm ({interpolation:?}, chunked)");
+                let (grid, out_shape) = chunked::resample_grid(source.as_ref(), *spacing_mm)?;
+                let sink = ZarrVolume::<f32>::create(&partial, out_shape, &grid, &options)?;
+                let resample = ResampleOptions::default()
+                    .with_interpolation(*interpolation)
+                    .with_antialias(*antialias);
+                chunked::resample_chunked(
+                    source.as_ref(),
+                    &sink,
+                    *spacing_mm,
+                    &resample,
+                    &chunks,
                     progress,
                 )?;
             }

@@ -146,7 +146,8 @@ fn run(cli: Cli) -> Result<()> {
                 bail!(
                     "--memory applies to chunked runs: a .zarr input and output, and gaussian \
                      (not --recursive), median, box-mean, gradient-magnitude, unsharp, window, \
-                     threshold, morphology (not fill-holes) or label (not --largest)"
+                     resample (not --bspline), threshold, morphology (not fill-holes) or label \
+                     (not --largest)"
                 );
             }
             let done = progress::with_spinner(

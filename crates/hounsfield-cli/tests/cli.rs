@@ -1156,6 +1156,33 @@ fn chunked_filters_from_store_to_store_equal_the_in_memory_filters() {
         assert_eq!(differ(&read(name), expected.as_slice()), 0, "{args:?}");
     }
 
+    // Resampling: each output chunk reads the input its taps (and the antialiasing Gaussian)
+    // reach; a new grid, so its own chunks.
+    use hounsfield_filter::resample::{ResampleOptions, resample_to_spacing};
+    for (args, options) in [
+        (
+            vec!["resample", "--spacing", "2,1.7,2.5", "--antialias"],
+            ResampleOptions::default().with_antialias(true),
+        ),
+        (
+            vec!["resample", "--spacing", "0.6", "--lanczos"],
+            ResampleOptions::default()
+                .with_interpolation(hounsfield_filter::Interpolation::Lanczos3),
+        ),
+    ] {
+        let report = run(&args, "in.zarr", "r.zarr");
+        assert!(report["operation"].as_str().unwrap().contains("chunked"), "{report}");
+        let spacing: Vec<f64> = args[2].split(',').map(|v| v.parse().unwrap()).collect();
+        let spacing =
+            if spacing.len() == 1 { [spacing[0]; 3] } else { [spacing[0], spacing[1], spacing[2]] };
+        let expected = resample_to_spacing(&volume, spacing, &options).unwrap();
+        let got = read("r.zarr");
+        assert_eq!(got.shape(), expected.shape(), "{args:?}");
+        assert_eq!(differ(&got, expected.as_slice()), 0, "{args:?}");
+        assert!(got.geometry().approx_eq(expected.geometry(), 1e-9), "{args:?}");
+        std::fs::remove_dir_all(dir.path().join("r.zarr")).unwrap();
+    }
+
     run(&["threshold", "--lo", "0.9"], "in.zarr", "t.zarr");
     let mask = threshold::binary_threshold(&volume, 0.9, f64::INFINITY);
     assert_eq!(differ(&read("t.zarr"), mask.to_f32().as_slice()), 0, "threshold");

@@ -354,3 +354,85 @@ pub fn label_chunked<T: Element>(
     })?;
     Ok(roots.len() as u32)
 }
+
+/// The grid [`resample_chunked`] writes for `source` at `spacing` (mm, x y z): its geometry
+/// and shape `(z, y, x)` ([`grid_for_spacing`](crate::resample::grid_for_spacing)).
+pub fn resample_grid(
+    source: &dyn ChunkSource<f32>,
+    spacing: [f64; 3],
+) -> Result<(hounsfield_core::Geometry, [usize; 3])> {
+    let [nz, ny, nx] = source.shape();
+    let (geometry, [sx, sy, sz]) =
+        crate::resample::grid_for_spacing(source.geometry(), [nx, ny, nz], spacing)?;
+    Ok((geometry, [sz, sy, sx]))
+}
+
+/// [`resample_to_spacing`](crate::resample::resample_to_spacing) chunk by chunk into `sink`
+/// (of [`resample_grid`]'s shape): each output chunk reads only the input samples its
+/// interpolation reaches (grown by the antialiasing Gaussian's reach when it smooths), so the
+/// values equal the whole volume's resampling bit for bit. Nearest, linear and Lanczos; the
+/// cubic B-spline (a prefilter over the whole input) is refused.
+pub fn resample_chunked(
+    source: &dyn ChunkSource<f32>,
+    sink: &dyn ChunkSink<f32>,
+    spacing: [f64; 3],
+    options: &crate::resample::ResampleOptions,
+    chunks: &ChunkOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<()> {
+    let (geometry, out_shape) = resample_grid(source, spacing)?;
+    let shape = source.shape();
+    let input = source.geometry().clone();
+    let smoothing = crate::resample::antialias_sigma(input.spacing(), spacing, options)
+        .map(|sigma| GaussianOptions::new(0.0).with_sigma_xyz(sigma));
+    let reach = match &smoothing {
+        Some(g) => gaussian_reach(g, input.spacing())?,
+        None => [0; 3],
+    };
+    // The input samples of an output chunk, smoothed with a halo where the global volume is.
+    let read = |ranges: crate::resample::InputRanges| -> Result<Vec<f32>> {
+        let region = Region::new(
+            [ranges[2].start, ranges[1].start, ranges[0].start],
+            [ranges[2].len(), ranges[1].len(), ranges[0].len()],
+        )?;
+        let Some(g) = &smoothing else { return Ok(source.read(&region)?.as_slice().to_vec()) };
+        let padded = region.grown(reach, shape);
+        let smooth = gaussian(&source.read(&padded)?, g)?;
+        Ok(crop_to(&smooth, &padded, &region)?.as_slice().to_vec())
+    };
+    let tiles = Region::tiles(out_shape, chunks.chunk)?;
+    let [nz, ny, nx] = shape;
+    let size_xyz = [out_shape[2], out_shape[1], out_shape[0]];
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    // Chunks in flight within the budget: each holds its output, its input block grown by the
+    // interpolation's taps (at most 6) and the smoothing's reach, and two working copies.
+    let old = input.spacing();
+    let input_block: f64 = (0..3)
+        .map(|k| {
+            let c = chunks.chunk[2 - k].min(out_shape[2 - k]) as f64;
+            c * spacing[k] / old[k] + 6.0 + 2.0 * reach[2 - k] as f64
+        })
+        .product();
+    let out_block: usize = (0..3).map(|k| chunks.chunk[k].min(out_shape[k])).product();
+    let per_chunk = (out_block as f64 + 3.0 * input_block) * 4.0;
+    let in_flight = ((chunks.memory_bytes as f64 / per_chunk) as usize).clamp(1, tiles.len());
+    for wave in tiles.chunks(in_flight) {
+        wave.par_iter().try_for_each(|tile| -> Result<()> {
+            let values = crate::resample::resample_block(
+                &input,
+                [nx, ny, nz],
+                &read,
+                &geometry,
+                size_xyz,
+                [tile.start[2], tile.start[1], tile.start[0]],
+                [tile.shape[2], tile.shape[1], tile.shape[0]],
+                options,
+            )?;
+            let placed = hounsfield_core::chunk::region_geometry(&geometry, tile)?;
+            sink.write(tile, &Volume::from_vec(tile.shape, values, placed)?)?;
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, tiles.len());
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

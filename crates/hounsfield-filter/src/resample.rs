@@ -90,6 +90,21 @@ pub fn grid_for_spacing(
     Ok((Geometry::new(spacing, origin, d)?, size))
 }
 
+/// The Gaussian (sigma per axis, mm) [`resample_to_spacing`] smooths with before going from
+/// spacing `old` to `new`, if any: FWHM = 2 sqrt(2 ln 2) sigma makes up the difference.
+pub(crate) fn antialias_sigma(
+    old: [f64; 3],
+    new: [f64; 3],
+    options: &ResampleOptions,
+) -> Option<[f64; 3]> {
+    let sigma =
+        [0, 1, 2].map(|k| (new[k].powi(2) - old[k].powi(2)).max(0.0).sqrt() / 2.354_820_045);
+    (options.antialias
+        && options.interpolation != Interpolation::Nearest
+        && sigma.iter().any(|&s| s > 0.0))
+    .then_some(sigma)
+}
+
 /// Resamples `volume` to `spacing` (mm, x y z) over the same extent ([`grid_for_spacing`]).
 pub fn resample_to_spacing<T: Element>(
     volume: &Volume<T>,
@@ -97,14 +112,7 @@ pub fn resample_to_spacing<T: Element>(
     options: &ResampleOptions,
 ) -> Result<Volume<f32>> {
     let (geometry, size) = grid_for_spacing(volume.geometry(), volume.size_xyz(), spacing)?;
-    let old = volume.geometry().spacing();
-    // FWHM = 2 sqrt(2 ln 2) sigma.
-    let sigma =
-        [0, 1, 2].map(|k| (spacing[k].powi(2) - old[k].powi(2)).max(0.0).sqrt() / 2.354_820_045);
-    if options.antialias
-        && options.interpolation != Interpolation::Nearest
-        && sigma.iter().any(|&s| s > 0.0)
-    {
+    if let Some(sigma) = antialias_sigma(volume.geometry().spacing(), spacing, options) {
         let smooth = gaussian(&volume.to_f32(), &GaussianOptions::new(0.0).with_sigma_xyz(sigma))?;
         return resample(&smooth, &geometry, size, options);
     }
@@ -323,6 +331,119 @@ fn separable<const K: usize>(
         }
     });
     out
+}
+
+/// Input samples an output block needs: an index range `(x, y, z)` of the input grid.
+pub(crate) type InputRanges = [std::ops::Range<usize>; 3];
+
+/// Global taps cut to the output indices `start..start + len` and shifted to a local input
+/// range (the one they reach), per axis; `None` where no output of the block sees the input.
+fn cut_tables<const K: usize>(
+    tables: [Taps<K>; 3],
+    start: [usize; 3],
+    len: [usize; 3],
+) -> Option<([Taps<K>; 3], InputRanges)> {
+    let mut ranges: InputRanges = [0..0, 0..0, 0..0];
+    let mut cut: [Taps<K>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for k in 0..3 {
+        let part = &tables[k][start[k]..start[k] + len[k]];
+        let reached = part.iter().flatten().flat_map(|taps| taps.iter().map(|&(i, _)| i));
+        let (lo, hi) = reached.fold((usize::MAX, 0), |(lo, hi), i| (lo.min(i), hi.max(i)));
+        if lo > hi {
+            return None;
+        }
+        ranges[k] = lo..hi + 1;
+        cut[k] = part.iter().map(|t| t.map(|taps| taps.map(|(i, w)| (i - lo, w)))).collect();
+    }
+    Some((cut, ranges))
+}
+
+/// The block `start_xyz .. start_xyz + len_xyz` of [`resample`] of a volume on `input`
+/// (`input_size` voxels, x y z) onto `geometry` (`size_xyz`), reading only the input samples it
+/// needs through `read` (given an input range, it returns those samples in C order). The values
+/// are those of the whole grid's resampling, bit for bit. B-spline interpolation (its prefilter
+/// runs over the whole input) and maps that are not axis-aligned (outside nearest) are refused.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn resample_block(
+    input: &Geometry,
+    input_size: [usize; 3],
+    read: &dyn Fn(InputRanges) -> Result<Vec<f32>>,
+    geometry: &Geometry,
+    size_xyz: [usize; 3],
+    start_xyz: [usize; 3],
+    len_xyz: [usize; 3],
+    options: &ResampleOptions,
+) -> Result<Vec<f32>> {
+    let (a, b) = index_map(input, geometry)?;
+    let diagonal = (0..3).all(|r| (0..3).all(|c| r == c || a[r][c].abs() < 1e-12));
+    let outside = options.outside as f32;
+    let [lx, ly, lz] = len_xyz;
+    let sized = |r: &InputRanges| [r[2].len(), r[1].len(), r[0].len()];
+    match options.interpolation {
+        Interpolation::BSpline3 => Err(Error::param(
+            "interpolation",
+            "the cubic B-spline's prefilter runs over the whole input: it has no chunked form",
+        )),
+        Interpolation::Linear | Interpolation::Lanczos3 if !diagonal => Err(Error::param(
+            "geometry",
+            "a map that is not axis-aligned has no chunked form (nearest has)",
+        )),
+        Interpolation::Linear => {
+            let tables = [0, 1, 2].map(|k| linear_table(a[k][k], b[k], size_xyz[k], input_size[k]));
+            Ok(match cut_tables(tables, start_xyz, len_xyz) {
+                Some((cut, ranges)) => {
+                    separable(&read(ranges.clone())?, sized(&ranges), &cut, outside)
+                }
+                None => vec![outside; lx * ly * lz],
+            })
+        }
+        Interpolation::Lanczos3 => {
+            let tables = [0, 1, 2].map(|k| sinc::table(a[k][k], b[k], size_xyz[k], input_size[k]));
+            Ok(match cut_tables(tables, start_xyz, len_xyz) {
+                Some((cut, ranges)) => {
+                    separable(&read(ranges.clone())?, sized(&ranges), &cut, outside)
+                }
+                None => vec![outside; lx * ly * lz],
+            })
+        }
+        Interpolation::Nearest => {
+            // The voxel each output takes, found as `resample` finds it (global indices).
+            let [x0, y0, z0] = start_xyz;
+            let mut picks = Vec::with_capacity(lx * ly * lz);
+            for k in z0..z0 + lz {
+                for j in y0..y0 + ly {
+                    let start = [0, 1, 2].map(|r| a[r][1] * j as f64 + a[r][2] * k as f64 + b[r]);
+                    let step = [a[0][0], a[1][0], a[2][0]];
+                    for i in x0..x0 + lx {
+                        let p = [0, 1, 2].map(|r| start[r] + step[r] * i as f64);
+                        picks.push(nearest_index(input_size, p));
+                    }
+                }
+            }
+            let mut lo = [usize::MAX; 3];
+            let mut hi = [0usize; 3];
+            for idx in picks.iter().flatten() {
+                for c in 0..3 {
+                    lo[c] = lo[c].min(idx[c]);
+                    hi[c] = hi[c].max(idx[c]);
+                }
+            }
+            if lo[0] > hi[0] {
+                return Ok(vec![outside; picks.len()]);
+            }
+            let ranges: InputRanges = [lo[0]..hi[0] + 1, lo[1]..hi[1] + 1, lo[2]..hi[2] + 1];
+            let [nz, ny, nx] = sized(&ranges);
+            let samples = read(ranges)?;
+            debug_assert_eq!(samples.len(), nz * ny * nx);
+            Ok(picks
+                .iter()
+                .map(|idx| match idx {
+                    Some([x, y, z]) => samples[((z - lo[2]) * ny + (y - lo[1])) * nx + (x - lo[0])],
+                    None => outside,
+                })
+                .collect())
+        }
+    }
 }
 
 /// The affine map from output index to input index: `in = A out + b`.

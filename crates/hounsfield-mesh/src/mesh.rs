@@ -156,14 +156,7 @@ impl TriMesh {
     pub fn signed_volume(&self) -> f64 {
         // Relative to the bounding box's centre, which keeps the sum's terms small far from the
         // origin and, unlike a chosen vertex, does not depend on the vertices' order.
-        let mut lo = [f64::INFINITY; 3];
-        let mut hi = [f64::NEG_INFINITY; 3];
-        for v in &self.vertices {
-            for k in 0..3 {
-                lo[k] = lo[k].min(f64::from(v[k]));
-                hi[k] = hi[k].max(f64::from(v[k]));
-            }
-        }
+        let (lo, hi) = self.bounds();
         let o: [f64; 3] = if self.vertices.is_empty() {
             [0.0; 3]
         } else {
