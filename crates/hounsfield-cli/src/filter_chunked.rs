@@ -143,6 +143,15 @@ pub fn run(
     let chunks = ChunkOptions::new(block).with_memory(memory_bytes - cache_cap);
     let options = zarr.options(block);
     let (shape, geometry) = (source.shape(), source.geometry().clone());
+    // The output's layout (its pyramid's depth) is refused under its own name before any
+    // chunk is computed.
+    let out_shape = match op {
+        Operation::Resample { spacing_mm, .. } => {
+            chunked::resample_grid(source.as_ref(), *spacing_mm)?.1
+        }
+        _ => shape,
+    };
+    hounsfield_io::zarr::check_layout(output, out_shape, &options)?;
     let partial = temporary(output)?;
     let mut report = Filtered::new(input, output);
     let result = (|| -> Result<()> {

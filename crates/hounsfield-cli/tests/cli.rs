@@ -1362,6 +1362,19 @@ fn zarr_stores_mesh_chunk_by_chunk_and_carry_pyramids_and_foreign_orientations()
         (vec!["convert", &path("v.nii"), &path("x.nii"), "--orientation", "RAS"], "OME-Zarr input"),
         (vec!["convert", &path("v.nii"), &path("x.zarr"), "--downsample", "mean"], "--pyramid N"),
         (vec!["info", &path("p.zarr"), "--zarr-level", "3"], "level 3"),
+        (
+            vec![
+                "filter",
+                "gaussian",
+                &path("v.zarr"),
+                &path("q.zarr"),
+                "--sigma",
+                "1",
+                "--pyramid",
+                "10",
+            ],
+            "q.zarr: cannot write: 10 pyramid levels",
+        ),
         (vec!["info", &path("p.zarr"), "--orientation", "RAS"], "orientation"),
     ] {
         let out = hounsfield(&args);
@@ -1369,6 +1382,7 @@ fn zarr_stores_mesh_chunk_by_chunk_and_carry_pyramids_and_foreign_orientations()
         assert!(text(&out.stderr).contains(needle), "{args:?}: {}", text(&out.stderr));
     }
     assert!(!dir.path().join("x.nii").exists() && !dir.path().join("x.zarr").exists());
+    assert!(!dir.path().join("q.zarr").exists());
     let foreign = dir.path().join("foreign.zarr");
     std::fs::rename(dir.path().join("v.zarr"), &foreign).unwrap();
     let group = std::fs::read_to_string(foreign.join("zarr.json")).unwrap();

@@ -490,6 +490,19 @@ fn ngff_transforms_place_the_grid_for_other_readers_and_edits_are_caught() {
     std::fs::write(changed.join("zarr.json"), edited.to_string()).unwrap();
     let err = read_zarr_with::<f32>(&changed, &ZarrRead { level: 1, orientation: None });
     named_err(err.unwrap_err().to_string(), "disagrees with the recorded geometry");
+    // Dataset paths swapped (each level reads the other's array): refused, not read at the
+    // wrong spacing.
+    let mut swapped = meta.clone();
+    let datasets = &mut swapped["attributes"]["ome"]["multiscales"][0]["datasets"];
+    datasets[0]["path"] = "1".into();
+    datasets[1]["path"] = "0".into();
+    let swap = dir.path().join("swapped.zarr");
+    copy_tree(&path, &swap).unwrap();
+    std::fs::write(swap.join("zarr.json"), swapped.to_string()).unwrap();
+    for level in [0, 1] {
+        let err = read_zarr_with::<f32>(&swap, &ZarrRead { level, orientation: None });
+        named_err(err.unwrap_err().to_string(), "edited by another tool");
+    }
     // A pyramid deeper than the grid halves into is refused before anything is written.
     let deep = dir.path().join("deep.zarr");
     let err = write_zarr(&deep, &volume, &ZarrOptions::new([2, 2, 2]).with_pyramid(4, None));

@@ -330,6 +330,25 @@ fn open_level(path: &Path, read: &ZarrRead) -> Result<Opened> {
         });
     }
     let shape = [dims[lead], dims[lead + 1], dims[lead + 2]].map(|v| v as usize);
+    // Our stores record level 0's shape; each level's array must be that grid halved (a
+    // dataset path pointed at another level's array would otherwise be read at this level's
+    // spacing).
+    let recorded = group.attributes().get("hounsfield").and_then(|h| h.get("shape_zyx"));
+    if let Some(recorded) = recorded {
+        let base: [usize; 3] = serde_json::from_value(recorded.clone())
+            .map_err(|e| invalid(path, format!("hounsfield.shape_zyx: {e}")))?;
+        let expected = (0..read.level).fold(base, |s, _| s.map(|n| n.div_ceil(2)));
+        if shape != expected {
+            return Err(invalid(
+                path,
+                format!(
+                    "level {} (array {}) holds {shape:?} voxels (z, y, x) where the recorded \
+                     level 0 of {base:?} gives {expected:?}: edited by another tool?",
+                    read.level, level.path
+                ),
+            ));
+        }
+    }
     let block = array.chunk_shape_usize(&vec![0; lead + 3]).map_err(|e| invalid(path, e))?;
     let block = [block[lead], block[lead + 1], block[lead + 2]];
     Ok(Opened { array, geometry, lead, shape, block, levels })
@@ -355,7 +374,11 @@ impl<T: ZarrElement> ZarrVolume<T> {
         let storage = store(path)?;
         let mut group =
             GroupBuilder::new().build(storage.clone(), "/").map_err(|e| cannot_write(path, e))?;
-        if let Value::Object(map) = attributes(geometry) {
+        if let Value::Object(mut map) = attributes(geometry) {
+            // The grid's shape too: a level whose array is not the one written is then caught.
+            if let Some(Value::Object(ours)) = map.get_mut("hounsfield") {
+                ours.insert("shape_zyx".into(), serde_json::json!(shape));
+            }
             *group.attributes_mut() = map;
         }
         group.store_metadata().map_err(|e| cannot_write(path, e))?;
