@@ -26,7 +26,8 @@
 //!   per-region volume, bounding box and centroid in physical coordinates;
 //! - [`chunked`]: the filters above chunk by chunk over `hounsfield_core::chunk` sources and
 //!   sinks (each chunk with a halo of the filter's reach), equal to the in-memory results bit for
-//!   bit, under a memory budget; connected components across chunks with the same numbering.
+//!   bit, under a memory budget; connected components across chunks with the same numbering;
+//!   resampling to a new spacing (nearest, linear, Lanczos) chunk by chunk.
 //!
 //! Results are identical for any number of rayon threads. Errors are `hounsfield_core::Error`:
 //! the only failures here are invalid parameters, shapes and values, which core already names.

@@ -16,6 +16,10 @@
 //!   FSL tables, BIDS sidecars, and PS3.15 Basic Profile anonymization. Checked against
 //!   dicom2nifti's ground truth, dcm2niix, nibabel and pydicom; what is refused is listed in
 //!   docs/IO.md.
+//! - [`zarr`] (feature `zarr`): OME-Zarr volumes whole or by region, the chunk source and sink
+//!   of chunked processing: Zarr v3 written (zstd/gzip, shards, multiscale pyramids), v3 and v2
+//!   (OME-Zarr 0.4) read at any level, other tools' stores placed only with an orientation
+//!   given. Checked against zarr-python; docs/SCALE.md.
 //!
 //! ```
 //! use hounsfield_core::{DynVolume, Geometry, Volume};

@@ -4,7 +4,9 @@
 //! measures (area, volume, topology, Hausdorff/Chamfer; against a reference: Chamfer-L1, F-score,
 //! normal consistency, volume IoU by voxelisation), cleaning, Taubin and windowed-sinc
 //! smoothing, quadric decimation, STL/PLY/OBJ input and output and GLB output (vertex colours
-//! in PLY, OBJ and GLB). Details and measurements against VTK and scikit-image: `docs/MESH.md`.
+//! in PLY, OBJ and GLB). Isosurfaces of volumes too large for memory are extracted chunk by
+//! chunk from a `hounsfield_core::chunk` source ([`chunked`]), equal to the in-memory ones.
+//! Details and measurements against VTK and scikit-image: `docs/MESH.md`.
 //!
 //! ```
 //! use hounsfield_core::{Geometry, Volume};
