@@ -201,6 +201,12 @@ fn srgb_to_linear(c: u8) -> f32 {
     if x <= 0.04045 { x / 12.92 } else { ((x + 0.055) / 1.055).powf(2.4) }
 }
 
+/// The node matrix (column-major) that takes our positions (LPS, mm) into glTF's frame, in
+/// which viewers place them: metres, +Y up (the patient's superior), +Z towards the viewer (the
+/// patient's anterior, so the patient faces the viewer), +X to the viewer's right (the
+/// patient's left). A rotation and a uniform scale: winding and normals keep their meaning.
+const GLTF_FRAME: &str = "[0.001,0,0,0,0,0,-0.001,0,0,0.001,0,0,0,0,0,1]";
+
 /// Binary glTF: a 12-byte header, a JSON chunk describing one triangle primitive, and a binary
 /// chunk with positions, optional normals and colours (linear, as `COLOR_0` wants them) and u32
 /// indices (each chunk padded to 4 bytes).
@@ -267,13 +273,14 @@ fn glb(mesh: &TriMesh) -> Result<Vec<u8>> {
     ));
     let json = format!(
         concat!(
-            r#"{{"asset":{{"version":"2.0","generator":"hounsfield-mesh (units: mm)"}},"scene":0,"#,
-            r#""scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0}}],"#,
+            r#"{{"asset":{{"version":"2.0","generator":"hounsfield-mesh (positions: LPS mm; node: to glTF metres, +Y superior, +Z anterior)"}},"scene":0,"#,
+            r#""scenes":[{{"nodes":[0]}}],"nodes":[{{"mesh":0,"matrix":{GLTF_FRAME}}}],"#,
             r#""meshes":[{{"primitives":[{{"attributes":{{{attributes}}},"indices":{index},"mode":4}}]}}],"#,
             r#""buffers":[{{"byteLength":{total}}}],"bufferViews":[{views}],"accessors":[{accessors}]}}"#
         ),
         attributes = names.join(","),
         index = index,
+        GLTF_FRAME = GLTF_FRAME,
         total = bin.len(),
         views = views.join(","),
         accessors = accessors.join(","),

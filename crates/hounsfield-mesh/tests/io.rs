@@ -130,7 +130,7 @@ fn glb_files_are_valid_gltf_that_trimesh_reads() {
         .args([
             "-c",
             "import sys, trimesh; m = trimesh.load(sys.argv[1], force='mesh', process=False); \
-             print(len(m.vertices), len(m.faces), m.area, m.is_watertight)",
+             print(len(m.vertices), len(m.faces), m.area, m.is_watertight, *m.vertices[0])",
         ])
         .arg(&path)
         .output()
@@ -140,9 +140,17 @@ fn glb_files_are_valid_gltf_that_trimesh_reads() {
     let f: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(f[0].parse::<usize>().unwrap(), mesh.vertices.len());
     assert_eq!(f[1].parse::<usize>().unwrap(), mesh.triangles.len());
+    // trimesh applies the node: metres (area x 1e-6, 1e-6 relative), LPS (x, y, z) to glTF
+    // (x, z, -y): the first vertex to 1e-9 m.
     let area: f64 = f[2].parse().unwrap();
-    assert!((area / mesh.area() - 1.0).abs() < 1e-6, "{area} vs {}", mesh.area());
+    assert!((area / (mesh.area() * 1e-6) - 1.0).abs() < 1e-6, "{area} vs {}", mesh.area());
     assert_eq!(f[3], "True");
+    let p = mesh.vertices[0].map(f64::from);
+    let gltf = [p[0], p[2], -p[1]].map(|v| v * 1e-3);
+    for k in 0..3 {
+        let got: f64 = f[4 + k].parse().unwrap();
+        assert!((got - gltf[k]).abs() < 1e-9, "vertex 0 axis {k}: {got} vs {}", gltf[k]);
+    }
 }
 
 /// The sample mesh with a colour per vertex from its position (a gradient over the box).
