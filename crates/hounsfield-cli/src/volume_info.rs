@@ -43,6 +43,9 @@ pub struct ImageInfo {
     pub range: Option<[f64; 2]>,
     /// The header's description field.
     pub description: String,
+    /// OME-Zarr: the resolution levels the store holds (`--zarr-level` reads one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels: Option<usize>,
 }
 
 /// What `hounsfield info` found: one image, or the series of a DICOM directory.
@@ -216,6 +219,9 @@ pub fn describe(opened: &Opened) -> ImageInfo {
         },
         range,
         description: h.descrip.clone(),
+        levels: (opened.format == Format::Zarr)
+            .then(|| hounsfield_io::zarr::zarr_levels(path).ok())
+            .flatten(),
     }
 }
 
@@ -242,6 +248,9 @@ impl fmt::Display for ImageInfo {
         writeln!(f, "  spacing      {sx:.4} x {sy:.4} x {sz:.4} mm")?;
         writeln!(f, "  origin       ({ox:.3}, {oy:.3}, {oz:.3}) mm LPS")?;
         writeln!(f, "  orientation  {} (from {})", self.orientation, self.transform)?;
+        if let Some(n) = self.levels.filter(|&n| n > 1) {
+            writeln!(f, "  levels       {n} (0 to {}; --zarr-level reads one)", n - 1)?;
+        }
         match self.range {
             Some([lo, hi]) if self.scaling.is_some() => {
                 writeln!(f, "  range        {lo} .. {hi} (before scaling)")?

@@ -1334,6 +1334,7 @@ fn zarr_stores_mesh_chunk_by_chunk_and_carry_pyramids_and_foreign_orientations()
         assert!((0..3).all(|k| (got[k] - want[k]).abs() < 1e-6), "{key}: {got:?} vs {want:?}");
     };
     close("spacing_mm", [3.2, 3.6, 5.2]);
+    assert_eq!(info["levels"], 3, "{info}");
     close("origin_lps_mm", [11.2, -3.65, 4.95]);
     // A chunked filter writes its pyramid too (labels by nearest: no invented labels).
     let out = hounsfield(&[

@@ -580,6 +580,12 @@ pub fn zarr_info(path: &Path, read: &ZarrRead) -> Result<ZarrInfo> {
     })
 }
 
+/// How many resolution levels the OME-Zarr image at `path` lists (its NGFF `datasets`).
+pub fn zarr_levels(path: &Path) -> Result<usize> {
+    let group = Group::open(store(path)?, "/").map_err(|e| invalid(path, e))?;
+    Ok(multiscale(path, group.attributes())?.levels.len())
+}
+
 /// The element type of the OME-Zarr volume at `path` (level 0; Hounsfield's layout).
 pub fn zarr_dtype(path: &Path) -> Result<DType> {
     let array = Array::open(store(path)?, ARRAY).map_err(|e| invalid(path, e))?;
