@@ -10,7 +10,8 @@ use serde_json::Value;
 
 /// Crates outside the rule: the binary and the Python package wire everything together; benches
 /// time everything.
-const WIRING: [&str; 3] = ["hounsfield-cli", "hounsfield-python", "hounsfield-benches"];
+const WIRING: [&str; 4] =
+    ["hounsfield-cli", "hounsfield-python", "hounsfield-serve", "hounsfield-benches"];
 /// Dependency names that must not reach the lightweight crates.
 const HEAVY_PREFIXES: [&str; 3] = ["candle-", "cudarc", "dicom-"];
 const LIGHT_CRATES: [&str; 2] = ["hounsfield-core", "hounsfield-mesh"];

@@ -118,6 +118,10 @@ fn ci(root: &Path) -> Result<()> {
         ("HOUNSFIELD_PYTHON", python.as_path()),
         ("LD_LIBRARY_PATH", nvrtc.as_path()),
         ("HOUNSFIELD_REQUIRE_NVRTC", Path::new("1")),
+        // hounsfield-serve's tests send with dcmtk and drive the page in Debian's chromium
+        // (both installed by .ci/run): fail, not skip, without them.
+        ("HOUNSFIELD_REQUIRE_DCMTK", Path::new("1")),
+        ("HOUNSFIELD_REQUIRE_CHROMIUM", Path::new("1")),
     ];
     // The GPU paths build and pass lint on every machine (their GPU tests are `#[ignore]`d here and
     // run on a GPU by scripts/gpu-tests.sh).

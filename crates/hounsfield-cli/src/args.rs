@@ -93,6 +93,52 @@ pub(crate) enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Receive DICOM from scanners and PACS (C-ECHO, C-STORE) into a study store: instances
+    /// written atomically by study/series/instance UID, a re-sent instance with the same bytes
+    /// accepted once, one with other bytes kept under conflicts/ and reported to its sender, an
+    /// index (index.jsonl) rebuilt from the files when missing. Runs until interrupted.
+    Serve {
+        /// The store directory (created if missing).
+        #[arg(long)]
+        store: PathBuf,
+        /// DICOM port (C-STORE/C-ECHO).
+        #[arg(long, default_value_t = 11112)]
+        dicom_port: u16,
+        /// Address to listen on. Anything but loopback needs --allow: an open port on a
+        /// network must name the senders it accepts.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// This receiver's AE title (associations calling another title are rejected).
+        #[arg(long, default_value = "HOUNSFIELD")]
+        ae: String,
+        /// Calling AE titles allowed to send (repeat or comma-separate); others are rejected.
+        /// Without it, any caller is accepted (loopback only).
+        #[arg(long, value_delimiter = ',')]
+        allow: Vec<String>,
+        /// Associations served at once; more are rejected as "local limit exceeded".
+        #[arg(long, default_value_t = 32)]
+        max_associations: usize,
+        /// The largest instance accepted, in MiB.
+        #[arg(long, default_value_t = 4096)]
+        max_instance_mib: u64,
+        /// Seconds a silent sender is waited for before its association is dropped.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// HTTP port of the web page and API; 0 serves no page.
+        #[arg(long, default_value_t = 8042)]
+        http_port: u16,
+        /// Token the HTTP API requires (`?token=` or `Authorization: Bearer`). Bound beyond
+        /// loopback, one is made up and printed when not given.
+        #[arg(long)]
+        token: Option<String>,
+        /// The largest upload (STOW-RS request) in MiB.
+        #[arg(long, default_value_t = 1024)]
+        max_upload_mib: usize,
+        /// Store the DICOM files under these directories first (as uploads are stored:
+        /// duplicates once, conflicts kept and reported), then serve.
+        #[arg(long)]
+        import: Vec<PathBuf>,
+    },
     /// Filter, window, threshold or label a volume (NIfTI, DICOM or OME-Zarr in; NIfTI or
     /// OME-Zarr out). From a .zarr store to a .zarr store, gaussian, median, box-mean,
     /// gradient-magnitude, unsharp, window, resample (not --bspline), threshold, morphology (not

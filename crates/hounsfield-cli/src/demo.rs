@@ -447,7 +447,6 @@ impl std::fmt::Display for MriResults {
 /// decimated) and pictures; Dice against `reference` (mask > 0) when given. A U-Net mask
 /// replaces the classical one when hounsfield-nn lands.
 pub fn run_mri(input: &Path, reference: Option<&Path>, out: Option<&Path>) -> Result<MriResults> {
-    use hounsfield_filter::{Connectivity, Element3, label, morphology, threshold};
     use hounsfield_mesh::{
         IsoOptions, TaubinOptions, decimate, isosurface, keep_largest_component, taubin_smooth,
     };
@@ -458,17 +457,8 @@ pub fn run_mri(input: &Path, reference: Option<&Path>, out: Option<&Path>) -> Re
     let read = |p: &Path| -> Result<Volume<f32>> { Ok(hounsfield_io::open_volume(p)?) };
     let clock = Instant::now();
     let t1 = read(input)?;
-    let level = threshold::otsu_threshold(&t1, 256)?;
-    let tissue = threshold::binary_threshold(&t1, level, f64::INFINITY);
-    let core =
-        label::keep_largest(&morphology::erode(&tissue, Element3::Ball, 5.0)?, Connectivity::Six)?;
-    let grown = morphology::dilate(&core, Element3::Ball, 5.0)?;
-    let both = Volume::from_vec(
-        grown.shape(),
-        grown.as_slice().iter().zip(tissue.as_slice()).map(|(a, b)| a & b).collect(),
-        grown.geometry().clone(),
-    )?;
-    let mask = morphology::fill_holes(&both)?;
+    let hounsfield_filter::brain::BrainMask { mask, threshold: level } =
+        hounsfield_filter::brain::brain_mask(&t1, 5.0)?;
     let voxel_ml = mask.geometry().voxel_volume() / 1000.0;
     let mask_ml = mask.as_slice().iter().filter(|&&v| v != 0).count() as f64 * voxel_ml;
     let dice = match reference {

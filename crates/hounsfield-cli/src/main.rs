@@ -17,7 +17,7 @@ use clap::Parser;
 
 use hounsfield_cli::{
     anonymize, ct, ct_learn, demo, demo_report, demo_segment, filter, filter_chunked, mesh,
-    progress, render, segment, surface, volume_info,
+    progress, render, segment, serve, surface, volume_info,
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
@@ -121,6 +121,33 @@ fn run(cli: Cli) -> Result<()> {
             );
             print(&done?, cli.json)
         }
+        Command::Serve {
+            store,
+            dicom_port,
+            bind,
+            ae,
+            allow,
+            max_associations,
+            max_instance_mib,
+            timeout,
+            http_port,
+            token,
+            max_upload_mib,
+            import,
+        } => serve::run(&serve::ServeArgs {
+            store,
+            dicom: std::net::SocketAddr::new(bind, dicom_port),
+            ae,
+            allow,
+            max_associations,
+            max_instance_bytes: max_instance_mib << 20,
+            timeout: std::time::Duration::from_secs(timeout.max(1)),
+            http: (http_port != 0).then(|| std::net::SocketAddr::new(bind, http_port)),
+            token,
+            max_upload_bytes: max_upload_mib << 20,
+            import,
+            json: cli.json,
+        }),
         Command::Filter { op, memory, zarr: zarr_args } => {
             let (input, output, op) = op.parts()?;
             let zarr_io = zarr_args.io()?;

@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 pub mod boundary;
+pub mod brain;
 pub mod bspline;
 pub mod chunked;
 pub mod derivative;

@@ -1,0 +1,503 @@
+//! Pipeline jobs on stored series, run one at a time on a worker thread (each job is itself
+//! parallel), off the HTTP threads: convert to NIfTI, a classical brain mask with its surface,
+//! an isosurface, CT tissue label surfaces. Outputs go to `jobs/<id>/` in the store with a
+//! `job.json` that survives restarts.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Instant;
+
+use hounsfield_core::{Volume, WindowPreset};
+use hounsfield_mesh::{
+    IsoOptions, TaubinOptions, TriMesh, decimate, isosurface, keep_largest_component, taubin_smooth,
+};
+use hounsfield_render::{Overlay, Plane, View, Window, label_colour, mesh_preview, montage};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// What a job computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// The series as NIfTI (`volume.nii.gz`) and a montage.
+    Convert,
+    /// A classical brain mask of a T1 MRI (`mask.nii.gz`), its surface and an overlay montage.
+    BrainMask,
+    /// The isosurface at `level` (default: 300 HU for CT, the Otsu level otherwise).
+    Surface,
+    /// CT tissue labels (1 soft tissue from -300 HU, 2 bone from 300 HU) and the surfaces of
+    /// the skin (everything from -300 HU) and the bone.
+    Tissues,
+}
+
+/// A job as asked for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// What to compute.
+    pub task: Task,
+    /// Iso level for `surface` (in the series' rescaled units, HU for CT).
+    #[serde(default)]
+    pub level: Option<f64>,
+    /// Taubin smoothing iterations of the surfaces.
+    #[serde(default = "default_smoothing")]
+    pub smoothing: u32,
+    /// Fraction of the triangles kept by decimation (0 < keep <= 1).
+    #[serde(default = "default_keep")]
+    pub keep: f64,
+}
+
+fn default_smoothing() -> u32 {
+    20
+}
+
+fn default_keep() -> f64 {
+    0.5
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for the worker.
+    Queued,
+    /// Being computed.
+    Running,
+    /// Finished; its outputs are listed.
+    Done,
+    /// Failed; `error` says why.
+    Failed,
+}
+
+/// One file a job wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobOutput {
+    /// File name in the job's directory.
+    pub name: String,
+    /// `volume`, `labels`, `mesh` or `picture`.
+    pub kind: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// For a mesh of one label: the label and its display colour.
+    pub label: Option<i64>,
+    /// Display colour of a mesh (RGB).
+    pub colour: Option<[u8; 3]>,
+    /// Triangles of a mesh.
+    pub triangles: Option<usize>,
+    /// Whether a mesh is closed and manifold.
+    pub watertight: Option<bool>,
+}
+
+/// A job and its progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its number.
+    pub id: u64,
+    /// The series it works on.
+    pub series_uid: String,
+    /// What was asked.
+    pub request: JobRequest,
+    /// Where it stands.
+    pub state: JobState,
+    /// What it is doing (or did last).
+    pub stage: String,
+    /// 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// What it wrote.
+    pub outputs: Vec<JobOutput>,
+    /// Seconds it ran.
+    pub seconds: Option<f64>,
+}
+
+/// The job queue and its worker.
+#[derive(Debug)]
+pub struct Jobs {
+    root: PathBuf,
+    store: Arc<Store>,
+    jobs: Mutex<BTreeMap<u64, Job>>,
+    queue: Mutex<mpsc::Sender<u64>>,
+    next: AtomicU64,
+}
+
+impl Jobs {
+    /// Starts the worker; jobs finished before a restart are listed again from their `job.json`.
+    pub fn start(store: Arc<Store>) -> Result<Arc<Jobs>> {
+        let root = store.root().join("jobs");
+        fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        let mut jobs = BTreeMap::new();
+        for entry in fs::read_dir(&root).map_err(|e| Error::io(&root, e))?.flatten() {
+            let path = entry.path().join("job.json");
+            let Ok(text) = fs::read_to_string(&path) else { continue };
+            if let Ok(job) = serde_json::from_str::<Job>(&text) {
+                jobs.insert(job.id, job);
+            }
+        }
+        let next = jobs.keys().max().map_or(1, |m| m + 1);
+        let (sender, receiver) = mpsc::channel::<u64>();
+        let this = Arc::new(Jobs {
+            root,
+            store,
+            jobs: Mutex::new(jobs),
+            queue: Mutex::new(sender),
+            next: AtomicU64::new(next),
+        });
+        let worker = Arc::downgrade(&this);
+        std::thread::Builder::new()
+            .name("jobs".into())
+            .spawn(move || {
+                while let Ok(id) = receiver.recv() {
+                    let Some(jobs) = worker.upgrade() else { break };
+                    jobs.run(id);
+                }
+            })
+            .map_err(|e| Error::Config(format!("cannot start the job worker: {e}")))?;
+        Ok(this)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Job>> {
+        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues a job on a stored series.
+    pub fn submit(&self, series_uid: &str, request: JobRequest) -> Result<Job> {
+        if self.store.series_dir(series_uid).is_none() {
+            return Err(Error::instance(series_uid, "no such series in the store"));
+        }
+        if !(request.keep > 0.0 && request.keep <= 1.0) {
+            return Err(Error::instance(
+                "job",
+                format!("keep must be in (0, 1], found {}", request.keep),
+            ));
+        }
+        if request.smoothing > 500 {
+            return Err(Error::instance("job", "smoothing must be at most 500 iterations"));
+        }
+        if request.level.is_some_and(|l| !l.is_finite()) {
+            return Err(Error::instance("job", "level must be a finite number"));
+        }
+        let id = self.next.fetch_add(1, Ordering::SeqCst);
+        let job = Job {
+            id,
+            series_uid: series_uid.to_string(),
+            request,
+            state: JobState::Queued,
+            stage: "queued".into(),
+            progress: 0.0,
+            error: None,
+            outputs: Vec::new(),
+            seconds: None,
+        };
+        self.lock().insert(id, job.clone());
+        let sent = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(id);
+        sent.map_err(|_| Error::Config("the job worker has stopped".into()))?;
+        Ok(job)
+    }
+
+    /// A job by number.
+    pub fn get(&self, id: u64) -> Option<Job> {
+        self.lock().get(&id).cloned()
+    }
+
+    /// Every job, newest first.
+    pub fn list(&self) -> Vec<Job> {
+        self.lock().values().rev().cloned().collect()
+    }
+
+    /// The file `name` written by job `id`, if it is one of its outputs.
+    pub fn output_path(&self, id: u64, name: &str) -> Option<PathBuf> {
+        let job = self.get(id)?;
+        job.outputs
+            .iter()
+            .any(|o| o.name == name)
+            .then(|| self.root.join(id.to_string()).join(name))
+    }
+
+    fn update(&self, id: u64, f: impl FnOnce(&mut Job)) {
+        if let Some(job) = self.lock().get_mut(&id) {
+            f(job);
+        }
+    }
+
+    fn run(&self, id: u64) {
+        let Some(job) = self.get(id) else { return };
+        let clock = Instant::now();
+        self.update(id, |j| j.state = JobState::Running);
+        let dir = self.root.join(id.to_string());
+        let progress = |stage: &str, fraction: f64| {
+            self.update(id, |j| {
+                j.stage = stage.to_string();
+                j.progress = fraction;
+            })
+        };
+        let result = fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(&dir, e))
+            .and_then(|()| self.compute(&job, &dir, &progress));
+        self.update(id, |j| {
+            j.seconds = Some(clock.elapsed().as_secs_f64());
+            match result {
+                Ok(outputs) => {
+                    j.state = JobState::Done;
+                    j.stage = "done".into();
+                    j.progress = 1.0;
+                    j.outputs = outputs;
+                }
+                Err(e) => {
+                    j.state = JobState::Failed;
+                    j.error = Some(e.to_string());
+                }
+            }
+        });
+        if let Some(text) = self.get(id).and_then(|job| serde_json::to_string_pretty(&job).ok()) {
+            // A job whose record cannot be written is still listed until the next restart.
+            let _ = write_atomic(&dir.join("job.json"), text.as_bytes());
+        }
+    }
+
+    fn compute(
+        &self,
+        job: &Job,
+        dir: &Path,
+        progress: &dyn Fn(&str, f64),
+    ) -> Result<Vec<JobOutput>> {
+        let series = self
+            .store
+            .series_dir(&job.series_uid)
+            .ok_or_else(|| Error::instance(&job.series_uid, "the series left the store"))?;
+        let modality = self
+            .store
+            .instances()
+            .into_iter()
+            .find(|r| r.series_uid == job.series_uid)
+            .map(|r| r.modality)
+            .unwrap_or_default();
+        progress("reading the series", 0.05);
+        let read = hounsfield_io::dicom::read_dicom_dir(&series, None, &Default::default())
+            .map_err(|e| Error::instance(&job.series_uid, e.to_string()))?;
+        let mut out = Outputs { dir, list: Vec::new() };
+        let r = &job.request;
+        match r.task {
+            Task::Convert => {
+                progress("writing NIfTI", 0.4);
+                let image = hounsfield_io::nifti::NiftiImage::from_volumes(
+                    read.volumes.clone(),
+                    read.samples,
+                )
+                .ok_or_else(|| Error::instance(&job.series_uid, "no volume to write"))?;
+                let path = dir.join("volume.nii.gz");
+                hounsfield_io::nifti::write_nifti(&path, &image)
+                    .map_err(|e| Error::instance("volume.nii.gz", e.to_string()))?;
+                out.file("volume.nii.gz", "volume")?;
+                progress("drawing", 0.8);
+                let volume = first_volume(&read, &job.series_uid)?;
+                let window = window_for(&volume, &modality)?;
+                let picture =
+                    montage(&volume, Plane::Axial, 9, 3, &window, None).map_err(render_error)?;
+                out.png("montage.png", &picture)?;
+            }
+            Task::BrainMask => {
+                let volume = first_volume(&read, &job.series_uid)?;
+                progress("masking the brain", 0.2);
+                let mask = hounsfield_filter::brain::brain_mask(&volume, 5.0)
+                    .map_err(|e| Error::instance(&job.series_uid, e.to_string()))?
+                    .mask;
+                write_labels(&mask, &dir.join("mask.nii.gz"))?;
+                out.file("mask.nii.gz", "labels")?;
+                progress("meshing", 0.6);
+                let padded = hounsfield_filter::reshape::pad(&mask, [1; 3], [1; 3], 0u8)
+                    .map_err(mesh_error)?;
+                let surface = keep_largest_component(
+                    &isosurface(&padded, 0.5, &IsoOptions::default()).map_err(mesh_error)?,
+                );
+                let surface = finish_mesh(&surface, r)?;
+                out.meshes("brain", &surface, Some(1), label_colour(1))?;
+                progress("drawing", 0.9);
+                let window = window_for(&volume, &modality)?;
+                let overlay = Overlay { labels: &mask, opacity: 0.3 };
+                let picture = montage(&volume, Plane::Axial, 9, 3, &window, Some(overlay))
+                    .map_err(render_error)?;
+                out.png("montage.png", &picture)?;
+            }
+            Task::Surface => {
+                let volume = first_volume(&read, &job.series_uid)?;
+                let level = match r.level {
+                    Some(l) => l,
+                    None if modality == "CT" => 300.0,
+                    None => hounsfield_filter::threshold::otsu_threshold(&volume, 256)
+                        .map_err(mesh_error)?,
+                };
+                progress(&format!("isosurface at {level}"), 0.2);
+                let low = volume.as_slice().iter().copied().fold(f32::INFINITY, f32::min);
+                let padded = hounsfield_filter::reshape::pad(
+                    &volume,
+                    [1; 3],
+                    [1; 3],
+                    low.min(level as f32 - 1.0),
+                )
+                .map_err(mesh_error)?;
+                let surface =
+                    isosurface(&padded, level, &IsoOptions::default()).map_err(mesh_error)?;
+                if surface.triangles.is_empty() {
+                    return Err(Error::instance(
+                        &job.series_uid,
+                        format!("no surface at level {level}: every voxel is on one side"),
+                    ));
+                }
+                progress("smoothing and decimating", 0.6);
+                let surface = finish_mesh(&surface, r)?;
+                out.meshes("surface", &surface, None, [226, 214, 190])?;
+            }
+            Task::Tissues => {
+                if modality != "CT" {
+                    return Err(Error::instance(
+                        &job.series_uid,
+                        format!(
+                            "tissue labels use Hounsfield units: the series is {modality}, not CT"
+                        ),
+                    ));
+                }
+                let volume = first_volume(&read, &job.series_uid)?;
+                progress("labelling", 0.1);
+                let labels = volume.map(|v| {
+                    if v >= 300.0 {
+                        2u8
+                    } else if v >= -300.0 {
+                        1
+                    } else {
+                        0
+                    }
+                });
+                write_labels(&labels, &dir.join("tissues.nii.gz"))?;
+                out.file("tissues.nii.gz", "labels")?;
+                // Each tissue's surface is the marching-cubes surface of its mask (soft tissue
+                // with the bone inside it: the skin), padded so that it closes at the edges.
+                let parts = [(1u8, "skin", [210, 150, 130]), (2, "bone", [235, 225, 200])];
+                for (k, (label, name, colour)) in parts.into_iter().enumerate() {
+                    progress(&format!("{name} surface"), 0.3 + 0.3 * k as f64);
+                    let mask = labels.map(|v| u8::from(v >= label));
+                    if !mask.as_slice().contains(&1) {
+                        continue;
+                    }
+                    let padded = hounsfield_filter::reshape::pad(&mask, [1; 3], [1; 3], 0u8)
+                        .map_err(mesh_error)?;
+                    let surface =
+                        isosurface(&padded, 0.5, &IsoOptions::default()).map_err(mesh_error)?;
+                    let mesh = finish_mesh(&surface, r)?;
+                    out.meshes(name, &mesh, Some(i64::from(label)), colour)?;
+                }
+            }
+        }
+        Ok(out.list)
+    }
+}
+
+/// The job's output directory and the files written so far.
+struct Outputs<'a> {
+    dir: &'a Path,
+    list: Vec<JobOutput>,
+}
+
+impl Outputs<'_> {
+    fn file(&mut self, name: &str, kind: &str) -> Result<()> {
+        let path = self.dir.join(name);
+        let bytes = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        self.list.push(JobOutput {
+            name: name.into(),
+            kind: kind.into(),
+            bytes,
+            label: None,
+            colour: None,
+            triangles: None,
+            watertight: None,
+        });
+        Ok(())
+    }
+
+    fn png(&mut self, name: &str, image: &hounsfield_render::RgbImage) -> Result<()> {
+        let png = image.encode_png().map_err(render_error)?;
+        write_atomic(&self.dir.join(name), &png)?;
+        self.file(name, "picture")
+    }
+
+    /// The mesh as STL (what the page draws), PLY and GLB, and a preview picture.
+    fn meshes(
+        &mut self,
+        stem: &str,
+        mesh: &TriMesh,
+        label: Option<i64>,
+        colour: [u8; 3],
+    ) -> Result<()> {
+        let stats = mesh.stats();
+        for ext in ["stl", "ply", "glb"] {
+            let name = format!("{stem}.{ext}");
+            hounsfield_mesh::io::write_mesh(&self.dir.join(&name), mesh).map_err(mesh_error)?;
+            self.file(&name, "mesh")?;
+            let last = self.list.last_mut().expect("just pushed");
+            last.label = label;
+            last.colour = Some(colour);
+            last.triangles = Some(stats.triangles);
+            last.watertight = Some(stats.is_watertight());
+        }
+        let view = View { azimuth: 60.0, elevation: 20.0, size: 320 };
+        let picture = mesh_preview(&mesh.vertices, &mesh.triangles, &view, [20, 20, 28])
+            .map_err(render_error)?;
+        self.png(&format!("{stem}.png"), &picture)
+    }
+}
+
+fn first_volume(read: &hounsfield_io::dicom::DicomVolume, series: &str) -> Result<Volume<f32>> {
+    read.volumes
+        .first()
+        .map(|v| v.to_f32())
+        .ok_or_else(|| Error::instance(series, "the series has no volume"))
+}
+
+/// A CT's soft-tissue window, or the 1st to 99th percentile of other images.
+pub fn window_for(volume: &Volume<f32>, modality: &str) -> Result<Window> {
+    if modality == "CT" {
+        return Ok(WindowPreset::SoftTissue.window());
+    }
+    Window::auto(volume).map_err(render_error)
+}
+
+fn finish_mesh(mesh: &TriMesh, r: &JobRequest) -> Result<TriMesh> {
+    let smoothed = if r.smoothing > 0 {
+        taubin_smooth(
+            mesh,
+            &TaubinOptions { iterations: r.smoothing as usize, ..Default::default() },
+        )
+        .map_err(mesh_error)?
+    } else {
+        mesh.clone()
+    };
+    if r.keep < 1.0 { decimate(&smoothed, r.keep).map_err(mesh_error) } else { Ok(smoothed) }
+}
+
+fn write_labels(labels: &Volume<u8>, path: &Path) -> Result<()> {
+    let image = hounsfield_io::nifti::NiftiImage::from_volume(labels.clone());
+    hounsfield_io::nifti::write_nifti(path, &image)
+        .map_err(|e| Error::instance(path.display().to_string(), e.to_string()))
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+fn mesh_error(e: impl std::fmt::Display) -> Error {
+    Error::instance("job", e.to_string())
+}
+
+fn render_error(e: impl std::fmt::Display) -> Error {
+    Error::instance("picture", e.to_string())
+}

@@ -1,0 +1,274 @@
+//! The HTTP API over a store of the shared files: listings, series grids, slices, jobs and
+//! their downloads, STOW-RS uploads, the token, and requests that try to leave the store.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// Series that read as one volume, with their modality.
+fn volumes(addr: std::net::SocketAddr) -> Vec<(String, String, Value)> {
+    let (status, studies) = get_json(addr, "/api/studies");
+    assert_eq!(status, 200);
+    let mut out = Vec::new();
+    for s in
+        studies["studies"].as_array().unwrap().iter().flat_map(|s| s["series"].as_array().unwrap())
+    {
+        let uid = s["series_uid"].as_str().unwrap().to_string();
+        let (status, details) = get_json(addr, &format!("/api/series/{uid}"));
+        assert_eq!(status, 200, "{details}");
+        if details.get("geometry").is_some() {
+            out.push((uid, s["modality"].as_str().unwrap().to_string(), details));
+        }
+    }
+    out
+}
+
+/// Polls a job until it is done or failed (at most 120 s).
+fn wait_job(addr: std::net::SocketAddr, id: u64) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, job) = get_json(addr, &format!("/api/jobs/{id}"));
+        assert_eq!(status, 200);
+        if job["state"] == "done"
+            || job["state"] == "failed"
+            || start.elapsed() > Duration::from_secs(120)
+        {
+            return job;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn submit(addr: std::net::SocketAddr, uid: &str, body: &str) -> (u16, Value) {
+    let (status, _, body) = http(
+        addr,
+        "POST",
+        &format!("/api/series/{uid}/jobs"),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn series_are_listed_with_their_grid_and_drawn_as_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, store) = start_http(dir.path(), None);
+    let series = volumes(addr);
+    assert!(series.len() >= 5, "{} series read as volumes", series.len());
+    for (uid, _, details) in &series {
+        let grid = store.series_geometry(uid).unwrap();
+        assert_eq!(details["geometry"], serde_json::to_value(&grid).unwrap());
+        let [nz, ny, nx] = grid.shape;
+        let slices = &details["slices"];
+        let mut counts = [
+            slices["axial"].as_u64().unwrap(),
+            slices["coronal"].as_u64().unwrap(),
+            slices["sagittal"].as_u64().unwrap(),
+        ];
+        counts.sort();
+        let mut shape = [nz as u64, ny as u64, nx as u64];
+        shape.sort();
+        assert_eq!(counts, shape, "the display grid is a permutation of the stored one");
+        for plane in ["axial", "coronal", "sagittal"] {
+            let (status, headers, png) = http(
+                addr,
+                "GET",
+                &format!("/api/series/{uid}/slice.png?plane={plane}&window=auto"),
+                &[],
+                b"",
+            );
+            assert_eq!((status, headers["content-type"].as_str()), (200, "image/png"));
+            assert_eq!(&png[1..4], b"PNG");
+        }
+        // Beyond the last slice: refused with the reason.
+        let n = slices["axial"].as_u64().unwrap();
+        let (status, _, body) =
+            http(addr, "GET", &format!("/api/series/{uid}/slice.png?index={n}"), &[], b"");
+        assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    }
+    // A series that is not one volume says why.
+    let (_, studies) = get_json(addr, "/api/studies");
+    let all: Vec<String> = studies["studies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["series"].as_array().unwrap())
+        .map(|s| s["series_uid"].as_str().unwrap().to_string())
+        .collect();
+    let broken = all
+        .iter()
+        .find(|u| !series.iter().any(|s| &s.0 == *u))
+        .expect("the shared data has failing series");
+    let (_, details) = get_json(addr, &format!("/api/series/{broken}"));
+    assert!(details["volume_error"].as_str().is_some_and(|e| !e.is_empty()), "{details}");
+    assert_eq!(get_json(addr, "/api/series/1.2.3").0, 404);
+    assert_eq!(http(addr, "GET", "/", &[], b"").0, 200);
+}
+
+#[test]
+fn jobs_run_off_the_request_and_their_outputs_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, store) = start_http(dir.path(), None);
+    // Every shared CT series is one that fails to read as a volume; pydicom's CT_small.dcm (one
+    // 128x128 slice, from the pinned wheel `cargo xtask testdata` fetches) is a CT that reads.
+    let testdata = std::env::var_os("HOUNSFIELD_TESTDATA").map(std::path::PathBuf::from);
+    let ct_file = testdata
+        .map(|t| t.join("pydicom/pydicom/data/test_files/CT_small.dcm"))
+        .filter(|p| p.exists());
+    if let Some(f) = &ct_file {
+        store
+            .store_file_bytes("CT_small.dcm", &std::fs::read(f).unwrap(), "TEST", u64::MAX)
+            .unwrap();
+    } else {
+        eprintln!("SKIPPED (CT part): HOUNSFIELD_TESTDATA is not set; run `cargo xtask testdata`");
+    }
+    let series = volumes(addr);
+    let (mr, ..) = series.iter().find(|s| s.1 == "MR").unwrap();
+    let (status, job) = submit(addr, mr, r#"{"task": "surface", "smoothing": 5, "keep": 0.8}"#);
+    assert_eq!(status, 202, "{job}");
+    let job = wait_job(addr, job["id"].as_u64().unwrap());
+    assert_eq!(job["state"], "done", "{job}");
+    let stl =
+        job["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "surface.stl").unwrap();
+    let (status, headers, bytes) =
+        http(addr, "GET", &format!("/api/jobs/{}/files/surface.stl", job["id"]), &[], b"");
+    assert_eq!(status, 200);
+    assert!(headers["content-disposition"].contains("attachment"));
+    // A binary STL: 80-byte header, triangle count, 50 bytes per triangle.
+    let n = u32::from_le_bytes(bytes[80..84].try_into().unwrap()) as usize;
+    assert_eq!((n, bytes.len()), (stl["triangles"].as_u64().unwrap() as usize, 84 + 50 * n));
+    assert_eq!(stl["watertight"], true);
+    // CT tissues: two labels, each its own mesh and colour; the labels overlay a slice.
+    if let Some((ct, ..)) = series.iter().find(|s| s.1 == "CT") {
+        let (_, job) = submit(addr, ct, r#"{"task": "tissues", "smoothing": 0, "keep": 1}"#);
+        let job = wait_job(addr, job["id"].as_u64().unwrap());
+        assert_eq!(job["state"], "done", "{job}");
+        let meshes: Vec<&Value> = job["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["name"].as_str().unwrap().ends_with(".stl"))
+            .collect();
+        assert_eq!(
+            meshes.iter().map(|o| o["label"].as_i64().unwrap()).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(meshes.iter().all(|o| o["watertight"] == true), "{job}");
+        let id = job["id"].as_u64().unwrap();
+        let (status, _, png) =
+            http(addr, "GET", &format!("/api/series/{ct}/slice.png?overlay={id}"), &[], b"");
+        assert_eq!((status, &png[1..4]), (200, &b"PNG"[..]));
+    } else {
+        assert!(ct_file.is_none(), "CT_small.dcm did not read as a volume");
+    }
+    let id = job["id"].as_u64().unwrap();
+    // Tissues of an MR, a bad request, an unknown series: refused with the reason.
+    let (_, job) = submit(addr, mr, r#"{"task": "tissues"}"#);
+    let job = wait_job(addr, job["id"].as_u64().unwrap());
+    assert!(job["error"].as_str().unwrap().contains("not CT"), "{job}");
+    assert_eq!(submit(addr, mr, r#"{"task": "explode"}"#).0, 400);
+    assert_eq!(submit(addr, mr, r#"{"task": "surface", "keep": 0}"#).0, 422);
+    assert_eq!(submit(addr, "1.2.3", r#"{"task": "convert"}"#).0, 404);
+    // Only a job's listed outputs are served: no name reaches other files.
+    for name in ["..%2F..%2Findex.jsonl", "../../index.jsonl", "job.json", "nothing.stl"] {
+        let (status, ..) = http(addr, "GET", &format!("/api/jobs/{id}/files/{name}"), &[], b"");
+        assert_eq!(status, 404, "{name}");
+    }
+    assert_eq!(http(addr, "GET", "/api/jobs/999/files/surface.stl", &[], b"").0, 404);
+    // Jobs survive a restart of the job list.
+    let (store, _) = hounsfield_serve::store::Store::open(dir.path()).unwrap();
+    let jobs = hounsfield_serve::jobs::Jobs::start(std::sync::Arc::new(store)).unwrap();
+    assert_eq!(jobs.get(id).unwrap().state, hounsfield_serve::jobs::JobState::Done);
+}
+
+#[test]
+fn stow_rs_uploads_are_stored_like_c_store() {
+    let empty = tempfile::tempdir().unwrap();
+    let (addr, store) = start_http_empty(empty.path());
+    let files: Vec<_> = dcm_files(&shared().join("anatomical/001"));
+    let multipart = |files: &[std::path::PathBuf]| {
+        let mut body = b"ignored preamble\r\n".to_vec();
+        for f in files {
+            body.extend_from_slice(b"--B0UNDARY\r\nContent-Type: application/dicom\r\n\r\n");
+            body.extend_from_slice(&std::fs::read(f).unwrap());
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--B0UNDARY--\r\n");
+        body
+    };
+    let content_type =
+        [("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=B0UNDARY")];
+    let (status, _, body) =
+        http(addr, "POST", "/dicomweb/studies", &content_type, &multipart(&files));
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, reply["stored"].as_array().unwrap().len()), (200, 4), "{reply}");
+    for f in &files {
+        let (sop, ..) = uids(f);
+        let r = store.instances().into_iter().find(|r| r.sop_instance_uid == sop).unwrap();
+        assert_eq!(r.sha256, sha(&dataset(f).unwrap()));
+    }
+    // Again: accepted, nothing new.
+    assert_eq!(http(addr, "POST", "/dicomweb/studies", &content_type, &multipart(&files)).0, 200);
+    assert_eq!(store.instances().len(), 4);
+    // Garbage: refused.
+    let (status, _, _) =
+        http(addr, "POST", "/dicomweb/studies", &[("Content-Type", "text/plain")], b"hello");
+    assert_eq!(status, 400);
+    let (status, _, body) = http(
+        addr,
+        "POST",
+        "/dicomweb/studies",
+        &content_type,
+        b"--B0UNDARY\r\nContent-Type: application/dicom\r\n\r\nnot dicom\r\n--B0UNDARY--\r\n",
+    );
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    // Over the upload limit (4 MiB here): refused before it is read.
+    let big = vec![0u8; 5 << 20];
+    assert_eq!(http(addr, "POST", "/dicomweb/studies", &content_type, &big).0, 413);
+    assert_eq!(store.instances().len(), 4);
+}
+
+fn start_http_empty(
+    dir: &std::path::Path,
+) -> (std::net::SocketAddr, std::sync::Arc<hounsfield_serve::store::Store>) {
+    use hounsfield_serve::http::{AppState, HttpOptions};
+    let (store, _) = hounsfield_serve::store::Store::open(dir).unwrap();
+    let store = std::sync::Arc::new(store);
+    let jobs = hounsfield_serve::jobs::Jobs::start(store.clone()).unwrap();
+    let state = AppState::new(
+        store.clone(),
+        jobs,
+        None,
+        HttpOptions { token: None, max_upload_bytes: 4 << 20, dicom: None },
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || hounsfield_serve::http::serve(listener, state).unwrap());
+    (addr, store)
+}
+
+#[test]
+fn a_token_guards_the_api_but_not_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _) = start_http(dir.path(), Some("s3cret"));
+    assert_eq!(http(addr, "GET", "/", &[], b"").0, 200);
+    assert_eq!(http(addr, "GET", "/viewer.js", &[], b"").0, 200);
+    assert_eq!(http(addr, "GET", "/api/studies", &[], b"").0, 401);
+    assert_eq!(http(addr, "GET", "/api/studies?token=wrong", &[], b"").0, 401);
+    assert_eq!(http(addr, "GET", "/api/studies", &[("Authorization", "Bearer wrong")], b"").0, 401);
+    assert_eq!(
+        http(addr, "POST", "/dicomweb/studies", &[("Content-Type", "application/dicom")], b"x").0,
+        401
+    );
+    assert_eq!(http(addr, "GET", "/api/studies?token=s3cret", &[], b"").0, 200);
+    assert_eq!(
+        http(addr, "GET", "/api/studies", &[("Authorization", "Bearer s3cret")], b"").0,
+        200
+    );
+}
