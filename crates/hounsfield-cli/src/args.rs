@@ -101,12 +101,12 @@ pub(crate) enum Command {
         /// The store directory (created if missing).
         #[arg(long)]
         store: PathBuf,
-        /// DICOM port (C-STORE/C-ECHO).
+        /// DICOM port (C-STORE/C-ECHO; 0: any free port, printed).
         #[arg(long, default_value_t = 11112)]
         dicom_port: u16,
         /// Address to listen on. Anything but loopback needs --allow: an open port on a
         /// network must name the senders it accepts.
-        #[arg(long, default_value = "127.0.0.1")]
+        #[arg(long, default_value = "127.0.0.1", value_parser = parse_bind)]
         bind: std::net::IpAddr,
         /// This receiver's AE title (associations calling another title are rejected).
         #[arg(long, default_value = "HOUNSFIELD")]
@@ -124,9 +124,12 @@ pub(crate) enum Command {
         /// Seconds a silent sender is waited for before its association is dropped.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
-        /// HTTP port of the web page and API; 0 serves no page.
+        /// HTTP port of the web page and API (0: any free port, printed).
         #[arg(long, default_value_t = 8042)]
         http_port: u16,
+        /// Serve no page or API: the DICOM receiver alone.
+        #[arg(long)]
+        no_http: bool,
         /// Token the HTTP API requires (`?token=` or `Authorization: Bearer`). Bound beyond
         /// loopback, one is made up and printed when not given.
         #[arg(long)]
@@ -1140,4 +1143,12 @@ impl FitTuning {
             ..base
         }
     }
+}
+
+/// An address to listen on: an IP address, or `localhost` (127.0.0.1).
+fn parse_bind(text: &str) -> Result<std::net::IpAddr, String> {
+    if text.eq_ignore_ascii_case("localhost") {
+        return Ok(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    }
+    text.parse().map_err(|_| format!("{text:?} is not an IP address (or `localhost`)"))
 }

@@ -110,10 +110,19 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         },
     );
     let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
-    // The one line a user needs: where the page is.
+    // The one line a user needs: where the page is. Listening on every interface, the page is
+    // at any of this machine's addresses, not at 0.0.0.0.
+    let host = if address.ip().is_unspecified() {
+        String::from("THIS-MACHINE")
+    } else {
+        address.ip().to_string()
+    };
     #[allow(clippy::print_stdout)]
     {
-        println!("page: http://{address}/{query}");
+        println!("page: http://{host}:{}/{query}", address.port());
+    }
+    if address.ip().is_unspecified() {
+        eprintln!("listening on every interface: use any address of this machine for THIS-MACHINE");
     }
     hounsfield_serve::http::serve(listener, state)?;
     Ok(())

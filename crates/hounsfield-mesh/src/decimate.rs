@@ -237,6 +237,13 @@ impl Decimator {
         if n_edge != 2 || shared != 2 || ring_u + ring_v <= 6 {
             return 0;
         }
+        // The merged vertex's valence is bounded. In a flat region every collapse costs nothing,
+        // so without a bound one vertex absorbs its whole neighbourhood: a fan of thousands of
+        // slivers, and each later collapse there walks that fan (a one-slice 512x512 mask took
+        // minutes instead of a second).
+        if ring_u + ring_v - 4 > MAX_VALENCE {
+            return 0;
+        }
         let (target, _) = self.placement(u, v);
         // No surviving triangle may flip or degenerate when u and v move to the target.
         for &w in &[u, v] {
@@ -281,6 +288,9 @@ impl Decimator {
         2
     }
 }
+
+/// The most neighbours a vertex may have after a collapse.
+const MAX_VALENCE: usize = 24;
 
 /// Decimates `mesh` to about `ratio` of its triangles (0 < ratio <= 1), keeping its topology
 /// and boundary. Stops early when no allowed collapse is left. Vertex colours are dropped (a

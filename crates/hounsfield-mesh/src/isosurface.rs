@@ -17,8 +17,12 @@ use serde::{Deserialize, Serialize};
 use crate::cases::{EDGES, table};
 use crate::mesh::TriMesh;
 
-/// How far (in edge lengths) vertices keep from the samples.
-const EDGE_MARGIN: f64 = 1e-5;
+/// How far (in edge lengths) vertices keep from the samples. A sample exactly at the level
+/// (integer CT values and an integer level) would otherwise put the vertices of all its edges
+/// on one point: 1e-3 of an edge stays apart after rounding to f32 at coordinates of hundreds
+/// of millimetres (1e-5 did not: coincident vertices and zero-area triangles, which STL readers
+/// weld into non-manifold edges), and moves a vertex by at most a micrometre at 1 mm voxels.
+const EDGE_MARGIN: f64 = 1e-3;
 
 /// Options of [`isosurface`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -257,3 +257,27 @@ fn cleaning_welds_duplicates_and_drops_degenerate_and_repeated_triangles() {
     .unwrap();
     assert_eq!(sphere.triangles, dropped.triangles);
 }
+
+#[test]
+fn integer_samples_at_an_integer_level_give_no_coincident_vertices() {
+    // CT-like integers: a smooth blob (samples at 300 beside samples on both sides of it) and
+    // isolated voxels exactly at the level 300, whose six edges all cross next to the sample.
+    // Their vertices must stay apart in f32 at coordinates of hundreds of millimetres.
+    let geometry = Geometry::new([0.7, 0.7, 2.5], [-180.0, -200.0, 250.0], mat3::IDENTITY).unwrap();
+    let values: Vec<f32> = (0..12 * 40 * 40usize)
+        .map(|i| {
+            let (z, y, x) = (i / 1600, (i / 40) % 40, i % 40);
+            let r = ((x as f64 - 20.0).powi(2)
+                + (y as f64 - 20.0).powi(2)
+                + (z as f64 * 3.0 - 18.0).powi(2))
+            .sqrt();
+            let lone = z % 4 == 2 && y % 9 == 4 && x % 9 == 4 && r > 14.0;
+            if lone { 300.0 } else { (400.0 - 10.0 * r).round().clamp(0.0, 400.0) as f32 }
+        })
+        .collect();
+    assert!(values.iter().filter(|v| **v == 300.0).count() > 20);
+    let volume = Volume::from_vec([12, 40, 40], values, geometry).unwrap();
+    let s = isosurface(&volume, 300.0, &IsoOptions::default()).unwrap().stats();
+    assert!(s.triangles > 0 && s.components > 1, "{s:?}");
+    assert_eq!((s.duplicate_vertices, s.degenerate_triangles), (0, 0), "{s:?}");
+}

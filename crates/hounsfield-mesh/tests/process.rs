@@ -194,3 +194,41 @@ fn colours_at_the_closest_point_interpolate_the_reference() {
     assert!(worst < 4.0, "worst red error {worst} levels");
     assert!(colour_at_closest(&fine, &balls(40, &[([20.0; 3], 8.0)], 0.0)).is_err(), "no colours");
 }
+
+/// Valence of every vertex used by a triangle.
+fn max_valence(mesh: &TriMesh) -> usize {
+    let mut neighbours = vec![std::collections::BTreeSet::new(); mesh.vertices.len()];
+    for t in &mesh.triangles {
+        for k in 0..3 {
+            let (a, b) = (t[k] as usize, t[(k + 1) % 3] as usize);
+            neighbours[a].insert(b);
+            neighbours[b].insert(a);
+        }
+    }
+    neighbours.iter().map(|n| n.len()).max().unwrap_or(0)
+}
+
+#[test]
+fn decimating_flat_regions_keeps_vertex_valence_bounded() {
+    // A one-slice 96x96 mask: two large flat faces where every collapse costs nothing. Without
+    // a bound a vertex absorbed its whole neighbourhood (fans of thousands of slivers, and
+    // minutes on a 512x512 slice).
+    let mask = Volume::from_vec(
+        [3, 98, 98],
+        (0..3 * 98 * 98)
+            .map(|i| {
+                let (z, y, x) = (i / (98 * 98), (i / 98) % 98, i % 98);
+                u8::from(z == 1 && (1..97).contains(&y) && (1..97).contains(&x))
+            })
+            .collect(),
+        Geometry::default(),
+    )
+    .unwrap();
+    let mesh = isosurface(&mask, 0.5, &IsoOptions::default()).unwrap();
+    let small = decimate(&mesh, 0.2).unwrap();
+    let s = small.stats();
+    assert!(s.is_watertight() && s.degenerate_triangles == 0 && s.duplicate_vertices == 0, "{s:?}");
+    // Tolerance: the bound is 24 neighbours; a marching-cubes mesh starts below 12.
+    assert!(max_valence(&small) <= 24, "valence {}", max_valence(&small));
+    assert!(s.triangles as f64 <= 0.25 * mesh.stats().triangles as f64, "{s:?}");
+}

@@ -19,8 +19,11 @@ pub const SUCCESS: u16 = 0x0000;
 pub const OUT_OF_RESOURCES: u16 = 0xA700;
 /// Status: error, data set does not match SOP class (or the instance it was announced as).
 pub const DATA_SET_MISMATCH: u16 = 0xA900;
-/// Status: error, cannot understand (here: another instance with the same UID is stored).
+/// Status: error, cannot understand (an unusable data set or UID).
 pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+/// Status: error, cannot understand, this implementation's reason: an instance with the same
+/// SOP Instance UID and other bytes is stored (this one is kept apart, under conflicts/).
+pub const CONFLICT: u16 = 0xC010;
 /// Status: unrecognised operation.
 pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
 

@@ -40,4 +40,16 @@ impl Error {
     pub fn instance(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Instance { what: what.into(), reason: reason.into() }
     }
+
+    /// Why, without what: for a message that names its subject itself, or goes to a peer that
+    /// must not see the server's paths.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Instance { reason, .. } => reason.clone(),
+            Error::Io { source, .. } => {
+                format!("the store could not be written ({})", source.kind())
+            }
+            Error::Config(why) => why.clone(),
+        }
+    }
 }

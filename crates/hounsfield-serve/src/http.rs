@@ -9,10 +9,12 @@
 //! | `GET /api/studies` | studies and their series |
 //! | `GET /api/series/{uid}` | a series: instances, grid, slices per plane (or why it is not one volume) |
 //! | `GET /api/series/{uid}/slice.png?plane=&index=&window=&overlay=` | a slice, windowed, with a job's labels over it |
+//! | `GET /api/series/{uid}/thumbnail.png` | the middle axial slice, at most 96 pixels wide (cached on disk) |
 //! | `POST /api/series/{uid}/jobs` | queue a job (`{"task": "convert" \| "brain-mask" \| "surface" \| "tissues", ...}`) |
 //! | `GET /api/jobs`, `GET /api/jobs/{id}` | jobs and their progress |
+//! | `DELETE /api/jobs/{id}` | cancel a job (a running one stops at its next stage) |
 //! | `GET /api/jobs/{id}/files/{name}` | a job's output, as a download |
-//! | `POST /dicomweb/studies` | STOW-RS: `multipart/related; type="application/dicom"` parts stored like C-STORE |
+//! | `POST /dicomweb/studies[/{study}]` | STOW-RS: `multipart/related; type="application/dicom"` parts stored like C-STORE; the PS3.18 response (ReferencedSOPSequence, FailedSOPSequence with reasons) and a `Warning` header per failure |
 //!
 //! With a token configured every request under /api and /dicomweb needs `Authorization: Bearer
 //! TOKEN` or `?token=TOKEN` (the page and its script hold no data and are served to anyone).
@@ -30,7 +32,7 @@ use axum::routing::{get, post};
 use hounsfield_core::{Volume, WindowPreset};
 use hounsfield_render::{Overlay, Plane, Window, slice_image};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::jobs::{JobRequest, Jobs, window_for};
@@ -104,8 +106,7 @@ impl AppState {
         }
         let dir =
             self.store.series_dir(uid).ok_or_else(|| Error::instance(uid, "no such series"))?;
-        let read = hounsfield_io::dicom::read_dicom_dir(&dir, None, &Default::default())
-            .map_err(|e| Error::instance(uid, e.to_string()))?;
+        let read = crate::store::read_series(&dir, uid)?;
         let volume =
             read.volumes.first().ok_or_else(|| Error::instance(uid, "no volume"))?.to_f32();
         let volume = hounsfield_filter::reshape::reorient(&volume, "LPS")
@@ -162,11 +163,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/studies", get(studies))
         .route("/api/series/{uid}", get(series))
         .route("/api/series/{uid}/slice.png", get(slice))
+        .route("/api/series/{uid}/thumbnail.png", get(thumbnail))
         .route("/api/series/{uid}/jobs", post(submit))
         .route("/api/jobs", get(jobs))
-        .route("/api/jobs/{id}", get(job))
+        .route("/api/jobs/{id}", get(job).delete(cancel))
         .route("/api/jobs/{id}/files/{name}", get(job_file))
         .route("/dicomweb/studies", post(stow))
+        .route("/dicomweb/studies/{study}", post(stow_study))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
@@ -197,11 +200,14 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     let Some(token) = state.options.token.as_deref().filter(|_| !open) else {
         return next.run(request).await;
     };
+    // The scheme is case-insensitive (RFC 7235); the token is not.
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let query = request
         .uri()
         .query()
@@ -344,6 +350,66 @@ async fn slice(
     }
 }
 
+/// The middle axial slice, box-filtered to at most 96 pixels across; kept in the store's
+/// `thumbnails/` per series and instance count, so the list does not read series again.
+async fn thumbnail(State(state): State<Arc<AppState>>, Path(uid): Path<String>) -> Response {
+    let png = blocking(move || {
+        let count = state.store.instances().iter().filter(|r| r.series_uid == uid).count();
+        if count == 0 || !crate::uid::is_valid_uid(&uid) {
+            return Err(Error::instance(&uid, "no such series in the store"));
+        }
+        let dir = state.store.root().join("thumbnails");
+        let cached = dir.join(format!("{uid}-{count}.png"));
+        if let Ok(png) = std::fs::read(&cached) {
+            return Ok(png);
+        }
+        let (volume, modality) = state.view(&uid)?;
+        let n = volume.size_xyz()[Plane::Axial.normal_axis()];
+        let window = window_for(&volume, &modality)?;
+        let image = slice_image(&volume, Plane::Axial, n / 2, &window, None)
+            .map_err(|e| Error::instance("thumbnail", e.to_string()))?;
+        let png = shrink(&image, 96)
+            .encode_png()
+            .map_err(|e| Error::instance("thumbnail", e.to_string()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        crate::jobs::write_atomic(&cached, &png)?;
+        Ok(png)
+    })
+    .await;
+    match png {
+        // The page asks with the instance count in the query, so a cached copy stays right.
+        Ok(png) => {
+            ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "max-age=3600")], png)
+                .into_response()
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `image` reduced by an integer factor (box filter) so that neither side exceeds `max`.
+fn shrink(image: &hounsfield_render::RgbImage, max: usize) -> hounsfield_render::RgbImage {
+    let f = image.width.max(image.height).div_ceil(max).max(1);
+    let (w, h) = (image.width.div_ceil(f), image.height.div_ceil(f));
+    let mut out = hounsfield_render::RgbImage::new(w, h, [0, 0, 0]);
+    for y in 0..h {
+        for x in 0..w {
+            let mut sum = [0u32; 3];
+            let mut n = 0u32;
+            for yy in y * f..((y + 1) * f).min(image.height) {
+                for xx in x * f..((x + 1) * f).min(image.width) {
+                    let p = image.get(xx, yy);
+                    for c in 0..3 {
+                        sum[c] += u32::from(p[c]);
+                    }
+                    n += 1;
+                }
+            }
+            out.set(x, y, sum.map(|v| u8::try_from(v / n.max(1)).unwrap_or(u8::MAX)));
+        }
+    }
+    out
+}
+
 async fn submit(
     State(state): State<Arc<AppState>>,
     Path(uid): Path<String>,
@@ -365,6 +431,13 @@ async fn jobs(State(state): State<Arc<AppState>>) -> Response {
 
 async fn job(State(state): State<Arc<AppState>>, Path(id): Path<u64>) -> Response {
     match state.jobs.get(id) {
+        Some(job) => axum::Json(job).into_response(),
+        None => problem(StatusCode::NOT_FOUND, &format!("job {id}: no such job")),
+    }
+}
+
+async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<u64>) -> Response {
+    match state.jobs.cancel(id) {
         Some(job) => axum::Json(job).into_response(),
         None => problem(StatusCode::NOT_FOUND, &format!("job {id}: no such job")),
     }
@@ -405,6 +478,29 @@ async fn job_file(
 /// STOW-RS: each `application/dicom` part of a `multipart/related` body (or a single
 /// `application/dicom` body) is stored as a C-STORE would store it.
 async fn stow(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    store_parts(state, headers, body, None).await
+}
+
+/// STOW-RS into one study: a part of another study fails (0xA900) and is not stored.
+async fn stow_study(
+    State(state): State<Arc<AppState>>,
+    Path(study): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    store_parts(state, headers, body, Some(study)).await
+}
+
+/// The PS3.18 10.5.3 answer: 200 when every part was stored, 202 when some failed, 409 when
+/// none was; a DICOM JSON data set with ReferencedSOPSequence (0008,1199) and
+/// FailedSOPSequence (0008,1198, FailureReason 0008,1197), and a `Warning: 299` header with the
+/// reason of each failure.
+async fn store_parts(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+    study: Option<String>,
+) -> Response {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let result = blocking(move || {
@@ -413,29 +509,69 @@ async fn stow(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byte
         let mut failed = Vec::new();
         for (k, part) in parts.iter().enumerate() {
             let name = format!("part {}", k + 1);
+            let uids = crate::stow::uids_of(part);
+            let other_study = study.as_ref().zip(uids.as_ref().map(|u| &u.study)).filter(|(w, f)| w != f);
+            if let Some((want, found)) = other_study {
+                failed.push((uids.clone(), 0xA900, format!("{name}: of study {found}, not {want}")));
+                continue;
+            }
             match state.store.store_file_bytes(&name, part, "STOW-RS", u64::MAX) {
-                Ok(Outcome::Stored(r)) | Ok(Outcome::Duplicate(r)) => {
-                    stored.push(json!({ "sop_instance_uid": r.sop_instance_uid, "series_uid": r.series_uid, "path": r.path }))
-                }
-                Ok(Outcome::Conflict { kept, .. }) => failed.push(json!({
-                    "part": k + 1, "sop_instance_uid": kept.sop_instance_uid,
-                    "reason": format!("another instance with this UID is stored; kept as {}", kept.path),
-                })),
-                Err(e) => failed.push(json!({ "part": k + 1, "reason": e.to_string() })),
+                Ok(Outcome::Stored(r)) | Ok(Outcome::Duplicate(r)) => stored.push(r),
+                Ok(Outcome::Conflict { kept, .. }) => failed.push((
+                    uids,
+                    crate::dimse::CONFLICT,
+                    format!("{name}: SOP Instance UID {} stored before with other bytes; this one kept apart as {}", kept.sop_instance_uid, kept.path),
+                )),
+                Err(e) => failed.push((uids, 0xC000, e.to_string())),
             }
         }
         Ok((stored, failed))
     })
     .await;
-    match result {
-        Ok((stored, failed)) => {
-            let status = match (stored.is_empty(), failed.is_empty()) {
-                (_, true) => StatusCode::OK,
-                (false, false) => StatusCode::ACCEPTED,
-                (true, false) => StatusCode::CONFLICT,
-            };
-            (status, axum::Json(json!({ "stored": stored, "failed": failed }))).into_response()
-        }
-        Err(e) => problem(StatusCode::BAD_REQUEST, &e.to_string()),
+    let (stored, failed) = match result {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let status = match (stored.is_empty(), failed.is_empty()) {
+        (_, true) => StatusCode::OK,
+        (false, false) => StatusCode::ACCEPTED,
+        (true, false) => StatusCode::CONFLICT,
+    };
+    let ui = |v: &str| json!({ "vr": "UI", "Value": [v] });
+    let referenced: Vec<_> = stored
+        .iter()
+        .map(|r| json!({ "00081150": ui(&r.sop_class_uid), "00081155": ui(&r.sop_instance_uid) }))
+        .collect();
+    let failures: Vec<_> = failed
+        .iter()
+        .map(|(uids, reason, _)| {
+            let mut item = serde_json::Map::new();
+            if let Some(u) = uids {
+                item.insert("00081150".into(), ui(&u.sop_class));
+                item.insert("00081155".into(), ui(&u.sop_instance));
+            }
+            item.insert("00081197".into(), json!({ "vr": "US", "Value": [reason] }));
+            Value::Object(item)
+        })
+        .collect();
+    let mut body = serde_json::Map::new();
+    if !failures.is_empty() {
+        body.insert("00081198".into(), json!({ "vr": "SQ", "Value": failures }));
     }
+    if !referenced.is_empty() {
+        body.insert("00081199".into(), json!({ "vr": "SQ", "Value": referenced }));
+    }
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/dicom+json")],
+        Value::Object(body).to_string(),
+    )
+        .into_response();
+    for (_, _, why) in &failed {
+        let text: String = why.chars().filter(|c| !c.is_control() && *c != '"').take(300).collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("299 hounsfield \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
 }

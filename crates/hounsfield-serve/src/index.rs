@@ -158,7 +158,14 @@ pub fn record_of_file(
         .open_file(path)
         .map_err(|e| Error::instance(&what, format!("not readable as DICOM: {e}")))?;
     let text = |tag| crate::uid::text_of(&obj, tag);
-    let int = |tag| obj.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<i64>().ok());
+    // Numbers as numbers, or as the text a UN-encoded IS holds.
+    let int = |tag| {
+        let e = obj.element_opt(tag).ok().flatten()?;
+        (e.vr() != dicom_core::VR::UN)
+            .then(|| e.to_int::<i64>().ok())
+            .flatten()
+            .or_else(|| text(tag).parse().ok())
+    };
     let uint = |tag| int(tag).and_then(|v| u32::try_from(v).ok());
     let uid = |tag, name: &str| -> Result<String> {
         let value = text(tag);

@@ -72,6 +72,8 @@ pub enum JobState {
     Done,
     /// Failed; `error` says why.
     Failed,
+    /// Cancelled before it finished (its partial outputs removed).
+    Cancelled,
 }
 
 /// One file a job wrote.
@@ -114,6 +116,12 @@ pub struct Job {
     pub outputs: Vec<JobOutput>,
     /// Seconds it ran.
     pub seconds: Option<f64>,
+    /// What the job chose to do differently from what was asked, and why.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Asked to stop: a queued job never starts, a running one stops at its next stage.
+    #[serde(default, skip_serializing)]
+    pub cancel: bool,
 }
 
 /// The job queue and its worker.
@@ -193,11 +201,30 @@ impl Jobs {
             error: None,
             outputs: Vec::new(),
             seconds: None,
+            notes: Vec::new(),
+            cancel: false,
         };
         self.lock().insert(id, job.clone());
         let sent = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(id);
         sent.map_err(|_| Error::Config("the job worker has stopped".into()))?;
         Ok(job)
+    }
+
+    /// Asks job `id` to stop: a queued job is cancelled at once, a running one at its next
+    /// stage (a stage already running, such as one mesh decimation, finishes first). `None`
+    /// when there is no such job; a finished job is left as it is.
+    pub fn cancel(&self, id: u64) -> Option<Job> {
+        let mut jobs = self.lock();
+        let job = jobs.get_mut(&id)?;
+        match job.state {
+            JobState::Queued => {
+                job.state = JobState::Cancelled;
+                job.stage = "cancelled".into();
+            }
+            JobState::Running => job.cancel = true,
+            _ => {}
+        }
+        Some(job.clone())
     }
 
     /// A job by number.
@@ -226,21 +253,34 @@ impl Jobs {
     }
 
     fn run(&self, id: u64) {
-        let Some(job) = self.get(id) else { return };
+        let Some(job) = self.get(id).filter(|j| j.state == JobState::Queued) else { return };
         let clock = Instant::now();
         self.update(id, |j| j.state = JobState::Running);
         let dir = self.root.join(id.to_string());
-        let progress = |stage: &str, fraction: f64| {
+        let progress = |stage: &str, fraction: f64| -> Result<()> {
+            let mut cancelled = false;
             self.update(id, |j| {
                 j.stage = stage.to_string();
                 j.progress = fraction;
-            })
+                cancelled = j.cancel;
+            });
+            if cancelled { Err(Error::instance(format!("job {id}"), "cancelled")) } else { Ok(()) }
         };
+        let mut notes = Vec::new();
         let result = fs::create_dir_all(&dir)
             .map_err(|e| Error::io(&dir, e))
-            .and_then(|()| self.compute(&job, &dir, &progress));
+            .and_then(|()| self.compute(&job, &dir, &progress, &mut notes));
+        if result.is_err() {
+            // No half-written outputs: a failed or cancelled job leaves only its job.json.
+            if let Ok(entries) = fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         self.update(id, |j| {
             j.seconds = Some(clock.elapsed().as_secs_f64());
+            j.notes = notes;
             match result {
                 Ok(outputs) => {
                     j.state = JobState::Done;
@@ -248,9 +288,13 @@ impl Jobs {
                     j.progress = 1.0;
                     j.outputs = outputs;
                 }
+                Err(_) if j.cancel => {
+                    j.state = JobState::Cancelled;
+                    j.stage = "cancelled".into();
+                }
                 Err(e) => {
                     j.state = JobState::Failed;
-                    j.error = Some(e.to_string());
+                    j.error = Some(e.reason());
                 }
             }
         });
@@ -264,7 +308,8 @@ impl Jobs {
         &self,
         job: &Job,
         dir: &Path,
-        progress: &dyn Fn(&str, f64),
+        progress: &dyn Fn(&str, f64) -> Result<()>,
+        notes: &mut Vec<String>,
     ) -> Result<Vec<JobOutput>> {
         let series = self
             .store
@@ -277,14 +322,13 @@ impl Jobs {
             .find(|r| r.series_uid == job.series_uid)
             .map(|r| r.modality)
             .unwrap_or_default();
-        progress("reading the series", 0.05);
-        let read = hounsfield_io::dicom::read_dicom_dir(&series, None, &Default::default())
-            .map_err(|e| Error::instance(&job.series_uid, e.to_string()))?;
+        progress("reading the series", 0.05)?;
+        let read = crate::store::read_series(&series, &job.series_uid)?;
         let mut out = Outputs { dir, list: Vec::new() };
         let r = &job.request;
         match r.task {
             Task::Convert => {
-                progress("writing NIfTI", 0.4);
+                progress("writing NIfTI", 0.4)?;
                 let image = hounsfield_io::nifti::NiftiImage::from_volumes(
                     read.volumes.clone(),
                     read.samples,
@@ -294,7 +338,7 @@ impl Jobs {
                 hounsfield_io::nifti::write_nifti(&path, &image)
                     .map_err(|e| Error::instance("volume.nii.gz", e.to_string()))?;
                 out.file("volume.nii.gz", "volume")?;
-                progress("drawing", 0.8);
+                progress("drawing", 0.8)?;
                 let volume = first_volume(&read, &job.series_uid)?;
                 let window = window_for(&volume, &modality)?;
                 let picture =
@@ -302,22 +346,37 @@ impl Jobs {
                 out.png("montage.png", &picture)?;
             }
             Task::BrainMask => {
+                if modality != "MR" {
+                    return Err(Error::instance(
+                        &job.series_uid,
+                        format!(
+                            "the brain mask is made for T1-weighted MRI: the series is {}",
+                            shown(&modality)
+                        ),
+                    ));
+                }
                 let volume = first_volume(&read, &job.series_uid)?;
-                progress("masking the brain", 0.2);
+                progress("masking the brain", 0.2)?;
                 let mask = hounsfield_filter::brain::brain_mask(&volume, 5.0)
                     .map_err(|e| Error::instance(&job.series_uid, e.to_string()))?
                     .mask;
+                if !mask.as_slice().contains(&1) {
+                    return Err(Error::instance(
+                        &job.series_uid,
+                        "the brain mask came out empty: is this a T1-weighted MRI of a whole head?",
+                    ));
+                }
                 write_labels(&mask, &dir.join("mask.nii.gz"))?;
                 out.file("mask.nii.gz", "labels")?;
-                progress("meshing", 0.6);
+                progress("meshing", 0.6)?;
                 let padded = hounsfield_filter::reshape::pad(&mask, [1; 3], [1; 3], 0u8)
                     .map_err(mesh_error)?;
                 let surface = keep_largest_component(
                     &isosurface(&padded, 0.5, &IsoOptions::default()).map_err(mesh_error)?,
                 );
-                let surface = finish_mesh(&surface, r)?;
+                let surface = finish_mesh(&surface, r, notes)?;
                 out.meshes("brain", &surface, Some(1), label_colour(1))?;
-                progress("drawing", 0.9);
+                progress("drawing", 0.9)?;
                 let window = window_for(&volume, &modality)?;
                 let overlay = Overlay { labels: &mask, opacity: 0.3 };
                 let picture = montage(&volume, Plane::Axial, 9, 3, &window, Some(overlay))
@@ -332,7 +391,21 @@ impl Jobs {
                     None => hounsfield_filter::threshold::otsu_threshold(&volume, 256)
                         .map_err(mesh_error)?,
                 };
-                progress(&format!("isosurface at {level}"), 0.2);
+                // Integer samples (CT) exactly at an integer level put many vertices on one
+                // point; half a unit below classifies every voxel as `value >= level` does and
+                // keeps the surface between samples.
+                let integral = volume.as_slice().iter().all(|v| v.fract() == 0.0);
+                let level = if integral && level.fract() == 0.0 {
+                    notes.push(format!(
+                        "the samples are integers: the surface is drawn at {} (between {} and {level}), which keeps every voxel >= {level} inside",
+                        level - 0.5,
+                        level - 1.0
+                    ));
+                    level - 0.5
+                } else {
+                    level
+                };
+                progress(&format!("isosurface at {level}"), 0.2)?;
                 let low = volume.as_slice().iter().copied().fold(f32::INFINITY, f32::min);
                 let padded = hounsfield_filter::reshape::pad(
                     &volume,
@@ -349,8 +422,8 @@ impl Jobs {
                         format!("no surface at level {level}: every voxel is on one side"),
                     ));
                 }
-                progress("smoothing and decimating", 0.6);
-                let surface = finish_mesh(&surface, r)?;
+                progress("smoothing and decimating", 0.6)?;
+                let surface = finish_mesh(&surface, r, notes)?;
                 out.meshes("surface", &surface, None, [226, 214, 190])?;
             }
             Task::Tissues => {
@@ -358,12 +431,13 @@ impl Jobs {
                     return Err(Error::instance(
                         &job.series_uid,
                         format!(
-                            "tissue labels use Hounsfield units: the series is {modality}, not CT"
+                            "tissue labels use Hounsfield units: the series is {}, not CT",
+                            shown(&modality)
                         ),
                     ));
                 }
                 let volume = first_volume(&read, &job.series_uid)?;
-                progress("labelling", 0.1);
+                progress("labelling", 0.1)?;
                 let labels = volume.map(|v| {
                     if v >= 300.0 {
                         2u8
@@ -379,7 +453,7 @@ impl Jobs {
                 // with the bone inside it: the skin), padded so that it closes at the edges.
                 let parts = [(1u8, "skin", [210, 150, 130]), (2, "bone", [235, 225, 200])];
                 for (k, (label, name, colour)) in parts.into_iter().enumerate() {
-                    progress(&format!("{name} surface"), 0.3 + 0.3 * k as f64);
+                    progress(&format!("{name} surface"), 0.3 + 0.3 * k as f64)?;
                     let mask = labels.map(|v| u8::from(v >= label));
                     if !mask.as_slice().contains(&1) {
                         continue;
@@ -388,7 +462,7 @@ impl Jobs {
                         .map_err(mesh_error)?;
                     let surface =
                         isosurface(&padded, 0.5, &IsoOptions::default()).map_err(mesh_error)?;
-                    let mesh = finish_mesh(&surface, r)?;
+                    let mesh = finish_mesh(&surface, r, notes)?;
                     out.meshes(name, &mesh, Some(i64::from(label)), colour)?;
                 }
             }
@@ -434,6 +508,7 @@ impl Outputs<'_> {
         colour: [u8; 3],
     ) -> Result<()> {
         let stats = mesh.stats();
+        let clean = is_clean(mesh);
         for ext in ["stl", "ply", "glb"] {
             let name = format!("{stem}.{ext}");
             hounsfield_mesh::io::write_mesh(&self.dir.join(&name), mesh).map_err(mesh_error)?;
@@ -442,7 +517,7 @@ impl Outputs<'_> {
             last.label = label;
             last.colour = Some(colour);
             last.triangles = Some(stats.triangles);
-            last.watertight = Some(stats.is_watertight());
+            last.watertight = Some(clean);
         }
         let view = View { azimuth: 60.0, elevation: 20.0, size: 320 };
         let picture = mesh_preview(&mesh.vertices, &mesh.triangles, &view, [20, 20, 28])
@@ -466,17 +541,47 @@ pub fn window_for(volume: &Volume<f32>, modality: &str) -> Result<Window> {
     Window::auto(volume).map_err(render_error)
 }
 
-fn finish_mesh(mesh: &TriMesh, r: &JobRequest) -> Result<TriMesh> {
-    let smoothed = if r.smoothing > 0 {
-        taubin_smooth(
-            mesh,
-            &TaubinOptions { iterations: r.smoothing as usize, ..Default::default() },
-        )
-        .map_err(mesh_error)?
-    } else {
-        mesh.clone()
-    };
-    if r.keep < 1.0 { decimate(&smoothed, r.keep).map_err(mesh_error) } else { Ok(smoothed) }
+/// Smooths and decimates as asked, keeping each step only if the surface stays clean: closed,
+/// manifold, and without coincident vertices or zero-area triangles (which an STL reader, going
+/// by positions, welds into non-manifold edges). Thin structures (a one-slice series) can be
+/// pressed onto themselves by either step; the step is then left out and said so.
+fn finish_mesh(mesh: &TriMesh, r: &JobRequest, notes: &mut Vec<String>) -> Result<TriMesh> {
+    let mut current = mesh.clone();
+    if r.smoothing > 0 {
+        let options = TaubinOptions { iterations: r.smoothing as usize, ..Default::default() };
+        let smoothed = taubin_smooth(&current, &options).map_err(mesh_error)?;
+        if is_clean(&smoothed) || !is_clean(&current) {
+            current = smoothed;
+        } else {
+            notes.push(
+                "smoothing left out: it pressed the surface onto itself (coincident vertices)"
+                    .into(),
+            );
+        }
+    }
+    if r.keep < 1.0 {
+        let decimated = decimate(&current, r.keep).map_err(mesh_error)?;
+        if is_clean(&decimated) || !is_clean(&current) {
+            current = decimated;
+        } else {
+            notes.push(
+                "decimation left out: it pressed the surface onto itself (coincident vertices)"
+                    .into(),
+            );
+        }
+    }
+    Ok(current)
+}
+
+/// Closed and manifold by index, and by position too (what an STL holds).
+pub fn is_clean(mesh: &TriMesh) -> bool {
+    let s = mesh.stats();
+    s.is_watertight() && s.duplicate_vertices == 0 && s.degenerate_triangles == 0
+}
+
+/// A modality for a message: quoted, or said to be missing.
+fn shown(modality: &str) -> String {
+    if modality.is_empty() { "without a Modality".into() } else { modality.to_string() }
 }
 
 fn write_labels(labels: &Volume<u8>, path: &Path) -> Result<()> {

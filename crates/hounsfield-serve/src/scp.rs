@@ -423,18 +423,13 @@ impl Shared {
                             return "data arrived on another presentation context than its command"
                                 .into();
                         }
-                        let written = t.incoming.as_mut().map(|i| (i.write(&pdv.data), i.bytes()));
-                        if let Some((Err(e), bytes)) = written {
-                            {
-                                let limit = bytes > self.options.max_instance_bytes;
-                                t.incoming = None;
-                                if limit {
-                                    // Do not read gigabytes only to drop them.
-                                    self.refused(calling_ae, &t.command, &e.to_string());
-                                    return format!("{e}");
-                                }
-                                t.refusal = Some((dimse::OUT_OF_RESOURCES, e.to_string()));
-                            }
+                        let written = t.incoming.as_mut().map(|i| i.write(&pdv.data));
+                        if let Some(Err(e)) = written {
+                            // Over the size limit or unwritable: the temporary file goes now;
+                            // the rest of the data set is read and dropped, then the sender
+                            // gets the failure and can go on with its next instance.
+                            t.incoming = None;
+                            t.refusal = Some((dimse::OUT_OF_RESOURCES, e.reason()));
                         }
                         if pdv.is_last {
                             let Some(t) = transfer.take() else { continue };
@@ -484,7 +479,7 @@ impl Shared {
                     ) {
                         Ok(i) => Some(i),
                         Err(e) => {
-                            refusal = Some((dimse::CANNOT_UNDERSTAND, e.to_string()));
+                            refusal = Some((dimse::CANNOT_UNDERSTAND, e.reason()));
                             None
                         }
                     }
@@ -549,7 +544,8 @@ impl Shared {
                         _ => dimse::DATA_SET_MISMATCH,
                     };
                     self.refused(calling_ae, &t.command, &e.to_string());
-                    (status, Some(e.to_string()))
+                    // The peer gets the reason, never the server's paths.
+                    (status, Some(e.reason()))
                 }
             },
             (_, Some((status, why))) => {
@@ -582,10 +578,10 @@ impl Shared {
             Outcome::Conflict { kept, stored } => {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 let comment = format!(
-                    "another instance with this UID is stored ({}); kept as a conflict",
-                    &stored.sha256[..12]
+                    "UID stored before with other bytes ({}); kept apart",
+                    &stored.sha256[..8]
                 );
-                ("conflict", kept, dimse::CANNOT_UNDERSTAND, Some(comment))
+                ("conflict", kept, dimse::CONFLICT, Some(comment))
             }
         };
         self.event(Event::Instance {

@@ -97,7 +97,7 @@ impl Incoming {
         if self.bytes > self.limit {
             return Err(Error::instance(
                 &self.sop_instance_uid,
-                format!("larger than the limit of {} bytes per instance", self.limit),
+                format!("instance larger than the limit of {}", size_text(self.limit)),
             ));
         }
         self.hasher.update(data);
@@ -311,7 +311,7 @@ impl Store {
             .map_err(|e| Error::io(file.path(), e))?;
         let sha = hex(&hasher.finalize());
         let mut record = record_of_file(file.path(), "", sha, bytes, false)
-            .map_err(|e| Error::instance(&sop_instance_uid, e.to_string()))?;
+            .map_err(|e| Error::instance(&sop_instance_uid, e.reason()))?;
         if record.sop_instance_uid != sop_instance_uid {
             return Err(Error::instance(
                 &sop_instance_uid,
@@ -413,9 +413,20 @@ impl Store {
         };
         let sop_class = text(dicom_dictionary_std::tags::SOP_CLASS_UID, "SOPClassUID")?;
         let sop_instance = text(dicom_dictionary_std::tags::SOP_INSTANCE_UID, "SOPInstanceUID")?;
-        let mut incoming = self.begin(&sop_class, &sop_instance, &ts, source_ae, limit)?;
-        incoming.write(&file[offset..])?;
-        self.commit(incoming)
+        if !crate::sop::STORAGE_SOP_CLASSES.contains(&sop_class.as_str()) {
+            return Err(Error::instance(
+                name,
+                format!("SOP class {sop_class} is not a standard storage class this store accepts"),
+            ));
+        }
+        let named = |e: Error| match e {
+            Error::Instance { reason, .. } => Error::instance(name, reason),
+            other => other,
+        };
+        let mut incoming =
+            self.begin(&sop_class, &sop_instance, &ts, source_ae, limit).map_err(named)?;
+        incoming.write(&file[offset..]).map_err(named)?;
+        self.commit(incoming).map_err(named)
     }
 
     /// Every stored instance (conflicts excluded), by SOP Instance UID.
@@ -474,8 +485,7 @@ impl Store {
         let dir = self
             .series_dir(series_uid)
             .ok_or_else(|| Error::instance(series_uid, "no such series in the store"))?;
-        let read = hounsfield_io::dicom::read_dicom_dir(&dir, None, &Default::default())
-            .map_err(|e| Error::instance(series_uid, e.to_string()))?;
+        let read = read_series(&dir, series_uid)?;
         let first = read
             .volumes
             .first()
@@ -496,6 +506,50 @@ impl Store {
         let state = self.state();
         let r = state.instances.values().find(|r| r.series_uid == series_uid)?;
         Some(self.root.join(STUDIES).join(&r.study_uid).join(&r.series_uid))
+    }
+}
+
+/// A stored series' directory read as one volume by hounsfield-io (as `hounsfield convert`
+/// reads it); a series whose images form several volumes (planes, sizes, echoes) is refused
+/// with the list of them, and a series with an unreadable image with its name, never guessed.
+pub fn read_series(dir: &Path, series_uid: &str) -> Result<hounsfield_io::dicom::DicomVolume> {
+    let fail =
+        |e: hounsfield_io::Error| Error::instance(series_uid, strip_dir(&e.to_string(), dir));
+    let scan = hounsfield_io::dicom::scan_dicom_dir(dir).map_err(fail)?;
+    if let Some(bad) = scan.unreadable().next() {
+        let why = strip_dir(&bad.reason, dir);
+        return Err(Error::instance(
+            series_uid,
+            format!("an image of the series is unreadable: {why}"),
+        ));
+    }
+    match scan.series.as_slice() {
+        [one] => hounsfield_io::dicom::read_dicom_series(one, &Default::default()).map_err(fail),
+        [] => Err(Error::instance(series_uid, "the series holds no image")),
+        several => Err(Error::instance(
+            series_uid,
+            format!(
+                "its images form {} volumes (different planes, sizes, echoes or image types), not one: {}",
+                several.len(),
+                scan.listing()
+            ),
+        )),
+    }
+}
+
+/// A message about files of `dir` with the store's directory left out.
+fn strip_dir(message: &str, dir: &Path) -> String {
+    message
+        .replace(&format!("{}/", dir.display()), "")
+        .replace(&dir.display().to_string(), "the series")
+}
+
+/// `bytes` as MiB when it is a whole number of them, else as bytes.
+fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

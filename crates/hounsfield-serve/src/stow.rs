@@ -63,6 +63,35 @@ pub fn parts<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<&'a [u8]>> {
     Ok(out)
 }
 
+/// What a part says it is, when its header reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartUids {
+    /// SOPClassUID.
+    pub sop_class: String,
+    /// SOPInstanceUID.
+    pub sop_instance: String,
+    /// StudyInstanceUID.
+    pub study: String,
+}
+
+/// The UIDs of a Part 10 file's data set, read up to the pixel data; `None` when it is not one.
+pub fn uids_of(file: &[u8]) -> Option<PartUids> {
+    use dicom_dictionary_std::tags;
+    if file.len() < 132 || &file[128..132] != b"DICM" {
+        return None;
+    }
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(&file[128..])
+        .ok()?;
+    let text = |tag| crate::uid::text_of(&obj, tag);
+    Some(PartUids {
+        sop_class: text(tags::SOP_CLASS_UID),
+        sop_instance: text(tags::SOP_INSTANCE_UID),
+        study: text(tags::STUDY_INSTANCE_UID),
+    })
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -86,6 +86,14 @@ fn series_are_listed_with_their_grid_and_drawn_as_slices() {
             assert_eq!((status, headers["content-type"].as_str()), (200, "image/png"));
             assert_eq!(&png[1..4], b"PNG");
         }
+        // The list's thumbnail: a PNG at most 96 pixels wide (IHDR width), cached on disk.
+        let (status, _, png) =
+            http(addr, "GET", &format!("/api/series/{uid}/thumbnail.png"), &[], b"");
+        assert_eq!((status, &png[1..4]), (200, &b"PNG"[..]));
+        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert!((1..=96).contains(&width), "{width}");
+        let count = details["instances"].as_array().unwrap().len();
+        assert!(store.root().join(format!("thumbnails/{uid}-{count}.png")).exists());
         // Beyond the last slice: refused with the reason.
         let n = slices["axial"].as_u64().unwrap();
         let (status, _, body) =
@@ -107,6 +115,8 @@ fn series_are_listed_with_their_grid_and_drawn_as_slices() {
         .expect("the shared data has failing series");
     let (_, details) = get_json(addr, &format!("/api/series/{broken}"));
     assert!(details["volume_error"].as_str().is_some_and(|e| !e.is_empty()), "{details}");
+    assert_eq!(http(addr, "GET", &format!("/api/series/{broken}/thumbnail.png"), &[], b"").0, 422);
+    assert_eq!(http(addr, "GET", "/api/series/..%2F..%2Fx/thumbnail.png", &[], b"").0, 404);
     assert_eq!(get_json(addr, "/api/series/1.2.3").0, 404);
     assert_eq!(http(addr, "GET", "/", &[], b"").0, 200);
 }
@@ -168,6 +178,37 @@ fn jobs_run_off_the_request_and_their_outputs_download() {
         assert!(ct_file.is_none(), "CT_small.dcm did not read as a volume");
     }
     let id = job["id"].as_u64().unwrap();
+    // A failed job keeps no partial output; a brain mask that comes out empty (small series of
+    // the shared data that are not whole heads) says so.
+    let mut failed = 0;
+    for (uid, modality, _) in &series {
+        if modality != "MR" {
+            continue;
+        }
+        let (_, job) = submit(addr, uid, r#"{"task": "brain-mask"}"#);
+        let job = wait_job(addr, job["id"].as_u64().unwrap());
+        if job["state"] == "failed" {
+            failed += 1;
+            assert!(job["error"].as_str().unwrap().contains("empty"), "{job}");
+            let left: Vec<_> = std::fs::read_dir(dir.path().join(format!("jobs/{}", job["id"])))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, vec![std::ffi::OsString::from("job.json")], "{job}");
+        }
+    }
+    assert!(failed > 0);
+    // Cancelling: a queued job never runs (the worker is busy with a first one).
+    let (_, first) = submit(addr, mr, r#"{"task": "surface", "smoothing": 100, "keep": 0.9}"#);
+    let (_, queued) = submit(addr, mr, r#"{"task": "convert"}"#);
+    let (status, _, body) = http(addr, "DELETE", &format!("/api/jobs/{}", queued["id"]), &[], b"");
+    let cancelled: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200);
+    wait_job(addr, first["id"].as_u64().unwrap());
+    let (_, after) = get_json(addr, &format!("/api/jobs/{}", queued["id"]));
+    assert!(cancelled["state"] == "cancelled" || cancelled["state"] == "running", "{cancelled}");
+    assert_eq!(after["state"], "cancelled", "{after}");
+    assert_eq!(http(addr, "DELETE", "/api/jobs/999", &[], b"").0, 404);
     // Tissues of an MR, a bad request, an unknown series: refused with the reason.
     let (_, job) = submit(addr, mr, r#"{"task": "tissues"}"#);
     let job = wait_job(addr, job["id"].as_u64().unwrap());
@@ -204,10 +245,14 @@ fn stow_rs_uploads_are_stored_like_c_store() {
     };
     let content_type =
         [("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=B0UNDARY")];
-    let (status, _, body) =
+    let (status, headers, body) =
         http(addr, "POST", "/dicomweb/studies", &content_type, &multipart(&files));
     let reply: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, reply["stored"].as_array().unwrap().len()), (200, 4), "{reply}");
+    // PS3.18 10.5.3: ReferencedSOPSequence (0008,1199) lists every stored instance.
+    let referenced = reply["00081199"]["Value"].as_array().unwrap();
+    assert_eq!((status, referenced.len()), (200, 4), "{reply}");
+    assert_eq!(headers["content-type"], "application/dicom+json");
+    assert!(reply.get("00081198").is_none());
     for f in &files {
         let (sop, ..) = uids(f);
         let r = store.instances().into_iter().find(|r| r.sop_instance_uid == sop).unwrap();
@@ -228,6 +273,31 @@ fn stow_rs_uploads_are_stored_like_c_store() {
         b"--B0UNDARY\r\nContent-Type: application/dicom\r\n\r\nnot dicom\r\n--B0UNDARY--\r\n",
     );
     assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reply["00081198"]["Value"][0]["00081197"]["Value"][0], 0xC000);
+    // (The test client's header map keeps the last Warning; there is one here.)
+    let (_, headers, _) = http(
+        addr,
+        "POST",
+        "/dicomweb/studies",
+        &content_type,
+        b"--B0UNDARY\r\nContent-Type: application/dicom\r\n\r\nnot dicom\r\n--B0UNDARY--\r\n",
+    );
+    assert!(headers["warning"].starts_with("299 hounsfield \"part 1:"), "{headers:?}");
+    // Into a named study: a part of another study fails (0xA900), the others are stored.
+    let other = dcm_files(&shared().join("anatomical/001_implicit"));
+    let mut mixed = files.clone();
+    mixed.push(other[0].clone());
+    let study = {
+        let obj = dicom_object::open_file(&files[0]).unwrap();
+        hounsfield_serve::uid::text_of(&obj, dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
+    };
+    let path = format!("/dicomweb/studies/{study}");
+    let (status, _, body) = http(addr, "POST", &path, &content_type, &multipart(&mixed));
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["00081198"]["Value"][0]["00081197"]["Value"][0], 0xA900);
+    assert_eq!(reply["00081199"]["Value"].as_array().unwrap().len(), 4);
     // Over the upload limit (4 MiB here): refused before it is read.
     let big = vec![0u8; 5 << 20];
     assert_eq!(http(addr, "POST", "/dicomweb/studies", &content_type, &big).0, 413);
@@ -271,4 +341,8 @@ fn a_token_guards_the_api_but_not_the_page() {
         http(addr, "GET", "/api/studies", &[("Authorization", "Bearer s3cret")], b"").0,
         200
     );
+    let lower = [("Authorization", "bearer s3cret")];
+    assert_eq!(http(addr, "GET", "/api/studies", &lower, b"").0, 200);
+    let wrong_case = [("Authorization", "Bearer S3CRET")];
+    assert_eq!(http(addr, "GET", "/api/studies", &wrong_case, b"").0, 401);
 }

@@ -2,7 +2,11 @@
 with its slice, an isosurface job runs to completion, the 3D view draws the mesh, and the
 downloaded STL opens in trimesh.
 
-    python page_check.py URL [--screenshot PNG]
+    python page_check.py URL [--screenshot PNG] [--task surface] [--series TEXT]
+
+`--series` picks the first series row containing TEXT (default: the first MR series that reads
+as a volume); `--task` is the job its button runs (default `surface`; a job that writes labels
+is also shown over the slice).
 
 Prints one JSON object with what it saw; the Rust test (tests/page.rs) judges it.
 """
@@ -24,7 +28,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def main(url, screenshot=None):
+def main(url, screenshot=None, task="surface", series_text=None):
     seen = {"errors": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_FLAGS)
@@ -37,7 +41,7 @@ def main(url, screenshot=None):
         # The first MR series that reads as a volume.
         for k in range(len(rows)):
             row = page.query_selector_all("tr.series")[k]
-            if not row.inner_text().startswith("MR"):
+            if not row.inner_text().strip().startswith("MR") or (series_text and series_text not in row.inner_text()):
                 continue
             row.click()
             page.wait_for_function("!document.getElementById('series-title').textContent.startsWith('Loading')", timeout=30000)
@@ -47,12 +51,15 @@ def main(url, screenshot=None):
         page.wait_for_function("document.getElementById('slice').complete && document.getElementById('slice').naturalWidth > 0", timeout=30000)
         seen["slice_width"] = page.evaluate("document.getElementById('slice').naturalWidth")
         before = page.evaluate("[...document.querySelectorAll('.job')].map(j => j.dataset.job)")
-        page.click("button[data-task=surface]")
+        page.click(f"button[data-task={task}]")
         page.wait_for_function(
             "(before) => [...document.querySelectorAll('.job')].some(j => !before.includes(j.dataset.job) && (j.dataset.state === 'done' || j.dataset.state === 'failed'))",
             arg=before, timeout=120000)
         seen["job"] = page.inner_text("#jobs")
         page.wait_for_function("Number(document.body.dataset.meshes || 0) > 0", timeout=30000)
+        if page.query_selector("#overlay option[value]:not([value=''])"):
+            page.select_option("#overlay", index=1)
+            page.wait_for_function("document.getElementById('slice').complete", timeout=30000)
         shot = np.asarray(Image.open(__import__("io").BytesIO(page.locator("#mesh").screenshot())).convert("RGB")).astype(int)
         # Pixels of the 3D view that are not its background colour (20, 20, 28).
         seen["mesh_fraction"] = float((np.abs(shot - np.array([20, 20, 28])).sum(axis=2) > 30).mean())
@@ -70,6 +77,11 @@ def main(url, screenshot=None):
             page.mouse.move(box["x"] + box["width"] / 2 - 120, box["y"] + box["height"] / 2 - 40, steps=5)
             page.mouse.up()
             page.screenshot(path=screenshot)
+        stl = "surface.stl" if task == "surface" else None
+        if stl is None:
+            browser.close()
+            print(json.dumps(seen))
+            return
         with page.expect_download() as download:
             page.locator("a:text-is('surface.stl')").first.click()
         path = download.value.path()
@@ -83,9 +95,10 @@ def main(url, screenshot=None):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    shot = None
-    if "--screenshot" in args:
-        i = args.index("--screenshot")
-        shot = args[i + 1]
-        args = args[:i] + args[i + 2:]
-    main(args[0], shot)
+    options = {}
+    for flag in ["--screenshot", "--task", "--series"]:
+        if flag in args:
+            i = args.index(flag)
+            options[flag] = args[i + 1]
+            args = args[:i] + args[i + 2:]
+    main(args[0], options.get("--screenshot"), options.get("--task", "surface"), options.get("--series"))

@@ -164,11 +164,11 @@ fn instances_that_are_not_what_they_claim_are_refused_and_leave_nothing() {
         !dir.path().join("escaped").exists()
             && !dir.path().parent().unwrap().join("escaped").exists()
     );
-    // Over the size limit: the association is aborted, nothing is kept.
+    // Over the size limit: refused (out of resources) once its data set is read, nothing kept.
     let big = shared().join("anatomical/001/IM-0001-0112-0001.dcm");
     let big_len = dataset(&big).unwrap().len();
     assert!(big_len > 50_000, "{big_len}");
-    assert!(matches!(store(server.addr, "TESTSCU", &big, None), Sent::Refused(_)));
+    assert_eq!(store(server.addr, "TESTSCU", &big, None), Sent::Status(0xA700));
     server.wait_ended(4);
     assert!(store_files(dir.path()).is_empty());
     assert_eq!(partials(dir.path()), 0);
@@ -309,4 +309,38 @@ fn a_restart_rebuilds_the_same_index_from_the_files() {
     assert_eq!(sorted(&s).len(), before.len() - 1);
     let (_, report) = Store::open(dir.path()).unwrap();
     assert_eq!(report.rebuilt, None);
+}
+
+#[test]
+fn legacy_uids_and_attributes_encoded_as_un_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), ScpOptions::default());
+    // A SOP Instance UID with a leading zero in a component, as legacy modalities write them.
+    let file = shared().join("anatomical/001/IM-0001-0112-0001.dcm");
+    let (_, class, ts) = uids(&file);
+    let mut obj = dicom_object::open_file(&file).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from("1.2.03.102"),
+    ));
+    let mut data = Vec::new();
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    let registry_ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts).unwrap();
+    obj.write_dataset_with_ts(&mut data, registry_ts).unwrap();
+    let sent = send(server.addr, "TESTSCU", "HOUNSFIELD", (&class, "1.2.03.102", &ts), &data, None);
+    assert_eq!(sent, Sent::Status(0));
+    assert!(store_files(dir.path()).keys().any(|k| k.ends_with("/1.2.03.102.dcm")));
+    // pydicom's RT dose with its UIDs encoded as UN (explicit VR): read by the dictionary VR.
+    let Some(testdata) = std::env::var_os("HOUNSFIELD_TESTDATA") else {
+        eprintln!("SKIPPED (UN part): HOUNSFIELD_TESTDATA is not set; run `cargo xtask testdata`");
+        return;
+    };
+    let rtdose =
+        std::path::Path::new(&testdata).join("pydicom/pydicom/data/test_files/rtdose_rle.dcm");
+    assert_eq!(store(server.addr, "TESTSCU", &rtdose, None), Sent::Status(0));
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let r = store.instances().into_iter().find(|r| r.modality == "RTDOSE").unwrap();
+    assert!(hounsfield_serve::uid::is_valid_uid(&r.study_uid), "{r:?}");
+    assert_eq!(r.sha256, sha(&dataset(&rtdose).unwrap()));
 }
