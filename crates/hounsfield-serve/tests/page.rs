@@ -1,7 +1,8 @@
 //! The web page in headless Chromium (Debian's chromium driven by Playwright from the peers
 //! venv, tests/page_check.py): the study list appears, a series opens with its slice, an
 //! isosurface job runs to completion, the 3D view draws the mesh and turns when dragged, and
-//! the STL downloaded from the page opens in trimesh as watertight.
+//! the STL downloaded from the page opens in trimesh as watertight; a file chosen in the page is
+//! uploaded (STOW-RS) and stored.
 //!
 //! Without HOUNSFIELD_PYTHON or /usr/bin/chromium it says SKIPPED, unless
 //! HOUNSFIELD_REQUIRE_CHROMIUM is set (`cargo xtask ci` sets it, `.ci/run` installs chromium).
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+
+/// The SOP Instance UID of the file uploaded through the page.
+const UPLOADED: &str = "1.2.826.0.1.3680043.10.543.1.2.3";
 
 #[test]
 fn the_page_lists_studies_runs_a_job_draws_its_mesh_and_downloads_it() {
@@ -32,10 +36,22 @@ fn the_page_lists_studies_runs_a_job_draws_its_mesh_and_downloads_it() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (addr, store) = start_http(dir.path(), None);
+    // A new instance to upload through the page: a shared file with another SOP Instance UID.
+    let upload = dir.path().join("upload.dcm");
+    let source = shared().join("anatomical/001/IM-0001-0112-0001.dcm");
+    let mut obj = dicom_object::open_file(source).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(UPLOADED),
+    ));
+    obj.write_to_file(&upload).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/page_check.py");
     let out = Command::new(python)
         .arg(script)
         .arg(format!("http://{addr}/"))
+        .arg("--upload")
+        .arg(&upload)
         .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -45,6 +61,8 @@ fn the_page_lists_studies_runs_a_job_draws_its_mesh_and_downloads_it() {
     let series: usize = store.studies().iter().map(|s| s.series.len()).sum();
     assert_eq!(seen["series_rows"].as_u64(), Some(series as u64), "{seen}");
     assert!(seen["slice_width"].as_u64().unwrap() > 0, "{seen}");
+    assert_eq!(seen["upload"], "stored 1", "{seen}");
+    assert!(store.instances().iter().any(|r| r.sop_instance_uid == UPLOADED));
     // The mesh covers part of the 3D view (tolerance: at least 1% of its pixels), and dragging
     // turns it (at least 1% of the pixels change).
     assert!(seen["mesh_fraction"].as_f64().unwrap() > 0.01, "{seen}");

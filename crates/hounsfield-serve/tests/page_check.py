@@ -2,7 +2,7 @@
 with its slice, an isosurface job runs to completion, the 3D view draws the mesh, and the
 downloaded STL opens in trimesh.
 
-    python page_check.py URL [--screenshot PNG] [--task surface] [--series TEXT]
+    python page_check.py URL [--screenshot PNG] [--task surface] [--series TEXT] [--upload FILE]
 
 `--series` picks the first series row containing TEXT (default: the first MR series that reads
 as a volume); `--task` is the job its button runs (default `surface`; a job that writes labels
@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def main(url, screenshot=None, task="surface", series_text=None):
+def main(url, screenshot=None, task="surface", series_text=None, upload=None):
     seen = {"errors": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_FLAGS)
@@ -38,6 +38,11 @@ def main(url, screenshot=None, task="surface", series_text=None):
         page.wait_for_selector("tr.series", timeout=15000)
         rows = page.query_selector_all("tr.series")
         seen["series_rows"] = len(rows)
+        if upload:
+            # The browser's way in: files chosen in the page go up as one STOW-RS request.
+            page.set_input_files("#upload", upload)
+            page.wait_for_function("document.getElementById('upload-result').textContent.startsWith('stored')", timeout=30000)
+            seen["upload"] = page.inner_text("#upload-result")
         # The first MR series that reads as a volume.
         for k in range(len(rows)):
             row = page.query_selector_all("tr.series")[k]
@@ -96,9 +101,9 @@ def main(url, screenshot=None, task="surface", series_text=None):
 if __name__ == "__main__":
     args = sys.argv[1:]
     options = {}
-    for flag in ["--screenshot", "--task", "--series"]:
+    for flag in ["--screenshot", "--task", "--series", "--upload"]:
         if flag in args:
             i = args.index(flag)
             options[flag] = args[i + 1]
             args = args[:i] + args[i + 2:]
-    main(args[0], options.get("--screenshot"), options.get("--task", "surface"), options.get("--series"))
+    main(args[0], options.get("--screenshot"), options.get("--task", "surface"), options.get("--series"), options.get("--upload"))
