@@ -9,7 +9,7 @@
 //! | `GET /api/studies` | studies and their series |
 //! | `GET /api/series/{uid}` | a series: instances, grid, slices per plane (or why it is not one volume) |
 //! | `GET /api/series/{uid}/slice.png?plane=&index=&window=&overlay=` | a slice, windowed, with a job's labels over it |
-//! | `GET /api/series/{uid}/thumbnail.png` | the middle axial slice, at most 96 pixels wide (cached on disk) |
+//! | `GET /api/series/{uid}/thumbnail.png` | the middle slice in the acquisition plane, at most 96 pixels wide (cached on disk) |
 //! | `POST /api/series/{uid}/jobs` | queue a job (`{"task": "convert" \| "brain-mask" \| "surface" \| "tissues", ...}`) |
 //! | `GET /api/jobs`, `GET /api/jobs/{id}` | jobs and their progress |
 //! | `DELETE /api/jobs/{id}` | cancel a job (a running one stops at its next stage) |
@@ -290,15 +290,17 @@ async fn series(State(state): State<Arc<AppState>>, Path(uid): Path<String>) -> 
     let grid = blocking(move || {
         let geometry = st.store.series_geometry(&u)?;
         let (view, modality) = st.view(&u)?;
-        Ok((geometry, view.size_xyz(), modality))
+        let plane = format!("{:?}", acquisition_plane(&view)).to_lowercase();
+        Ok((geometry, view.size_xyz(), modality, plane))
     })
     .await;
     let instances: Vec<_> =
         state.store.instances().into_iter().filter(|r| r.series_uid == uid).collect();
     let body = match grid {
-        Ok((geometry, [nx, ny, nz], modality)) => json!({
+        Ok((geometry, [nx, ny, nz], modality, plane)) => json!({
             "series": summary, "geometry": geometry, "modality": modality,
             "slices": { "axial": nz, "coronal": ny, "sagittal": nx },
+            "plane": plane,
             "windows": WindowPreset::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
             "instances": instances,
         }),
@@ -363,10 +365,16 @@ async fn thumbnail(State(state): State<Arc<AppState>>, Path(uid): Path<String>) 
         if let Ok(png) = std::fs::read(&cached) {
             return Ok(png);
         }
-        let (volume, modality) = state.view(&uid)?;
-        let n = volume.size_xyz()[Plane::Axial.normal_axis()];
+        // The series as one volume, or else its middle image alone (a series of several
+        // volumes, or of odd images, still gets a picture).
+        let (volume, modality) = match state.view(&uid) {
+            Ok(v) => v,
+            Err(e) => middle_image(&state.store, &uid).ok_or(e)?,
+        };
+        let plane = acquisition_plane(&volume);
+        let n = volume.size_xyz()[plane.normal_axis()];
         let window = window_for(&volume, &modality)?;
-        let image = slice_image(&volume, Plane::Axial, n / 2, &window, None)
+        let image = slice_image(&volume, plane, n / 2, &window, None)
             .map_err(|e| Error::instance("thumbnail", e.to_string()))?;
         let png = shrink(&image, 96)
             .encode_png()
@@ -384,6 +392,31 @@ async fn thumbnail(State(state): State<Arc<AppState>>, Path(uid): Path<String>) 
         }
         Err(e) => error_response(&e),
     }
+}
+
+/// The plane the series was most likely acquired in: the one across the axis with the fewest
+/// samples (axial on ties), so that a thin sagittal stack shows a sagittal picture.
+fn acquisition_plane(volume: &Volume<f32>) -> Plane {
+    let n = volume.size_xyz();
+    [Plane::Axial, Plane::Coronal, Plane::Sagittal]
+        .into_iter()
+        .fold((Plane::Axial, usize::MAX), |best, p| {
+            let k = n[p.normal_axis()];
+            if k < best.1 { (p, k) } else { best }
+        })
+        .0
+}
+
+/// The middle instance of a series (by InstanceNumber) read alone, on the LPS display grid.
+fn middle_image(store: &Store, uid: &str) -> Option<(Arc<Volume<f32>>, String)> {
+    let mut records: Vec<_> =
+        store.instances().into_iter().filter(|r| r.series_uid == uid && r.rows.is_some()).collect();
+    records.sort_by_key(|r| r.instance_number);
+    let r = records.get(records.len() / 2)?;
+    let read = hounsfield_io::dicom::read_dicom_file(store.root().join(&r.path)).ok()?;
+    let volume = read.volumes.first()?.to_f32();
+    let volume = hounsfield_filter::reshape::reorient(&volume, "LPS").ok()?;
+    Some((Arc::new(volume), r.modality.clone()))
 }
 
 /// `image` reduced by an integer factor (box filter) so that neither side exceeds `max`.
@@ -522,7 +555,16 @@ async fn store_parts(
                     crate::dimse::CONFLICT,
                     format!("{name}: SOP Instance UID {} stored before with other bytes; this one kept apart as {}", kept.sop_instance_uid, kept.path),
                 )),
-                Err(e) => failed.push((uids, 0xC000, e.to_string())),
+                Err(e) => {
+                    // As the DICOM route answers: a readable data set that is refused 0xA900,
+                    // a part that is not DICOM 0xC000, a store that cannot be written 0xA700.
+                    let code = match (&e, &uids) {
+                        (Error::Io { .. }, _) => 0xA700,
+                        (_, Some(_)) => 0xA900,
+                        (_, None) => 0xC000,
+                    };
+                    failed.push((uids, code, e.to_string()))
+                }
             }
         }
         Ok((stored, failed))

@@ -120,8 +120,8 @@ pub struct Job {
     #[serde(default)]
     pub notes: Vec<String>,
     /// Asked to stop: a queued job never starts, a running one stops at its next stage.
-    #[serde(default, skip_serializing)]
-    pub cancel: bool,
+    #[serde(default)]
+    pub cancel_requested: bool,
 }
 
 /// The job queue and its worker.
@@ -140,14 +140,29 @@ impl Jobs {
         let root = store.root().join("jobs");
         fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
         let mut jobs = BTreeMap::new();
+        // Numbers are never reused: the next is past every job directory, listed or not.
+        let mut highest = 0;
         for entry in fs::read_dir(&root).map_err(|e| Error::io(&root, e))?.flatten() {
+            if let Some(n) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
+                highest = highest.max(n);
+            }
             let path = entry.path().join("job.json");
             let Ok(text) = fs::read_to_string(&path) else { continue };
-            if let Ok(job) = serde_json::from_str::<Job>(&text) {
+            if let Ok(mut job) = serde_json::from_str::<Job>(&text) {
+                if job.state == JobState::Running {
+                    // Stopped by the restart: its outputs are not to be trusted.
+                    clear_outputs(&entry.path());
+                    job.state = JobState::Failed;
+                    job.error = Some("interrupted: the server stopped while it ran".into());
+                    job.outputs.clear();
+                    write_job(&entry.path(), &job);
+                }
                 jobs.insert(job.id, job);
             }
         }
-        let next = jobs.keys().max().map_or(1, |m| m + 1);
+        let next = highest.max(jobs.keys().max().copied().unwrap_or(0)) + 1;
+        let queued: Vec<u64> =
+            jobs.values().filter(|j| j.state == JobState::Queued).map(|j| j.id).collect();
         let (sender, receiver) = mpsc::channel::<u64>();
         let this = Arc::new(Jobs {
             root,
@@ -166,6 +181,12 @@ impl Jobs {
                 }
             })
             .map_err(|e| Error::Config(format!("cannot start the job worker: {e}")))?;
+        // Jobs queued before a restart run now, in their order.
+        for id in queued {
+            let sent =
+                this.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(id);
+            sent.map_err(|_| Error::Config("the job worker has stopped".into()))?;
+        }
         Ok(this)
     }
 
@@ -190,6 +211,37 @@ impl Jobs {
         if request.level.is_some_and(|l| !l.is_finite()) {
             return Err(Error::instance("job", "level must be a finite number"));
         }
+        if request.level.is_some() && request.task != Task::Surface {
+            return Err(Error::instance("job", "level applies to the surface task only"));
+        }
+        let modality = self
+            .store
+            .instances()
+            .into_iter()
+            .find(|r| r.series_uid == series_uid)
+            .map(|r| r.modality)
+            .unwrap_or_default();
+        match request.task {
+            Task::BrainMask if modality != "MR" => {
+                return Err(Error::instance(
+                    "job",
+                    format!(
+                        "the brain mask is made for T1-weighted MRI: the series is {}",
+                        shown(&modality)
+                    ),
+                ));
+            }
+            Task::Tissues if modality != "CT" => {
+                return Err(Error::instance(
+                    "job",
+                    format!(
+                        "tissue labels use Hounsfield units: the series is {}, not CT",
+                        shown(&modality)
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let id = self.next.fetch_add(1, Ordering::SeqCst);
         let job = Job {
             id,
@@ -202,8 +254,12 @@ impl Jobs {
             outputs: Vec::new(),
             seconds: None,
             notes: Vec::new(),
-            cancel: false,
+            cancel_requested: false,
         };
+        // On disk before it is queued, so that a restart finds it.
+        let dir = self.root.join(id.to_string());
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        write_job(&dir, &job);
         self.lock().insert(id, job.clone());
         let sent = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(id);
         sent.map_err(|_| Error::Config("the job worker has stopped".into()))?;
@@ -220,8 +276,9 @@ impl Jobs {
             JobState::Queued => {
                 job.state = JobState::Cancelled;
                 job.stage = "cancelled".into();
+                write_job(&self.root.join(id.to_string()), job);
             }
-            JobState::Running => job.cancel = true,
+            JobState::Running => job.cancel_requested = true,
             _ => {}
         }
         Some(job.clone())
@@ -257,12 +314,14 @@ impl Jobs {
         let clock = Instant::now();
         self.update(id, |j| j.state = JobState::Running);
         let dir = self.root.join(id.to_string());
+        // A job re-run after a restart starts from nothing.
+        clear_outputs(&dir);
         let progress = |stage: &str, fraction: f64| -> Result<()> {
             let mut cancelled = false;
             self.update(id, |j| {
                 j.stage = stage.to_string();
                 j.progress = fraction;
-                cancelled = j.cancel;
+                cancelled = j.cancel_requested;
             });
             if cancelled { Err(Error::instance(format!("job {id}"), "cancelled")) } else { Ok(()) }
         };
@@ -272,11 +331,7 @@ impl Jobs {
             .and_then(|()| self.compute(&job, &dir, &progress, &mut notes));
         if result.is_err() {
             // No half-written outputs: a failed or cancelled job leaves only its job.json.
-            if let Ok(entries) = fs::read_dir(&dir) {
-                for entry in entries.flatten() {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
+            clear_outputs(&dir);
         }
         self.update(id, |j| {
             j.seconds = Some(clock.elapsed().as_secs_f64());
@@ -288,7 +343,7 @@ impl Jobs {
                     j.progress = 1.0;
                     j.outputs = outputs;
                 }
-                Err(_) if j.cancel => {
+                Err(_) if j.cancel_requested => {
                     j.state = JobState::Cancelled;
                     j.stage = "cancelled".into();
                 }
@@ -298,9 +353,8 @@ impl Jobs {
                 }
             }
         });
-        if let Some(text) = self.get(id).and_then(|job| serde_json::to_string_pretty(&job).ok()) {
-            // A job whose record cannot be written is still listed until the next restart.
-            let _ = write_atomic(&dir.join("job.json"), text.as_bytes());
+        if let Some(job) = self.get(id) {
+            write_job(&dir, &job);
         }
     }
 
@@ -374,7 +428,7 @@ impl Jobs {
                 let surface = keep_largest_component(
                     &isosurface(&padded, 0.5, &IsoOptions::default()).map_err(mesh_error)?,
                 );
-                let surface = finish_mesh(&surface, r, notes)?;
+                let surface = finish_mesh(&surface, r, "brain", progress, notes)?;
                 out.meshes("brain", &surface, Some(1), label_colour(1))?;
                 progress("drawing", 0.9)?;
                 let window = window_for(&volume, &modality)?;
@@ -423,7 +477,7 @@ impl Jobs {
                     ));
                 }
                 progress("smoothing and decimating", 0.6)?;
-                let surface = finish_mesh(&surface, r, notes)?;
+                let surface = finish_mesh(&surface, r, "surface", progress, notes)?;
                 out.meshes("surface", &surface, None, [226, 214, 190])?;
             }
             Task::Tissues => {
@@ -462,7 +516,7 @@ impl Jobs {
                         .map_err(mesh_error)?;
                     let surface =
                         isosurface(&padded, 0.5, &IsoOptions::default()).map_err(mesh_error)?;
-                    let mesh = finish_mesh(&surface, r, notes)?;
+                    let mesh = finish_mesh(&surface, r, name, progress, notes)?;
                     out.meshes(name, &mesh, Some(i64::from(label)), colour)?;
                 }
             }
@@ -545,31 +599,34 @@ pub fn window_for(volume: &Volume<f32>, modality: &str) -> Result<Window> {
 /// manifold, and without coincident vertices or zero-area triangles (which an STL reader, going
 /// by positions, welds into non-manifold edges). Thin structures (a one-slice series) can be
 /// pressed onto themselves by either step; the step is then left out and said so.
-fn finish_mesh(mesh: &TriMesh, r: &JobRequest, notes: &mut Vec<String>) -> Result<TriMesh> {
+fn finish_mesh(
+    mesh: &TriMesh,
+    r: &JobRequest,
+    name: &str,
+    progress: &dyn Fn(&str, f64) -> Result<()>,
+    notes: &mut Vec<String>,
+) -> Result<TriMesh> {
     let mut current = mesh.clone();
     if r.smoothing > 0 {
+        progress(&format!("smoothing the {name}"), 0.6)?;
         let options = TaubinOptions { iterations: r.smoothing as usize, ..Default::default() };
         let smoothed = taubin_smooth(&current, &options).map_err(mesh_error)?;
         if is_clean(&smoothed) || !is_clean(&current) {
             current = smoothed;
         } else {
-            notes.push(
-                "smoothing left out: it pressed the surface onto itself (coincident vertices)"
-                    .into(),
-            );
+            notes.push(format!("{name}: smoothing left out, it pressed the surface onto itself (coincident vertices)"));
         }
     }
     if r.keep < 1.0 {
+        progress(&format!("decimating the {name}"), 0.7)?;
         let decimated = decimate(&current, r.keep).map_err(mesh_error)?;
         if is_clean(&decimated) || !is_clean(&current) {
             current = decimated;
         } else {
-            notes.push(
-                "decimation left out: it pressed the surface onto itself (coincident vertices)"
-                    .into(),
-            );
+            notes.push(format!("{name}: decimation left out, it pressed the surface onto itself (coincident vertices)"));
         }
     }
+    progress(&format!("writing the {name}"), 0.8)?;
     Ok(current)
 }
 
@@ -588,6 +645,23 @@ fn write_labels(labels: &Volume<u8>, path: &Path) -> Result<()> {
     let image = hounsfield_io::nifti::NiftiImage::from_volume(labels.clone());
     hounsfield_io::nifti::write_nifti(path, &image)
         .map_err(|e| Error::instance(path.display().to_string(), e.to_string()))
+}
+
+/// Writes a job's record into its directory. A record that cannot be written leaves the job
+/// listed until the next restart.
+fn write_job(dir: &Path, job: &Job) {
+    if let Ok(text) = serde_json::to_string_pretty(job) {
+        let _ = write_atomic(&dir.join("job.json"), text.as_bytes());
+    }
+}
+
+/// Removes every file of a job's directory but its record.
+fn clear_outputs(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten().filter(|e| e.file_name() != "job.json") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it.

@@ -316,7 +316,7 @@ impl Store {
             return Err(Error::instance(
                 &sop_instance_uid,
                 format!(
-                    "the data set's SOPInstanceUID is {}, not the one the request announced",
+                    "data set is another instance than announced: SOPInstanceUID {}",
                     record.sop_instance_uid
                 ),
             ));
@@ -325,7 +325,7 @@ impl Store {
             return Err(Error::instance(
                 &sop_instance_uid,
                 format!(
-                    "the data set's SOPClassUID is {}, not {sop_class_uid} as the request announced",
+                    "data set is of another SOP class than announced: {}, not {sop_class_uid}",
                     record.sop_class_uid
                 ),
             ));
@@ -405,11 +405,11 @@ impl Store {
             ));
         }
         let text = |tag, attribute: &str| -> Result<String> {
-            obj.element(tag)
-                .ok()
-                .and_then(|e| e.to_str().ok())
-                .map(|v| v.trim_end_matches(['\0', ' ']).to_string())
-                .ok_or_else(|| Error::instance(name, format!("the data set has no {attribute}")))
+            let value = crate::uid::text_of(&obj, tag);
+            if value.is_empty() {
+                return Err(Error::instance(name, format!("the data set has no {attribute}")));
+            }
+            Ok(value)
         };
         let sop_class = text(dicom_dictionary_std::tags::SOP_CLASS_UID, "SOPClassUID")?;
         let sop_instance = text(dicom_dictionary_std::tags::SOP_INSTANCE_UID, "SOPInstanceUID")?;

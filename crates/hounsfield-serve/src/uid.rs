@@ -38,10 +38,10 @@ pub fn checked_uid<'a>(uid: &'a str, attribute: &str) -> Result<&'a str, String>
     if is_valid_uid(uid) {
         Ok(uid)
     } else {
-        let shown: String = uid.chars().take(80).collect();
-        Err(format!(
-            "{attribute} {shown:?} is not a valid UID (digits and dots, at most 64 characters)"
-        ))
+        // The reason first: a peer sees only the first 64 characters.
+        let shown: String = uid.chars().take(24).collect();
+        let more = if uid.chars().count() > 24 { "..." } else { "" };
+        Err(format!("{attribute} is not a UID (digits and dots, 1 to 64): {shown:?}{more}"))
     }
 }
 
