@@ -97,18 +97,16 @@ pub fn append(path: &Path, record: &InstanceRecord) -> Result<()> {
     file.write_all(&line).and_then(|()| file.sync_data()).map_err(|e| Error::io(path, e))
 }
 
-/// Replaces the index with `records`, atomically (temporary file, then rename).
+/// Replaces the index with `records`, atomically (hounsfield-core's temporary file and rename).
 pub fn rewrite(path: &Path, records: &[InstanceRecord]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    let mut text = String::new();
     for r in records {
         let line = serde_json::to_string(r)
             .map_err(|e| Error::instance(&r.sop_instance_uid, e.to_string()))?;
-        writeln!(tmp, "{line}").map_err(|e| Error::io(tmp.path(), e))?;
+        text.push_str(&line);
+        text.push('\n');
     }
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    crate::jobs::write_atomic(path, text.as_bytes())
 }
 
 /// The byte offset where a Part 10 file's data set starts: after the 128-byte preamble, `DICM`
@@ -131,8 +129,15 @@ pub fn dataset_digest(path: &Path) -> Result<(String, u64)> {
     let mut head = [0u8; 144];
     file.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
     let offset = dataset_offset(path, &head)?;
-    let mut skip = vec![0u8; usize::try_from(offset - 144).unwrap_or(0)];
-    file.read_exact(&mut skip).map_err(|e| Error::io(path, e))?;
+    // Skipped, not read into memory: a corrupt group length may claim gigabytes.
+    let skipped = std::io::copy(&mut (&mut file).take(offset - 144), &mut std::io::sink())
+        .map_err(|e| Error::io(path, e))?;
+    if skipped != offset - 144 {
+        return Err(Error::instance(
+            path.display().to_string(),
+            "the meta group runs past the end of the file",
+        ));
+    }
     let mut hasher = Sha256::new();
     let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
     Ok((hex(&hasher.finalize()), bytes))

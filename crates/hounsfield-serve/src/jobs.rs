@@ -664,13 +664,10 @@ fn clear_outputs(dir: &Path) {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it.
+/// Writes `bytes` to `path` atomically (hounsfield-core's temporary file and rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    hounsfield_core::fs::write_bytes_atomic(path, bytes)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
 }
 
 fn mesh_error(e: impl std::fmt::Display) -> Error {

@@ -579,7 +579,7 @@ impl Shared {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 let comment = format!(
                     "UID stored before with other bytes ({}); kept apart",
-                    &stored.sha256[..8]
+                    stored.sha256.get(..8).unwrap_or("?")
                 );
                 ("conflict", kept, dimse::CONFLICT, Some(comment))
             }
