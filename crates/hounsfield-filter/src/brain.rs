@@ -33,3 +33,48 @@ pub fn brain_mask<T: Element>(t1: &Volume<T>, erosion_mm: f64) -> Result<BrainMa
     )?;
     Ok(BrainMask { mask: morphology::fill_holes(&both)?, threshold: level })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hounsfield_core::Geometry;
+
+    #[test]
+    fn the_brain_is_cut_from_a_scalp_across_a_dark_gap() {
+        // A synthetic head on 1 mm voxels: a bright "brain" ball of radius 20 mm, a dark gap
+        // (CSF and skull) to 24 mm, a bright "scalp" shell to 28 mm, dark air outside.
+        let n = 64;
+        let c = 31.5;
+        let values: Vec<f32> = (0..n * n * n)
+            .map(|i| {
+                let (z, y, x) = (i / (n * n), (i / n) % n, i % n);
+                let r = ((x as f64 - c).powi(2) + (y as f64 - c).powi(2) + (z as f64 - c).powi(2))
+                    .sqrt();
+                if r < 20.0 {
+                    100.0
+                } else if r < 24.0 {
+                    2.0
+                } else if r < 28.0 {
+                    90.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let t1 = Volume::from_vec([n, n, n], values, Geometry::default()).unwrap();
+        let BrainMask { mask, threshold } = brain_mask(&t1, 3.0).unwrap();
+        assert!(threshold > 2.0 && threshold < 90.0, "Otsu level {threshold}");
+        // Against the analytic ball (tolerance: Dice 0.98; the scalp shell must be cut off: it
+        // holds slightly more voxels than the brain, so a mask without the erosion keeps it).
+        let truth = t1.map(|v| u8::from(v == 100.0));
+        let dice = hounsfield_core::metrics::dice(&truth, &mask).unwrap();
+        assert!(dice > 0.98, "Dice {dice}");
+        let scalp = t1
+            .as_slice()
+            .iter()
+            .zip(mask.as_slice())
+            .filter(|(v, m)| **v == 90.0 && **m == 1)
+            .count();
+        assert_eq!(scalp, 0);
+    }
+}
