@@ -24,6 +24,8 @@
 //!   any code, every voxel keeping its physical position;
 //! - [`label`]: connected components (6/18/26), relabelling by size, the largest component,
 //!   per-region volume, bounding box and centroid in physical coordinates;
+//! - [`brain`]: the classical brain mask of a T1 MRI (Otsu, erosion, largest component,
+//!   reconstruction, hole filling);
 //! - [`chunked`]: the filters above chunk by chunk over `hounsfield_core::chunk` sources and
 //!   sinks (each chunk with a halo of the filter's reach), equal to the in-memory results bit for
 //!   bit, under a memory budget; connected components across chunks with the same numbering;

@@ -1,13 +1,18 @@
-//! Hounsfield's DICOM receiver: the C-STORE port that scanners and PACS send to, in front of a
-//! study store that never loses or overwrites an instance.
+//! Hounsfield's DICOM service: the C-STORE port that scanners and PACS send to, in front of a
+//! study store that never loses or overwrites an instance, and the HTTP side with its web page
+//! (what `hounsfield serve` runs; docs/SERVE.md).
 //!
-//! - [`scp::DicomServer`]: C-ECHO and C-STORE service class provider (dicom-ul), the storage SOP
-//!   classes in common use and every transfer syntax hounsfield-io decodes, a calling-AE allow
-//!   list, concurrent associations (one thread each, bounded), PDU and instance size limits.
+//! - [`scp::DicomServer`]: C-ECHO and C-STORE service class provider (dicom-ul) for every
+//!   standard storage SOP class ([`sop`]) and every transfer syntax hounsfield-io decodes, a
+//!   calling-AE allow list, concurrent associations (one thread each, bounded), PDU and instance
+//!   size limits.
 //! - [`store::Store`]: instances written atomically under `studies/<study>/<series>/<sop>.dcm`
 //!   with their data set exactly as received; the same instance re-sent is accepted once, one
 //!   with other bytes is kept under `conflicts/` and reported to its sender; an index
-//!   (`index.jsonl`) that survives restarts and is rebuilt from the files when missing.
+//!   ([`index`], `index.jsonl`) that survives restarts and is rebuilt from the files.
+//! - [`http`]: the JSON API, slices and thumbnails, downloads, STOW-RS ([`stow`]) and the page
+//!   (`web/`, compiled in); [`jobs`]: convert, brain mask, isosurface and CT tissue surfaces on
+//!   a worker thread, cancellable, recorded on disk.
 //!
 //! Networking lives here and in the CLI only; the libraries stay free of it.
 //!

@@ -148,16 +148,8 @@ fn instances_that_are_not_what_they_claim_are_refused_and_leave_nothing() {
     // An announced UID that would leave the store.
     assert_eq!(send_as("../../../escaped", &data), Sent::Status(0xC000));
     // A data set whose StudyInstanceUID would leave the store.
-    let mut obj = dicom_object::open_file(&file).unwrap();
-    obj.put(dicom_core::DataElement::new(
-        dicom_dictionary_std::tags::STUDY_INSTANCE_UID,
-        dicom_core::VR::UI,
-        dicom_core::PrimitiveValue::from("../../escaped"),
-    ));
-    let mut evil = Vec::new();
-    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-    let registry_ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts).unwrap();
-    obj.write_dataset_with_ts(&mut evil, registry_ts).unwrap();
+    let evil =
+        dataset_with_uid(&file, dicom_dictionary_std::tags::STUDY_INSTANCE_UID, "../../escaped");
     assert_eq!(send_as(&sop, &evil), Sent::Status(0xA900));
     assert!(store_files(dir.path()).is_empty());
     assert!(
@@ -318,16 +310,7 @@ fn legacy_uids_and_attributes_encoded_as_un_are_stored() {
     // A SOP Instance UID with a leading zero in a component, as legacy modalities write them.
     let file = shared().join("anatomical/001/IM-0001-0112-0001.dcm");
     let (_, class, ts) = uids(&file);
-    let mut obj = dicom_object::open_file(&file).unwrap();
-    obj.put(dicom_core::DataElement::new(
-        dicom_dictionary_std::tags::SOP_INSTANCE_UID,
-        dicom_core::VR::UI,
-        dicom_core::PrimitiveValue::from("1.2.03.102"),
-    ));
-    let mut data = Vec::new();
-    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-    let registry_ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts).unwrap();
-    obj.write_dataset_with_ts(&mut data, registry_ts).unwrap();
+    let data = dataset_with_uid(&file, dicom_dictionary_std::tags::SOP_INSTANCE_UID, "1.2.03.102");
     let sent = send(server.addr, "TESTSCU", "HOUNSFIELD", (&class, "1.2.03.102", &ts), &data, None);
     assert_eq!(sent, Sent::Status(0));
     assert!(store_files(dir.path()).keys().any(|k| k.ends_with("/1.2.03.102.dcm")));

@@ -260,3 +260,20 @@ pub fn expected(
     }
     (statuses, want, first.into_iter().map(|(k, (_, f))| (k, f)).collect())
 }
+
+/// The data set of `file` (in its own transfer syntax) with the UI attribute `tag` set to
+/// `value`: an instance that claims something else.
+pub fn dataset_with_uid(file: &Path, tag: dicom_core::Tag, value: &str) -> Vec<u8> {
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    let (.., ts) = uids(file);
+    let mut obj = dicom_object::open_file(file).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        tag,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(value),
+    ));
+    let mut data = Vec::new();
+    let registry_ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts).unwrap();
+    obj.write_dataset_with_ts(&mut data, registry_ts).unwrap();
+    data
+}
