@@ -44,9 +44,13 @@ def main(url, screenshot=None, task="surface", series_text=None, upload=None):
             page.wait_for_function("document.getElementById('upload-result').textContent.startsWith('stored')", timeout=30000)
             seen["upload"] = page.inner_text("#upload-result")
         # The first MR series that reads as a volume.
-        for k in range(len(rows)):
-            row = page.query_selector_all("tr.series")[k]
-            if not row.inner_text().strip().startswith("MR") or (series_text and series_text not in row.inner_text()):
+        # Locators, not element handles: the list re-renders as it refreshes, and a locator is
+        # resolved again at each action where a handle would be left detached.
+        series_rows = page.locator("tr.series")
+        for k in range(series_rows.count()):
+            row = series_rows.nth(k)
+            text = row.inner_text().strip()
+            if not text.startswith("MR") or (series_text and series_text not in text):
                 continue
             row.click()
             page.wait_for_function("!document.getElementById('series-title').textContent.startsWith('Loading')", timeout=30000)
