@@ -591,6 +591,11 @@ pub(crate) enum FilterOp {
         /// Smooth before downsampling so that finer detail does not alias.
         #[arg(long)]
         antialias: bool,
+        /// Turn the output grid about a patient axis through the volume's centre: AXIS:DEGREES
+        /// with AXIS one of x, y, z (LPS, right-handed), e.g. z:15. The anatomy is unchanged
+        /// in space and appears turned within the array (a tilted scan); not chunked.
+        #[arg(long, value_parser = parse_turn)]
+        turn: Option<(usize, f64)>,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size.
     Label {
@@ -687,7 +692,16 @@ impl FilterOp {
             FilterOp::Reorient { input, output, to } => {
                 (input, output, Operation::Reorient { code: to })
             }
-            FilterOp::Resample { input, output, spacing, nearest, bspline, lanczos, antialias } => {
+            FilterOp::Resample {
+                input,
+                output,
+                spacing,
+                nearest,
+                bspline,
+                lanczos,
+                antialias,
+                turn,
+            } => {
                 let spacing_mm = spacing;
                 let interpolation = match (nearest, bspline, lanczos) {
                     (true, _, _) => Interpolation::Nearest,
@@ -695,7 +709,7 @@ impl FilterOp {
                     (_, _, true) => Interpolation::Lanczos3,
                     _ => Interpolation::Linear,
                 };
-                (input, output, Operation::Resample { spacing_mm, interpolation, antialias })
+                (input, output, Operation::Resample { spacing_mm, interpolation, antialias, turn })
             }
             FilterOp::Label { input, output, connectivity, largest } => {
                 (input, output, Operation::Label { connectivity: connectivity.into(), largest })
@@ -714,6 +728,12 @@ pub(crate) enum SegmentOp {
         /// Continue from the model file the configuration names (optimiser state included).
         #[arg(long)]
         resume: bool,
+    },
+    /// Show the training plan a configuration leads to (with `plan = true`: patch, batch,
+    /// 2D/3D, widths and mirroring derived from the data, as nnU-Net does), without training.
+    Plan {
+        /// TOML or JSON configuration.
+        config: PathBuf,
     },
     /// Segment a volume with a trained model (sliding windows, Gaussian blending); labels (u8)
     /// or probabilities (f32) in the input's geometry.
@@ -859,6 +879,21 @@ fn parse_one_or_three<T: std::str::FromStr + Copy>(text: &str) -> Result<[T; 3],
 }
 
 /// A spacing in mm: finite and > 0, one value or `x,y,z`.
+fn parse_turn(text: &str) -> std::result::Result<(usize, f64), String> {
+    let (axis, degrees) = text.split_once(':').ok_or("expected AXIS:DEGREES, e.g. z:15")?;
+    let axis = match axis.trim() {
+        "x" => 0,
+        "y" => 1,
+        "z" => 2,
+        other => return Err(format!("axis {other:?} is not x, y or z")),
+    };
+    let degrees: f64 = degrees.trim().parse().map_err(|e| format!("angle {degrees:?}: {e}"))?;
+    if !degrees.is_finite() {
+        return Err(format!("angle {degrees} is not finite"));
+    }
+    Ok((axis, degrees))
+}
+
 fn parse_spacing(text: &str) -> Result<[f64; 3], String> {
     let s: [f64; 3] = parse_one_or_three(text)?;
     if s.iter().all(|v| v.is_finite() && *v > 0.0) {

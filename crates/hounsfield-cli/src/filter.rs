@@ -147,6 +147,8 @@ pub enum Operation {
         interpolation: Interpolation,
         /// Smooth before downsampling.
         antialias: bool,
+        /// Turn the grid about a patient axis (0, 1, 2 = LPS x, y, z) by degrees.
+        turn: Option<(usize, f64)>,
     },
     /// Connected components of the non-zero voxels, numbered by decreasing size; or only the
     /// largest as a 0/1 mask.
@@ -313,13 +315,21 @@ pub fn run(input: &Path, output: &Path, op: &Operation, zarr: &ZarrIo) -> Result
             report.operation = format!("reorient to {code}");
             reshape::reorient(&volume, code)?.into()
         }
-        Operation::Resample { spacing_mm, interpolation, antialias } => {
+        Operation::Resample { spacing_mm, interpolation, antialias, turn } => {
             let interpolation = *interpolation;
             report.operation = format!("resample to {spacing_mm:?} mm ({interpolation:?})");
             let options = ResampleOptions::default()
                 .with_interpolation(interpolation)
                 .with_antialias(*antialias);
-            resample::resample_to_spacing(&volume, *spacing_mm, &options)?.into()
+            match turn {
+                None => resample::resample_to_spacing(&volume, *spacing_mm, &options)?.into(),
+                Some((axis, degrees)) => {
+                    report.operation +=
+                        &format!(", turned {degrees} degrees about {}", ["x", "y", "z"][*axis]);
+                    resample::resample_turned(&volume, *spacing_mm, *axis, *degrees, &options)?
+                        .into()
+                }
+            }
         }
         Operation::Threshold { lo, hi } => {
             report.operation = format!("threshold {lo}..{hi}");

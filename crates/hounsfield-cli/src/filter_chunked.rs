@@ -27,7 +27,9 @@ pub fn is_chunked(op: &Operation) -> bool {
         | Operation::GradientMagnitude { .. }
         | Operation::Unsharp { .. } => true,
         Operation::Label { largest, .. } => !largest,
-        Operation::Resample { interpolation, .. } => *interpolation != Interpolation::BSpline3,
+        Operation::Resample { interpolation, turn, .. } => {
+            *interpolation != Interpolation::BSpline3 && turn.is_none()
+        }
         _ => false,
     }
 }
@@ -302,7 +304,7 @@ pub fn run(
                     progress,
                 )?;
             }
-            Operation::Resample { spacing_mm, interpolation, antialias } => {
+            Operation::Resample { spacing_mm, interpolation, antialias, .. } => {
                 report.operation =
                     format!("resample to {spacing_mm:?} mm ({interpolation:?}, chunked)");
                 let (grid, out_shape) = chunked::resample_grid(source.as_ref(), *spacing_mm)?;

@@ -361,6 +361,7 @@ fn run_segment(op: SegmentOp, quiet: bool, json: bool) -> Result<()> {
             bar.finish_and_clear();
             print(&done?, json)
         }
+        SegmentOp::Plan { config } => print(&segment::show_plan(&config)?, json),
         SegmentOp::Predict {
             model,
             input,

@@ -20,6 +20,13 @@
 //! channels = [16, 32, 64, 128]
 //! ```
 //!
+//! With `plan = true` (top level), what `[train]` leaves unset among the patch, the batch size,
+//! 2D or 3D, the network's widths and depth, and the mirrored axes is derived from the training
+//! cases as nnU-Net does ([`hounsfield_nn::plan`]), and the augmentation defaults to
+//! [`AugmentConfig::planned`]; `hounsfield segment plan <config>` shows the result without
+//! training. `data.baseline = "brain_mask"` scores the classical brain mask of `hounsfield demo
+//! --mri` on the same held-out part of a split, in the same run.
+//!
 //! Relative paths are taken from the configuration file's directory.
 
 use std::fmt;
@@ -29,8 +36,8 @@ use anyhow::{Context, Result, bail};
 use hounsfield_core::Volume;
 use hounsfield_io::nifti::{self, NiftiImage};
 use hounsfield_nn::SegmentationModel;
-use hounsfield_nn::data::{Sample, split_halves};
-use hounsfield_nn::infer::InferOptions;
+use hounsfield_nn::data::{AugmentConfig, Sample, split_halves};
+use hounsfield_nn::plan::{Fingerprint, Plan};
 use hounsfield_nn::synthetic::{SyntheticConfig, generate};
 use hounsfield_nn::train::{Event, TrainConfig, Trainer, dice};
 use serde::{Deserialize, Serialize};
@@ -46,6 +53,47 @@ pub struct SegmentConfig {
     /// Network and schedule (defaults: a small 3D U-Net).
     #[serde(default)]
     pub train: TrainConfig,
+    /// Derive what `[train]` leaves unset from the data (see the module docs).
+    #[serde(default)]
+    pub plan: bool,
+    /// Which planned keys the file set itself (those keep the file's value).
+    #[serde(skip)]
+    given: Given,
+}
+
+/// The `[train]` keys a plan may fill, and whether the configuration file set each.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Given {
+    /// `train.patch`.
+    pub patch: bool,
+    /// `train.batch_size`.
+    pub batch_size: bool,
+    /// `train.slice_axis`.
+    pub slice_axis: bool,
+    /// `train.model.spatial_dims`.
+    pub spatial_dims: bool,
+    /// `train.model.channels`.
+    pub channels: bool,
+    /// The `[train.augment]` table.
+    pub augment: bool,
+    /// `train.augment.flip`.
+    pub flip: bool,
+}
+
+impl Given {
+    fn of(raw: &serde_json::Value) -> Self {
+        let train = &raw["train"];
+        let set = |v: &serde_json::Value| !v.is_null();
+        Self {
+            patch: set(&train["patch"]),
+            batch_size: set(&train["batch_size"]),
+            slice_axis: set(&train["slice_axis"]),
+            spatial_dims: set(&train["model"]["spatial_dims"]),
+            channels: set(&train["model"]["channels"]),
+            augment: set(&train["augment"]),
+            flip: set(&train["augment"]["flip"]),
+        }
+    }
 }
 
 /// Where training and validation cases come from.
@@ -64,6 +112,9 @@ pub struct DataConfig {
     pub label_threshold: Option<f64>,
     /// Split the first image/label in two: one part trains, the other validates.
     pub split: Option<Split>,
+    /// A classical method scored on the same held-out part of a split: `"brain_mask"` (the
+    /// Otsu/erosion/largest-component mask of `hounsfield demo --mri`, on the whole image).
+    pub baseline: Option<String>,
     /// Generated volumes instead of files.
     pub synthetic: Option<Synthetic>,
 }
@@ -118,13 +169,14 @@ impl SegmentConfig {
     pub fn read(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut cfg: Self = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text)
-                .with_context(|| format!("{}: invalid configuration", path.display()))?
+        let invalid = || format!("{}: invalid configuration", path.display());
+        let raw: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).with_context(invalid)?
         } else {
-            toml::from_str(&text)
-                .with_context(|| format!("{}: invalid configuration", path.display()))?
+            toml::from_str(&text).with_context(invalid)?
         };
+        let mut cfg: Self = serde_json::from_value(raw.clone()).with_context(invalid)?;
+        cfg.given = Given::of(&raw);
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -199,23 +251,193 @@ pub fn load_cases(data: &DataConfig) -> Result<(Vec<Sample>, Vec<Sample>)> {
     let train = pairs(&data.images, &data.labels, data.label_threshold)?;
     let validation = pairs(&data.validation_images, &data.validation_labels, data.label_threshold)?;
     let Some(split) = &data.split else { return Ok((train, validation)) };
+    let first = &train[0];
+    let (train_image, held_out_image) = split_parts(split, &first.image)?;
+    let (train_label, held_out_label) = split_parts(split, &first.label)?;
+    let train_sample = Sample::new(train_image, train_label)?;
+    let held_out_sample = Sample::new(held_out_image, held_out_label)?;
+    Ok((vec![train_sample], vec![held_out_sample]))
+}
+
+/// The training part and the held-out part of a volume under `split`.
+fn split_parts<T: hounsfield_core::Element>(
+    split: &Split,
+    volume: &Volume<T>,
+) -> Result<(Volume<T>, Volume<T>)> {
     let axis = match split.axis.as_str() {
         "z" => 0,
         "y" => 1,
         "x" => 2,
         other => bail!("split axis must be x, y or z, not {other:?}"),
     };
-    let first = &train[0];
-    let spacing = first.image.geometry().spacing()[2 - axis];
+    let spacing = volume.geometry().spacing()[2 - axis];
     let gap = (split.gap_mm / spacing).round() as usize;
-    let (ilo, ihi) = split_halves(&first.image, axis, split.fraction, gap)?;
-    let (llo, lhi) = split_halves(&first.label, axis, split.fraction, gap)?;
-    let (lo, hi) = (Sample::new(ilo, llo)?, Sample::new(ihi, lhi)?);
+    let (lo, hi) = split_halves(volume, axis, split.fraction, gap)?;
     match split.train.as_str() {
-        "low" => Ok((vec![lo], vec![hi])),
-        "high" => Ok((vec![hi], vec![lo])),
+        "low" => Ok((lo, hi)),
+        "high" => Ok((hi, lo)),
         other => bail!("split.train must be low or high, not {other:?}"),
     }
+}
+
+/// The classical method's Dice on the held-out part of the split (see `DataConfig::baseline`).
+fn baseline_dice(data: &DataConfig) -> Result<Option<(String, f64)>> {
+    let Some(name) = &data.baseline else { return Ok(None) };
+    let (Some(split), Some(image), Some(label)) =
+        (&data.split, data.images.first(), data.labels.first())
+    else {
+        bail!("data.baseline needs a split of one image and its labels");
+    };
+    let image = read_f32(image)?;
+    let mask = match name.as_str() {
+        "brain_mask" => hounsfield_filter::brain::brain_mask(&image, 5.0)?.mask,
+        other => bail!("unknown data.baseline {other:?} (known: brain_mask)"),
+    };
+    let truth = split_parts(split, &read_labels(label, data.label_threshold)?)?.1;
+    let ours = split_parts(split, &mask)?.1;
+    Ok(Some((name.clone(), dice(ours.as_slice(), truth.as_slice(), 1))))
+}
+
+/// The fingerprint of the training cases: median spacing (array order), shapes, and the array
+/// axis closest to the patient's left-right axis (within 30 degrees).
+pub fn fingerprint(cases: &[Sample]) -> Result<Fingerprint> {
+    let first = cases.first().context("no training cases")?;
+    let mut spacings: Vec<[f64; 3]> = cases
+        .iter()
+        .map(|c| {
+            let s = c.image.geometry().spacing();
+            [s[2], s[1], s[0]]
+        })
+        .collect();
+    let spacing_mm = std::array::from_fn(|k| {
+        spacings.sort_by(|a, b| a[k].total_cmp(&b[k]));
+        spacings[spacings.len() / 2][k]
+    });
+    // Direction column n is index axis n in LPS; row 0 is the left-right component.
+    let d = first.image.geometry().direction();
+    let (n, cos) =
+        (0..3).map(|n| (n, d[0][n].abs())).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((0, 0.0));
+    let left_right_axis = (cos >= 30f64.to_radians().cos()).then_some(2 - n);
+    Ok(Fingerprint {
+        spacing_mm,
+        shapes: cases.iter().map(|c| c.image.shape()).collect(),
+        left_right_axis,
+    })
+}
+
+/// Fills what the file left unset from the plan of `cases` (when `plan = true`).
+pub fn apply_plan(cfg: &mut SegmentConfig, cases: &[Sample]) -> Result<Option<Plan>> {
+    if !cfg.plan {
+        return Ok(None);
+    }
+    let given = cfg.given.clone();
+    let forced = given.spatial_dims.then_some(cfg.train.model.spatial_dims);
+    let plan = hounsfield_nn::plan::plan(&fingerprint(cases)?, forced)?;
+    let t = &mut cfg.train;
+    if !given.patch {
+        t.patch = plan.patch;
+    }
+    if !given.batch_size {
+        t.batch_size = plan.batch_size;
+    }
+    if !given.slice_axis {
+        t.slice_axis = plan.slice_axis;
+    }
+    t.model.spatial_dims = plan.spatial_dims;
+    if !given.channels {
+        t.model.channels = plan.channels.clone();
+    }
+    if !given.augment {
+        t.augment = AugmentConfig::planned();
+    }
+    if !given.flip {
+        t.augment.flip = plan.mirror;
+    }
+    Ok(Some(plan))
+}
+
+/// What `segment plan` shows: the plan and the configuration it leads to.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanSummary {
+    /// The data's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// The derived plan (`None` without `plan = true`).
+    pub plan: Option<Plan>,
+    /// The keys the file set itself.
+    pub given: Given,
+    /// The training configuration that `segment train` would use.
+    pub train: TrainConfig,
+}
+
+impl fmt::Display for PlanSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fp = &self.fingerprint;
+        writeln!(f, "cases:        {:?} (z, y, x) voxels", fp.shapes)?;
+        writeln!(f, "spacing:      {:?} mm", fp.spacing_mm)?;
+        match fp.left_right_axis {
+            Some(a) => writeln!(f, "left-right:   array axis {}", ["z", "y", "x"][a])?,
+            None => writeln!(f, "left-right:   unknown (oblique or unlabelled orientation)")?,
+        }
+        match &self.plan {
+            Some(p) => {
+                for r in &p.reasons {
+                    writeln!(f, "plan:         {r}")?;
+                }
+            }
+            None => writeln!(f, "plan:         off (set plan = true to derive the unset keys)")?,
+        }
+        let t = &self.train;
+        let from = |given: bool| {
+            if given {
+                "file"
+            } else if self.plan.is_some() {
+                "plan"
+            } else {
+                "default"
+            }
+        };
+        writeln!(
+            f,
+            "network:      {}D, channels {:?} ({})",
+            t.model.spatial_dims,
+            t.model.channels,
+            from(self.given.channels)
+        )?;
+        if t.model.spatial_dims == 2 {
+            let axis = ["z", "y", "x"].get(t.slice_axis).copied().unwrap_or("?");
+            writeln!(
+                f,
+                "slices:       across array axis {axis} ({})",
+                from(self.given.slice_axis)
+            )?;
+        }
+        writeln!(f, "patch:        {:?} ({})", t.patch, from(self.given.patch))?;
+        writeln!(f, "batch:        {} ({})", t.batch_size, from(self.given.batch_size))?;
+        writeln!(f, "mirror:       {:?} (z, y, x) ({})", t.augment.flip, from(self.given.flip))?;
+        let a = &t.augment;
+        writeln!(
+            f,
+            "augment:      affine {:.0}% (rotation {} deg, scale {}), elastic {:.0}%, gamma {:.0}%, blur {:.0}%, low resolution {:.0}% ({})",
+            a.affine_probability * 100.0,
+            a.max_rotation_deg,
+            a.max_scale,
+            a.elastic_probability * 100.0,
+            a.gamma_probability * 100.0,
+            a.blur_probability * 100.0,
+            a.low_resolution_probability * 100.0,
+            from(self.given.augment)
+        )?;
+        writeln!(f, "schedule:     {} steps, learning rate {}", t.steps, t.learning_rate)
+    }
+}
+
+/// `segment plan`: the plan a configuration leads to, without training.
+pub fn show_plan(config: &Path) -> Result<PlanSummary> {
+    let mut cfg = SegmentConfig::read(config)?;
+    let (train, _) = load_cases(&cfg.data)?;
+    let fingerprint = fingerprint(&train)?;
+    let plan = apply_plan(&mut cfg, &train)?;
+    Ok(PlanSummary { fingerprint, plan, given: cfg.given.clone(), train: cfg.train })
 }
 
 /// What `segment train` did.
@@ -235,9 +457,17 @@ pub struct TrainSummary {
     pub final_loss: f64,
     /// (step, mean foreground Dice) at each validation.
     pub validation: Vec<(usize, f64)>,
-    /// Dice per foreground class at the end (held-out cases), with the final model and
-    /// half-overlapping windows.
+    /// Dice per foreground class at the end (held-out cases), with the final model,
+    /// half-overlapping windows and the post-processing.
     pub final_dice: Vec<f64>,
+    /// The same before the post-processing.
+    pub final_dice_raw: Vec<f64>,
+    /// Classes kept to their largest component (decided on the training cases).
+    pub keep_largest: Vec<u8>,
+    /// The classical baseline's name and Dice on the same held-out part.
+    pub baseline: Option<(String, f64)>,
+    /// The derived plan, when the configuration asked for one.
+    pub plan: Option<Plan>,
 }
 
 impl fmt::Display for TrainSummary {
@@ -256,24 +486,47 @@ impl fmt::Display for TrainSummary {
         for (step, d) in &self.validation {
             writeln!(f, "validation:  step {step}: mean Dice {d:.4}")?;
         }
-        let dice: Vec<String> = self.final_dice.iter().map(|d| format!("{d:.4}")).collect();
-        writeln!(f, "final Dice:  {} (per foreground class, held-out cases)", dice.join(", "))
+        let list = |d: &[f64]| d.iter().map(|d| format!("{d:.4}")).collect::<Vec<_>>().join(", ");
+        if !self.keep_largest.is_empty() {
+            writeln!(
+                f,
+                "post:        largest component of classes {:?} (before: {})",
+                self.keep_largest,
+                list(&self.final_dice_raw)
+            )?;
+        }
+        writeln!(
+            f,
+            "final Dice:  {} (per foreground class, held-out cases)",
+            list(&self.final_dice)
+        )?;
+        if let Some((name, d)) = &self.baseline {
+            writeln!(f, "baseline:    {name} Dice {d:.4} on the same held-out part")?;
+        }
+        Ok(())
     }
 }
 
 /// Trains as configured; `on_event` sees every step and validation (progress bars).
 pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Result<TrainSummary> {
-    let cfg = SegmentConfig::read(config)?;
+    let mut cfg = SegmentConfig::read(config)?;
     if let Some(dir) = cfg.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let (train, validation) = load_cases(&cfg.data)?;
+    let plan = apply_plan(&mut cfg, &train)?;
     let mut trainer = if resume {
         Trainer::resume(cfg.train.clone(), &cfg.output)
             .with_context(|| format!("resuming from {}", cfg.output.display()))?
     } else {
         Trainer::new(cfg.train.clone())?
     };
+    if let Some(p) = &plan {
+        trainer.set_metadata("hounsfield.plan", serde_json::to_string(p)?);
+    }
+    if !resume {
+        trainer.model_mut().info.spacing_mm = common_spacing(&train);
+    }
     let prepare = |cases: Vec<Sample>| -> Result<Vec<Sample>> {
         cases
             .into_iter()
@@ -284,12 +537,24 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
     let context = || format!("normalising the cases of {}", config.display());
     let (train, validation) = (train.with_context(context)?, validation.with_context(context)?);
     let report = trainer.fit(&train, &validation, Some(&cfg.output), on_event)?;
-    let final_dice = if validation.is_empty() {
-        Vec::new()
+    // nnU-Net's post-processing: a class keeps only its largest component when that raises
+    // its Dice. Decided on the training cases, so the held-out score stays unseen.
+    let keep_largest = choose_keep_largest(trainer.model(), &train)?;
+    if !keep_largest.is_empty() {
+        trainer.model_mut().info.keep_largest = keep_largest.clone();
+        trainer.save(&cfg.output)?;
+    }
+    let (final_dice, final_dice_raw) = if validation.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
         held_out_dice(trainer.model(), &validation)?
     };
+    let baseline = baseline_dice(&cfg.data)?;
     Ok(TrainSummary {
+        final_dice_raw,
+        keep_largest,
+        baseline,
+        plan,
         output: cfg.output,
         train_voxels: train.iter().map(|s| s.image.len()).sum(),
         validation_voxels: validation.iter().map(|s| s.image.len()).sum(),
@@ -301,24 +566,57 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
     })
 }
 
-/// Dice per foreground class with half-overlapping windows (cases already normalised).
-fn held_out_dice(model: &SegmentationModel, cases: &[Sample]) -> Result<Vec<f64>> {
+/// The voxel size all `cases` share (within 0.1%), if they do.
+fn common_spacing(cases: &[Sample]) -> Option<[f64; 3]> {
+    let first = cases.first()?.image.geometry().spacing();
+    cases
+        .iter()
+        .all(|c| {
+            let s = c.image.geometry().spacing();
+            (0..3).all(|k| (s[k] - first[k]).abs() <= 1e-3 * first[k])
+        })
+        .then_some(first)
+}
+
+/// Labels with half-overlapping windows, before post-processing (case already normalised).
+fn raw_labels(model: &SegmentationModel, case: &Sample) -> Result<Volume<u8>> {
+    Ok(model.raw_labels(&case.image, &model.default_options())?)
+}
+
+/// Mean Dice per foreground class over `cases`: (after the model's post-processing, before).
+fn held_out_dice(model: &SegmentationModel, cases: &[Sample]) -> Result<(Vec<f64>, Vec<f64>)> {
     let classes = model.info.unet.out_channels.saturating_sub(1);
-    let mut sums = vec![0.0; classes];
-    let opts = model.default_options();
+    let (mut post, mut raw) = (vec![0.0; classes], vec![0.0; classes]);
     for s in cases {
-        let probs = hounsfield_nn::infer::sliding_window(model.net(), &s.image, &opts)?;
-        let pred = hounsfield_nn::infer::argmax(
-            &probs,
-            classes + 1,
-            s.image.shape(),
-            s.image.geometry().clone(),
-        )?;
-        for (c, sum) in sums.iter_mut().enumerate() {
-            *sum += dice(pred.as_slice(), s.label.as_slice(), (c + 1) as u8);
+        let before = raw_labels(model, s)?;
+        let after = keep_largest_components(before.clone(), &model.info.keep_largest)?;
+        for c in 0..classes {
+            raw[c] += dice(before.as_slice(), s.label.as_slice(), (c + 1) as u8);
+            post[c] += dice(after.as_slice(), s.label.as_slice(), (c + 1) as u8);
         }
     }
-    Ok(sums.iter().map(|s| s / cases.len() as f64).collect())
+    let mean = |v: Vec<f64>| v.iter().map(|s| s / cases.len() as f64).collect();
+    Ok((mean(post), mean(raw)))
+}
+
+/// The foreground classes whose Dice on `cases` rises when only their largest component is kept.
+fn choose_keep_largest(model: &SegmentationModel, cases: &[Sample]) -> Result<Vec<u8>> {
+    let classes = model.info.unet.out_channels.saturating_sub(1);
+    let predictions: Vec<Volume<u8>> =
+        cases.iter().map(|s| raw_labels(model, s)).collect::<Result<_>>()?;
+    let mut chosen = Vec::new();
+    for class in (1..=classes).map(|c| c as u8) {
+        let (mut before, mut after) = (0.0, 0.0);
+        for (p, s) in predictions.iter().zip(cases) {
+            before += dice(p.as_slice(), s.label.as_slice(), class);
+            let kept = keep_largest_components(p.clone(), &[class])?;
+            after += dice(kept.as_slice(), s.label.as_slice(), class);
+        }
+        if after > before + 1e-6 {
+            chosen.push(class);
+        }
+    }
+    Ok(chosen)
 }
 
 /// Options of `segment predict`.
@@ -345,12 +643,17 @@ pub struct PredictSummary {
     pub dice: Option<Vec<f64>>,
     /// Seconds of inference.
     pub seconds: f64,
+    /// The model's voxel size (x, y, z; mm) the input was resampled to, if it differed.
+    pub resampled_to_mm: Option<[f64; 3]>,
 }
 
 impl fmt::Display for PredictSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "wrote:   {}", self.output.display())?;
         writeln!(f, "voxels:  {:?} per class", self.voxels_per_class)?;
+        if let Some(s) = self.resampled_to_mm {
+            writeln!(f, "spacing: resampled to the model's {s:?} mm and back")?;
+        }
         if let Some(d) = &self.dice {
             let d: Vec<String> = d.iter().map(|v| format!("{v:.4}")).collect();
             writeln!(f, "Dice:    {}", d.join(", "))?;
@@ -370,16 +673,22 @@ pub fn predict(
     let (model, _, _) = SegmentationModel::load(model)?;
     let image = read_f32(input)?;
     let start = std::time::Instant::now();
-    let mut infer = InferOptions::new(model.info.window);
+    let mut infer = model.default_options();
     infer.overlap = opts.overlap;
     infer.flip_tta = opts.tta;
-    let probs = model
-        .probabilities(&image, &infer)
+    // An input of another voxel size is resampled to the model's (linear, smoothed first
+    // when coarser), and the probabilities back onto the input's grid (linear).
+    let resampled_to = model.info.spacing_mm.filter(|s| {
+        let own = image.geometry().spacing();
+        (0..3).any(|k| (own[k] - s[k]).abs() > 1e-3 * s[k])
+    });
+    let probs = probabilities_at(&model, &image, &infer, resampled_to)
         .with_context(|| format!("segmenting {}", input.display()))?;
     let classes = probs.len();
     let flat: Vec<f32> = probs.iter().flat_map(|p| p.as_slice().iter().copied()).collect();
     let labels =
         hounsfield_nn::infer::argmax(&flat, classes, image.shape(), image.geometry().clone())?;
+    let labels = keep_largest_components(labels, &model.info.keep_largest)?;
     let seconds = start.elapsed().as_secs_f64();
     let mut voxels_per_class = vec![0usize; classes];
     // The reference is read and put on the input's grid before anything is written.
@@ -404,5 +713,74 @@ pub fn predict(
         nifti::write_nifti(output, &NiftiImage::from_volume(labels.clone()))?;
     }
 
-    Ok(PredictSummary { output: output.to_path_buf(), voxels_per_class, dice, seconds })
+    Ok(PredictSummary {
+        output: output.to_path_buf(),
+        voxels_per_class,
+        dice,
+        seconds,
+        resampled_to_mm: resampled_to,
+    })
+}
+
+/// Class probabilities on `image`'s grid, computed at voxel size `spacing` when given: the image
+/// is resampled to it (linear, smoothed first where coarser) and each probability map back
+/// onto the image's grid (linear).
+fn probabilities_at(
+    model: &SegmentationModel,
+    image: &Volume<f32>,
+    infer: &hounsfield_nn::infer::InferOptions,
+    spacing: Option<[f64; 3]>,
+) -> Result<Vec<Volume<f32>>> {
+    use hounsfield_filter::{ResampleOptions, resample};
+    let Some(spacing) = spacing else {
+        return Ok(model.probabilities(image, infer)?);
+    };
+    let smoothed = ResampleOptions::default().with_antialias(true);
+    let at_model = resample::resample_to_spacing(image, spacing, &smoothed)?;
+    let probs = model.probabilities(&at_model, infer)?;
+    probs
+        .iter()
+        .map(|p| {
+            let back = resample::resample(
+                p,
+                image.geometry(),
+                image.size_xyz(),
+                &ResampleOptions::default(),
+            )?;
+            Ok(back)
+        })
+        .collect()
+}
+
+/// Keeps, for each class in `classes`, only its largest 26-connected component; the voxels of
+/// its other components become background. Other classes are untouched.
+pub fn keep_largest_components(mut labels: Volume<u8>, classes: &[u8]) -> Result<Volume<u8>> {
+    use hounsfield_filter::label::{Connectivity, keep_largest};
+    for &class in classes.iter().filter(|&&c| c > 0) {
+        let mask = labels.map(|l| u8::from(l == class));
+        let largest = keep_largest(&mask, Connectivity::TwentySix)?;
+        for (l, keep) in labels.as_slice_mut().iter_mut().zip(largest.as_slice()) {
+            if *l == class && *keep == 0 {
+                *l = 0;
+            }
+        }
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+    use hounsfield_core::Geometry;
+
+    use super::*;
+
+    #[test]
+    fn keep_largest_drops_the_smaller_pieces_of_the_chosen_classes_only() {
+        // Class 1: pieces of 3 and 1 voxels; class 2: pieces of 1 and 2 (left alone).
+        let row = [1u8, 1, 1, 0, 1, 0, 2, 0, 2, 2];
+        let v = Volume::from_vec([1, 1, 10], row.to_vec(), Geometry::default()).unwrap();
+        let out = keep_largest_components(v, &[1]).unwrap();
+        assert_eq!(out.as_slice(), [1, 1, 1, 0, 0, 0, 2, 0, 2, 2]);
+    }
 }

@@ -144,6 +144,54 @@ fn segment_train_then_predict_a_synthetic_volume() {
         }
         assert_eq!(labels[0], labels[1]);
     }
+    // An image of another voxel size (1.5 mm, turned 15 degrees): resampled to the model's
+    // spacing and back, the labels on the input's own grid, the Dice still reported.
+    let (coarse, coarse_ref, coarse_pred) = (
+        dir.path().join("coarse.nii.gz"),
+        dir.path().join("coarse_ref.nii.gz"),
+        dir.path().join("coarse_pred.nii.gz"),
+    );
+    for (input, output, nearest) in [(&image, &coarse, false), (&labels, &coarse_ref, true)] {
+        let mut args =
+            vec!["filter", "resample", input.to_str().unwrap(), output.to_str().unwrap()];
+        args.extend(["--spacing", "1.5", "--turn", "z:15"]);
+        if nearest {
+            args.push("--nearest");
+        }
+        let out = hounsfield(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let out = hounsfield(&[
+        "--json",
+        "segment",
+        "predict",
+        model.to_str().unwrap(),
+        coarse.to_str().unwrap(),
+        coarse_pred.to_str().unwrap(),
+        "--reference",
+        coarse_ref.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["resampled_to_mm"], serde_json::json!([1.0, 1.0, 1.0]), "{v}");
+    assert_eq!(v["dice"].as_array().map(Vec::len), Some(2));
+    let coarse_dims = hounsfield_io::nifti::read_nifti(&coarse).unwrap().header.dim;
+    let pred_dims = hounsfield_io::nifti::read_nifti(&coarse_pred).unwrap().header.dim;
+    assert_eq!(pred_dims[1..4], coarse_dims[1..4]);
+    assert_eq!(coarse_dims[1..4], [13, 13, 13]); // 20 voxels of 1 mm at 1.5 mm
+    // A turn about an axis that is not x, y or z: exit 2 from the argument parser, naming it.
+    let out = hounsfield(&[
+        "filter",
+        "resample",
+        image.to_str().unwrap(),
+        coarse.to_str().unwrap(),
+        "--spacing",
+        "1.5",
+        "--turn",
+        "w:15",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("axis \"w\" is not x, y or z"), "{}", text(&out.stderr));
     // An image with a NaN: one line naming the file, exit 1, nothing written.
     let mut bad = sample.image.clone();
     bad.as_slice_mut()[5] = f32::NAN;
@@ -162,6 +210,79 @@ fn segment_train_then_predict_a_synthetic_volume() {
     let err = text(&out.stderr);
     assert!(err.contains("nan.nii.gz") && err.contains("NaN"), "{err}");
     assert!(!out_nan.exists());
+}
+
+#[test]
+fn segment_plan_fills_the_unset_keys_and_train_reports_the_baseline() {
+    // A generated 32^3 volume split along x: the plan sees the 32 x 32 x 15 training part.
+    let dir = tempfile::tempdir().unwrap();
+    let sample = hounsfield_nn::synthetic::generate(
+        &hounsfield_nn::synthetic::SyntheticConfig { size: 32, ..Default::default() },
+        3,
+    )
+    .unwrap();
+    let (image, labels) = (dir.path().join("image.nii.gz"), dir.path().join("labels.nii.gz"));
+    let write = |path: &Path, v: hounsfield_core::Volume<f32>| {
+        hounsfield_io::nifti::write_nifti(path, &hounsfield_io::nifti::NiftiImage::from_volume(v))
+            .unwrap()
+    };
+    write(&image, sample.image.clone());
+    write(&labels, sample.label.map(|l| f32::from(u8::from(l > 0))));
+    let config = |train: &str| {
+        let path = dir.path().join("plan.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "plan = true\noutput = \"m.safetensors\"\n[data]\nimages = [\"image.nii.gz\"]\n\
+                 labels = [\"labels.nii.gz\"]\nlabel_threshold = 0\nbaseline = \"brain_mask\"\n\
+                 split = {{ axis = \"x\", fraction = 0.5, gap_mm = 2 }}\n[train]\n{train}"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let plan = |path: &Path| -> serde_json::Value {
+        let out = hounsfield(&["--json", "segment", "plan", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = plan(&config("steps = 2\nvalidate_every = 2\n"));
+    assert_eq!(v["fingerprint"]["shapes"], serde_json::json!([[32, 32, 15]]));
+    assert_eq!(v["fingerprint"]["left_right_axis"], 2);
+    assert_eq!(v["plan"]["spatial_dims"], 3, "small cases get a 3D network");
+    assert_eq!(v["train"]["patch"], serde_json::json!([32, 32, 12]));
+    assert_eq!(v["train"]["patch"], v["plan"]["patch"]);
+    assert_eq!(v["train"]["model"]["channels"], v["plan"]["channels"]);
+    assert_eq!(v["train"]["augment"]["flip"], serde_json::json!([false, false, true]));
+    assert_eq!(v["train"]["augment"]["max_rotation_deg"], 30.0, "the planned augmentation");
+    // What the file sets wins over the plan.
+    let v = plan(&config("patch = [16, 16, 8]\n[train.augment]\nflip = [true, true, true]\n"));
+    assert_eq!(v["train"]["patch"], serde_json::json!([16, 16, 8]));
+    assert_eq!(v["given"]["patch"], true);
+    assert_eq!(v["train"]["augment"]["flip"], serde_json::json!([true, true, true]));
+    assert_eq!(v["train"]["augment"]["max_rotation_deg"], 15.0, "a given table keeps its defaults");
+    // Training reports the classical baseline on the same held-out part, and what the
+    // post-processing kept; the plan goes into the model file.
+    let path = config("steps = 2\nvalidate_every = 2\n");
+    let out = hounsfield(&["--json", "segment", "train", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["baseline"][0], "brain_mask");
+    assert!((0.0..=1.0).contains(&v["baseline"][1].as_f64().unwrap()), "{v}");
+    assert!(v["keep_largest"].is_array() && v["final_dice_raw"].as_array().unwrap().len() == 1);
+    let bytes = std::fs::read(dir.path().join("m.safetensors")).unwrap();
+    // The safetensors header: its length (u64, little-endian), then JSON with the metadata.
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(header["__metadata__"]["hounsfield.plan"].as_str().unwrap()).unwrap();
+    assert_eq!(saved["patch"], serde_json::json!([32, 32, 12]));
+    // An unknown baseline is refused by name.
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace("brain_mask", "magic"))
+        .unwrap();
+    let out = hounsfield(&["segment", "train", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("magic"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -72,6 +72,29 @@ impl<T: Element> Volume<T> {
         Self::filled(shape, T::default(), geometry)
     }
 
+    /// The volume with its index axes reordered: new index axis k (x, y, z) is old axis
+    /// `order[k]`; voxels keep their physical positions (spacing and direction columns move
+    /// with their axes).
+    pub fn permuted(&self, order: [usize; 3]) -> Result<Self> {
+        let mut seen = [false; 3];
+        for &k in &order {
+            if k > 2 || std::mem::replace(&mut seen[k], true) {
+                return Err(Error::param(
+                    "order",
+                    format!("{order:?} is not a permutation of 0, 1, 2"),
+                ));
+            }
+        }
+        let g = &self.geometry;
+        let (d, sp) = (g.direction(), g.spacing());
+        let direction = [0, 1, 2].map(|r| [0, 1, 2].map(|c| d[r][order[c]]));
+        let spacing = [0, 1, 2].map(|c| sp[order[c]]);
+        // Array axis of index axis k is 2 - k: new array axis a holds old array axis 2 - order[2 - a].
+        let axes = [0, 1, 2].map(|a| 2 - order[2 - a]);
+        let data = self.data.clone().permuted_axes(axes).as_standard_layout().to_owned();
+        Self::new(data, Geometry::new(spacing, g.origin(), direction)?)
+    }
+
     /// The voxel values.
     pub fn data(&self) -> &Array3<T> {
         &self.data

@@ -106,23 +106,7 @@ pub fn flip<T: Element>(volume: &Volume<T>, axes_xyz: [bool; 3]) -> Result<Volum
 
 /// Reorders the index axes: new axis k (x, y, z) is old axis `order[k]`.
 pub fn permute<T: Element>(volume: &Volume<T>, order: [usize; 3]) -> Result<Volume<T>> {
-    let mut seen = [false; 3];
-    for &k in &order {
-        if k > 2 || std::mem::replace(&mut seen[k], true) {
-            return Err(Error::param(
-                "order",
-                format!("{order:?} is not a permutation of 0, 1, 2"),
-            ));
-        }
-    }
-    let g = volume.geometry();
-    let (d, sp) = (g.direction(), g.spacing());
-    let direction = [0, 1, 2].map(|r| [0, 1, 2].map(|c| d[r][order[c]]));
-    let spacing = [0, 1, 2].map(|c| sp[order[c]]);
-    // Array axis of index axis k is 2 - k: new array axis a holds old array axis 2 - order[2 - a].
-    let axes = [0, 1, 2].map(|a| 2 - order[2 - a]);
-    let data = volume.data().clone().permuted_axes(axes).as_standard_layout().to_owned();
-    Volume::new(data, Geometry::new(spacing, g.origin(), direction)?)
+    volume.permuted(order)
 }
 
 /// Reorients to the orientation `code` (for example "RAS" or "LPS", nibabel's "points to"

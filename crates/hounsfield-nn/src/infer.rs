@@ -18,14 +18,18 @@ pub struct InferOptions {
     pub overlap: f64,
     /// Windows per network call.
     pub batch: usize,
-    /// Average the predictions of the input mirrored along each spatial axis of the window.
+    /// Average the predictions of the input mirrored along each axis in `tta_axes`.
     pub flip_tta: bool,
+    /// The axes (z, y, x) test-time augmentation mirrors: those the model was trained to see
+    /// mirrored (a network that never saw a head upside down should not be asked to segment
+    /// one). Axes a 2D window does not span are skipped.
+    pub tta_axes: [bool; 3],
 }
 
 impl InferOptions {
     /// Half-overlapping windows of `window`, 2 per batch, no test-time augmentation.
     pub fn new(window: [usize; 3]) -> Self {
-        Self { window, overlap: 0.5, batch: 2, flip_tta: false }
+        Self { window, overlap: 0.5, batch: 2, flip_tta: false, tta_axes: [true; 3] }
     }
 }
 
@@ -113,7 +117,7 @@ pub fn sliding_window(net: &UNet, image: &Volume<f32>, opts: &InferOptions) -> R
         }
         let input =
             Tensor::from_vec(batch, (chunk.len(), 1, win[0], win[1], win[2]), &Device::Cpu)?;
-        let probs = predict_window(net, &input, opts.flip_tta, cfg.spatial_dims)?;
+        let probs = predict_window(net, &input, opts, cfg.spatial_dims)?;
         let probs: Vec<f32> = probs.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
         for (b, p) in chunk.iter().enumerate() {
             for (i, &w) in weight.iter().enumerate() {
@@ -144,16 +148,18 @@ pub fn sliding_window(net: &UNet, image: &Volume<f32>, opts: &InferOptions) -> R
 fn predict_window(
     net: &UNet,
     input: &Tensor,
-    flip_tta: bool,
+    opts: &InferOptions,
     spatial_dims: usize,
 ) -> Result<Tensor> {
     let dtype = net_dtype(net)?;
     let input = input.to_dtype(dtype)?;
     let probs = candle_nn::ops::softmax(&net.forward(&input)?.detach(), 1)?;
-    if !flip_tta {
+    if !opts.flip_tta {
         return Ok(probs);
     }
-    let axes: Vec<usize> = if spatial_dims == 2 { vec![3, 4] } else { vec![2, 3, 4] };
+    // Tensor axes 2, 3, 4 are z, y, x; a 2D window spans only y and x.
+    let first = if spatial_dims == 2 { 1 } else { 0 };
+    let axes: Vec<usize> = (first..3).filter(|&a| opts.tta_axes[a]).map(|a| a + 2).collect();
     let mut sum = probs;
     for &axis in &axes {
         let flipped = flip(&input, axis)?;

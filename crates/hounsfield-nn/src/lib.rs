@@ -54,6 +54,7 @@ pub mod model;
 pub mod operator;
 pub mod ops;
 pub mod optim;
+pub mod plan;
 pub mod recon;
 pub mod synthetic;
 pub mod train;

@@ -37,6 +37,28 @@ pub struct ModelInfo {
     pub window: [usize; 3],
     /// Optimiser steps taken.
     pub trained_steps: usize,
+    /// Foreground classes (1-based) of which only the largest connected component is kept,
+    /// as nnU-Net's post-processing decides it (`hounsfield segment train` decides it on the
+    /// training cases; `segment predict` applies it).
+    #[serde(default)]
+    pub keep_largest: Vec<u8>,
+    /// Axes (z, y, x) along which training mirrored patches: the ones test-time augmentation
+    /// may mirror. Files from before this field: every axis.
+    #[serde(default = "all_axes")]
+    pub mirrored: [bool; 3],
+    /// The array axis (0, 1, 2 = z, y, x) a 2D network's slices are cut across: the volume is
+    /// turned so that this axis comes first, and the labels turned back. 0 (axial for most
+    /// scans) in files from before this field.
+    #[serde(default)]
+    pub slice_axis: usize,
+    /// Voxel size (x, y, z; mm) of the training cases when they shared one: `segment predict`
+    /// resamples an input of another spacing to it and the probabilities back, as nnU-Net does.
+    #[serde(default)]
+    pub spacing_mm: Option<[f64; 3]>,
+}
+
+fn all_axes() -> [bool; 3] {
+    [true; 3]
 }
 
 /// Tensors of a checkpoint that are not the network's (optimiser state), by name.
@@ -135,30 +157,72 @@ impl SegmentationModel {
         }
     }
 
+    /// The volume turned so that the slice axis comes first (a swap of two axes, so the same
+    /// call turns it back); unchanged for slice axis 0.
+    pub fn to_slicing<T: hounsfield_core::Element>(&self, volume: &Volume<T>) -> Result<Volume<T>> {
+        match self.info.slice_axis {
+            0 => Ok(volume.clone()),
+            a @ (1 | 2) => {
+                // Array axis a is index axis 2 - a; array axis 0 is index axis 2.
+                let mut order = [0, 1, 2];
+                order.swap(2, 2 - a);
+                Ok(volume.permuted(order)?)
+            }
+            a => Err(Error::Config(format!("slice axis {a} is not 0, 1 or 2"))),
+        }
+    }
+
+    /// A case turned to the slicing ([`Self::to_slicing`]), image and labels alike.
+    pub fn sample_to_slicing(&self, sample: &data::Sample) -> Result<data::Sample> {
+        data::Sample::new(self.to_slicing(&sample.image)?, self.to_slicing(&sample.label)?)
+    }
+
     /// Class probabilities, one volume per class, on the image's grid.
     pub fn probabilities(
         &self,
         image: &Volume<f32>,
         opts: &InferOptions,
     ) -> Result<Vec<Volume<f32>>> {
-        let prepared = self.prepare(image)?;
+        let prepared = self.to_slicing(&self.prepare(image)?)?;
         let probs = sliding_window(&self.net, &prepared, opts)?;
-        let n = image.len();
         probs
-            .chunks(n)
-            .map(|c| Ok(Volume::from_vec(image.shape(), c.to_vec(), image.geometry().clone())?))
+            .chunks(prepared.len())
+            .map(|c| {
+                let p =
+                    Volume::from_vec(prepared.shape(), c.to_vec(), prepared.geometry().clone())?;
+                let p = self.to_slicing(&p)?;
+                Ok(Volume::from_vec(
+                    image.shape(),
+                    p.as_slice().to_vec(),
+                    image.geometry().clone(),
+                )?)
+            })
             .collect()
     }
 
-    /// Labels (most probable class) on the image's grid, with the image's geometry.
+    /// Labels of an already normalised image, before post-processing.
+    pub fn raw_labels(&self, prepared: &Volume<f32>, opts: &InferOptions) -> Result<Volume<u8>> {
+        let turned = self.to_slicing(prepared)?;
+        let probs = sliding_window(&self.net, &turned, opts)?;
+        let labels =
+            argmax(&probs, self.info.unet.out_channels, turned.shape(), turned.geometry().clone())?;
+        let labels = self.to_slicing(&labels)?;
+        Ok(Volume::from_vec(
+            prepared.shape(),
+            labels.as_slice().to_vec(),
+            prepared.geometry().clone(),
+        )?)
+    }
+
+    /// Labels (most probable class) on the image's grid, with the image's geometry: the
+    /// network's own, before the post-processing its file names ([`ModelInfo::keep_largest`],
+    /// which needs connected components: `hounsfield segment predict` applies it).
     pub fn predict(&self, image: &Volume<f32>, opts: &InferOptions) -> Result<Volume<u8>> {
-        let prepared = self.prepare(image)?;
-        let probs = sliding_window(&self.net, &prepared, opts)?;
-        argmax(&probs, self.info.unet.out_channels, image.shape(), image.geometry().clone())
+        self.raw_labels(&self.prepare(image)?, opts)
     }
 
     /// Half-overlapping windows of the training patch size.
     pub fn default_options(&self) -> InferOptions {
-        InferOptions::new(self.info.window)
+        InferOptions { tta_axes: self.info.mirrored, ..InferOptions::new(self.info.window) }
     }
 }

@@ -52,6 +52,8 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     /// Seed of initialisation and sampling.
     pub seed: u64,
+    /// The array axis (0, 1, 2 = z, y, x) a 2D network's slices are cut across.
+    pub slice_axis: usize,
     /// Stop (after a final validation) once this many seconds have passed.
     pub time_limit_s: Option<f64>,
     /// Window overlap in validation.
@@ -76,6 +78,7 @@ impl Default for TrainConfig {
             loss: Loss::DiceCe,
             augment: AugmentConfig::default(),
             seed: 0,
+            slice_axis: 0,
             time_limit_s: None,
             validation_overlap: 0.25,
         }
@@ -99,6 +102,12 @@ impl TrainConfig {
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) || self.clip_norm < 0.0 {
             return Err(Error::Config("learning_rate must be positive and clip_norm >= 0".into()));
+        }
+        if self.slice_axis > 2 || (self.slice_axis != 0 && self.model.spatial_dims != 2) {
+            return Err(Error::Config(format!(
+                "slice_axis {} needs a 2D network and must be 0, 1 or 2",
+                self.slice_axis
+            )));
         }
         if self.model.out_channels < 2 && self.loss != Loss::Bce {
             return Err(Error::Config(
@@ -155,6 +164,7 @@ pub struct Trainer {
     vars: Vec<Var>,
     opt: AdamW,
     rng: SplitMix64,
+    metadata: HashMap<String, String>,
 }
 
 impl Trainer {
@@ -166,6 +176,10 @@ impl Trainer {
             normalise: cfg.normalise,
             window: cfg.patch,
             trained_steps: 0,
+            keep_largest: Vec::new(),
+            mirrored: cfg.augment.flip,
+            slice_axis: cfg.slice_axis,
+            spacing_mm: None,
         };
         let model = SegmentationModel::new(info, cfg.seed)?;
         Self::with_model(cfg, model)
@@ -176,7 +190,7 @@ impl Trainer {
         let vars = named.iter().map(|(_, v)| v.clone()).collect();
         let opt = AdamW::new(named, cfg.adamw)?;
         let rng = SplitMix64::new(cfg.seed ^ 0x5eed);
-        Ok(Self { cfg, model, vars, opt, rng })
+        Ok(Self { cfg, model, vars, opt, rng, metadata: HashMap::new() })
     }
 
     /// Continues a run from a checkpoint written by [`Trainer::fit`]: parameters, optimiser
@@ -207,6 +221,17 @@ impl Trainer {
         &self.model
     }
 
+    /// The model being trained, to set what is saved with it (e.g. its post-processing).
+    pub fn model_mut(&mut self) -> &mut SegmentationModel {
+        &mut self.model
+    }
+
+    /// Text saved in the model file's metadata under `key` (e.g. the plan that configured
+    /// the run), from the next save on.
+    pub fn set_metadata(&mut self, key: &str, value: String) {
+        self.metadata.insert(key.to_string(), value);
+    }
+
     /// Steps done so far.
     pub fn steps(&self) -> usize {
         self.opt.steps()
@@ -215,7 +240,7 @@ impl Trainer {
     /// Writes the model with optimiser state (resumable; `predict` ignores the extra tensors).
     pub fn save(&mut self, path: &Path) -> Result<()> {
         self.model.info.trained_steps = self.opt.steps();
-        let mut meta = HashMap::new();
+        let mut meta = self.metadata.clone();
         // Re-seed the sampling generator from a value saved with the model, so a run resumed
         // from this file draws the same patches as this one goes on to draw.
         let seed = self.rng.next_u64();
@@ -334,6 +359,11 @@ impl Trainer {
         mut on_event: impl FnMut(&Event),
     ) -> Result<TrainReport> {
         let start = Instant::now();
+        // Patches are cut from the cases turned to the slicing; validation goes through the
+        // model's own predict, which turns and turns back.
+        let train: Vec<Sample> =
+            train.iter().map(|s| self.model.sample_to_slicing(s)).collect::<Result<_>>()?;
+        let train = train.as_slice();
         let sampler = PatchSampler::new(
             train,
             self.cfg.patch,

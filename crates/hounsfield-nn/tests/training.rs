@@ -203,6 +203,86 @@ fn patches_keep_image_and_label_aligned_under_flips_and_turns() {
 }
 
 #[test]
+fn elastic_deformation_bends_image_and_labels_together() {
+    // Label 1 right of x = 20, image 10 x label: a straight edge the deformation must bend.
+    let shape = [1, 48, 48];
+    let label: Vec<u8> = (0..48 * 48).map(|i| u8::from(i % 48 >= 20)).collect();
+    let image = label.iter().map(|&l| 10.0 * f32::from(l)).collect();
+    let samples = vec![
+        Sample::new(
+            Volume::from_vec(shape, image, Geometry::default()).unwrap(),
+            Volume::from_vec(shape, label, Geometry::default()).unwrap(),
+        )
+        .unwrap(),
+    ];
+    let augment =
+        AugmentConfig { elastic_probability: 1.0, elastic_magnitude: 4.0, ..AugmentConfig::none() };
+    let sampler = PatchSampler::new(&samples, [1, 32, 32], 1.0, augment).unwrap();
+    let mut rng = hounsfield_core::rng::SplitMix64::new(5);
+    let mut bent = 0;
+    for _ in 0..20 {
+        let p = sampler.sample(&samples, 0, &mut rng);
+        // Image and labels moved together: a label-1 voxel never samples pure background.
+        // (The converse does not hold outside the volume, where the image repeats its edge and
+        // labels are 0.)
+        for (v, l) in p.image.iter().zip(&p.label) {
+            assert!(*l == 0 || *v > 0.0, "label 1 on image {v}");
+        }
+        // The edge's column differs between rows: the patch was deformed, not just moved.
+        let edges: Vec<usize> = (0..32)
+            .filter_map(|y| (0..32).find(|&x| p.label[y * 32 + x] == 1))
+            .filter(|&x| x > 0)
+            .collect();
+        if edges.len() > 8 && edges.iter().max() != edges.iter().min() {
+            bent += 1;
+        }
+    }
+    assert!(bent >= 10, "only {bent} of 20 patches had a bent edge");
+}
+
+#[test]
+fn appearance_augmentations_stay_in_range_and_keep_constants() {
+    let samples = vec![ramp_sample([1, 40, 40])];
+    let flat = {
+        let s = &samples[0];
+        let image = s.image.map(|_| 3.0f32);
+        vec![Sample::new(image, s.label.clone()).unwrap()]
+    };
+    let each = [
+        AugmentConfig { gamma_probability: 1.0, gamma_range: 0.5, ..AugmentConfig::none() },
+        AugmentConfig { contrast_probability: 1.0, contrast: 0.3, ..AugmentConfig::none() },
+        AugmentConfig { blur_probability: 1.0, blur_sigma: 1.5, ..AugmentConfig::none() },
+        AugmentConfig {
+            low_resolution_probability: 1.0,
+            low_resolution_factor: 2.0,
+            ..AugmentConfig::none()
+        },
+    ];
+    let variation = |v: &[f32]| v.windows(2).map(|w| f64::from((w[1] - w[0]).abs())).sum::<f64>();
+    let mut rng = hounsfield_core::rng::SplitMix64::new(9);
+    let plain = PatchSampler::new(&samples, [1, 24, 24], 0.0, AugmentConfig::none()).unwrap();
+    let reference: f64 =
+        (0..20).map(|_| variation(&plain.sample(&samples, 0, &mut rng).image)).sum();
+    for (k, augment) in each.into_iter().enumerate() {
+        let sampler = PatchSampler::new(&samples, [1, 24, 24], 0.0, augment.clone()).unwrap();
+        let mut total = 0.0;
+        for _ in 0..20 {
+            let p = sampler.sample(&samples, 0, &mut rng);
+            // The ramp's values are 0..6: no augmentation of these leaves that range (1e-4).
+            assert!(p.image.iter().all(|v| (-1e-4..=6.0001).contains(v)), "augmentation {k}");
+            total += variation(&p.image);
+            let c = PatchSampler::new(&flat, [1, 24, 24], 0.0, augment.clone()).unwrap();
+            let q = c.sample(&flat, 0, &mut rng);
+            assert!(q.image.iter().all(|v| (v - 3.0).abs() < 1e-4), "augmentation {k} on 3.0");
+        }
+        // Blur and low resolution smooth the ramp's steps (total variation down by 10%+).
+        if k >= 2 {
+            assert!(total < 0.9 * reference, "augmentation {k}: {total} vs {reference}");
+        }
+    }
+}
+
+#[test]
 fn sliding_window_blends_to_the_exact_constant_of_a_constant_network() {
     // A network whose weights are all zero but the head's bias predicts the same softmax
     // everywhere: windows, Gaussian weights, padding and cropping must give back exactly that
@@ -226,7 +306,13 @@ fn sliding_window_blends_to_the_exact_constant_of_a_constant_network() {
     let probs = sliding_window(
         &net,
         &image,
-        &InferOptions { window: [8, 8, 8], overlap: 0.5, batch: 3, flip_tta: true },
+        &InferOptions {
+            window: [8, 8, 8],
+            overlap: 0.5,
+            batch: 3,
+            flip_tta: true,
+            tta_axes: [true; 3],
+        },
     )
     .unwrap();
     let e = [0.5f64.exp(), (-1.0f64).exp(), 2.0f64.exp()];
@@ -249,6 +335,10 @@ fn sliding_window_blends_to_the_exact_constant_of_a_constant_network() {
             normalise,
             window: [8; 3],
             trained_steps: 0,
+            keep_largest: Vec::new(),
+            mirrored: [true; 3],
+            slice_axis: 0,
+            spacing_mm: None,
         };
         let model = SegmentationModel::new(info, 1).unwrap();
         let mut bad = image.clone();
@@ -295,6 +385,57 @@ fn synthetic_volumes_are_reproducible_and_contrasted() {
     };
     assert!(mean(1) > mean(0) + 0.5, "{} {}", mean(1), mean(0));
     assert!(generate(&SyntheticConfig { size: 4, ..Default::default() }, 1).is_err());
+}
+
+#[test]
+fn a_model_slicing_across_x_segments_the_turned_volume_and_turns_labels_back() {
+    // Same weights (same seed); one model cuts slices across x, the other across z of a
+    // volume we turn by hand: their labels agree voxel for voxel once turned back.
+    let unet = UNetConfig { spatial_dims: 2, channels: vec![4, 8], ..Default::default() };
+    let info = |slice_axis, window| hounsfield_nn::ModelInfo {
+        unet: unet.clone(),
+        normalise: hounsfield_nn::Normalise::ZScore { floor: None },
+        window,
+        trained_steps: 0,
+        keep_largest: Vec::new(),
+        mirrored: [false; 3],
+        slice_axis,
+        spacing_mm: None,
+    };
+    let across_x = SegmentationModel::new(info(2, [1, 8, 6]), 4).unwrap();
+    let across_z = SegmentationModel::new(info(0, [1, 8, 6]), 4).unwrap();
+    let g =
+        Geometry::new([0.5, 0.8, 2.0], [1.0, 2.0, 3.0], hounsfield_core::mat3::IDENTITY).unwrap();
+    let image =
+        Volume::from_vec([6, 8, 16], (0..6 * 8 * 16).map(|i| ((i * 37) % 11) as f32).collect(), g)
+            .unwrap();
+    let opts = InferOptions::new([1, 8, 6]);
+    let labels = across_x.predict(&image, &opts).unwrap();
+    assert_eq!((labels.shape(), labels.geometry()), (image.shape(), image.geometry()));
+    let turned = image.permuted([2, 1, 0]).unwrap();
+    assert_eq!(turned.shape(), [16, 8, 6]);
+    let by_hand = across_z.predict(&turned, &opts).unwrap().permuted([2, 1, 0]).unwrap();
+    assert_eq!(labels.as_slice(), by_hand.as_slice());
+    // Probabilities too (labels alone could agree by being constant): within 1e-6.
+    let probs = across_x.probabilities(&image, &opts).unwrap();
+    let by_hand = across_z.probabilities(&turned, &opts).unwrap();
+    assert_eq!(probs.len(), 2);
+    for (p, q) in probs.iter().zip(&by_hand) {
+        let q = q.permuted([2, 1, 0]).unwrap();
+        assert_eq!(p.shape(), image.shape());
+        assert!(p.as_slice().iter().zip(q.as_slice()).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+    let spread =
+        probs[1].as_slice().iter().fold((1f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(spread.1 - spread.0 > 1e-3, "a constant output would prove nothing: {spread:?}");
+    // A 3D network cannot slice.
+    let cfg = TrainConfig {
+        model: UNetConfig { channels: vec![4, 8], ..Default::default() },
+        patch: [8, 8, 8],
+        slice_axis: 1,
+        ..Default::default()
+    };
+    assert!(Trainer::new(cfg).is_err());
 }
 
 #[test]
