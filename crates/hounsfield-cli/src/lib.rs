@@ -24,6 +24,7 @@ pub mod outputs;
 pub mod progress;
 pub mod render;
 pub mod segment;
+pub mod segment_data;
 pub mod serve;
 pub mod surface;
 pub mod volume_info;

@@ -22,10 +22,18 @@
 //!
 //! With `plan = true` (top level), what `[train]` leaves unset among the patch, the batch size,
 //! 2D or 3D, the network's widths and depth, and the mirrored axes is derived from the training
-//! cases as nnU-Net does ([`hounsfield_nn::plan`]), and the augmentation defaults to
-//! [`AugmentConfig::planned`]; `hounsfield segment plan <config>` shows the result without
-//! training. `data.baseline = "brain_mask"` scores the classical brain mask of `hounsfield demo
-//! --mri` on the same held-out part of a split, in the same run.
+//! cases as nnU-Net does ([`hounsfield_nn::plan`]), and the augmentation keys it leaves out
+//! come from [`AugmentConfig::planned`]; `hounsfield segment plan <config>` shows the result without
+//! training. `data.baseline = "brain_mask"` (or `"lung_mask"` for a CT) scores a classical
+//! mask on the same held-out part of a split, in the same run. `data.classes` groups label
+//! values into the network's classes and `data.spacing_mm` resamples every case first
+//! ([`DataConfig`]):
+//!
+//! ```toml
+//! [data]
+//! spacing_mm = [1.5, 1.5, 2.5]
+//! classes = [{ name = "lungs", labels = [10, 11, 12, 13, 14] }, { name = "heart", labels = [51] }]
+//! ```
 //!
 //! Relative paths are taken from the configuration file's directory.
 
@@ -36,11 +44,15 @@ use anyhow::{Context, Result, bail};
 use hounsfield_core::Volume;
 use hounsfield_io::nifti::{self, NiftiImage};
 use hounsfield_nn::SegmentationModel;
-use hounsfield_nn::data::{AugmentConfig, Sample, split_halves};
+use hounsfield_nn::data::{AugmentConfig, Sample};
 use hounsfield_nn::plan::{Fingerprint, Plan};
-use hounsfield_nn::synthetic::{SyntheticConfig, generate};
 use hounsfield_nn::train::{Event, TrainConfig, Trainer, dice};
 use serde::{Deserialize, Serialize};
+
+pub use crate::segment_data::{
+    Baseline, ClassGroup, DataConfig, Split, Synthetic, load_cases, read_labels,
+};
+use crate::segment_data::{CLASSES_KEY, class_name, group_labels, read_f32};
 
 /// A `segment train` configuration file.
 #[derive(Clone, Debug, Deserialize)]
@@ -96,74 +108,6 @@ impl Given {
     }
 }
 
-/// Where training and validation cases come from.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// Training images (NIfTI).
-    pub images: Vec<PathBuf>,
-    /// Their labels, one per image.
-    pub labels: Vec<PathBuf>,
-    /// Validation images (optional; a split provides its own).
-    pub validation_images: Vec<PathBuf>,
-    /// Their labels.
-    pub validation_labels: Vec<PathBuf>,
-    /// Binary labels `value > threshold` (a mask or a probability map); integer labels otherwise.
-    pub label_threshold: Option<f64>,
-    /// Split the first image/label in two: one part trains, the other validates.
-    pub split: Option<Split>,
-    /// A classical method scored on the same held-out part of a split: `"brain_mask"` (the
-    /// Otsu/erosion/largest-component mask of `hounsfield demo --mri`, on the whole image).
-    pub baseline: Option<String>,
-    /// Generated volumes instead of files.
-    pub synthetic: Option<Synthetic>,
-}
-
-/// One volume cut in two along an axis, with a gap between the parts.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Split {
-    /// `"x"`, `"y"` or `"z"` (array axes: x is the fastest).
-    pub axis: String,
-    /// Where to cut, as a fraction of the axis.
-    #[serde(default = "half")]
-    pub fraction: f64,
-    /// Millimetres left out between the parts.
-    #[serde(default)]
-    pub gap_mm: f64,
-    /// `"low"` or `"high"`: the part that trains.
-    #[serde(default = "low")]
-    pub train: String,
-}
-
-fn half() -> f64 {
-    0.5
-}
-
-fn low() -> String {
-    "low".into()
-}
-
-/// Generated ellipsoids and tubes (labels 1 and 2).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Synthetic {
-    /// Training volumes.
-    pub train: usize,
-    /// Held-out volumes (other seeds).
-    pub validation: usize,
-    /// Edge length in voxels.
-    #[serde(default = "default_size")]
-    pub size: usize,
-    /// First seed.
-    #[serde(default)]
-    pub seed: u64,
-}
-
-fn default_size() -> usize {
-    48
-}
-
 impl SegmentConfig {
     /// Reads a TOML (or JSON, by extension) file; relative paths become relative to it.
     pub fn read(path: &Path) -> Result<Self> {
@@ -177,6 +121,28 @@ impl SegmentConfig {
         };
         let mut cfg: Self = serde_json::from_value(raw.clone()).with_context(invalid)?;
         cfg.given = Given::of(&raw);
+        if let (true, Some(table)) = (cfg.plan, raw["train"]["augment"].as_object()) {
+            // With a plan, the augmentation keys the file leaves out are the planned ones.
+            let mut planned = serde_json::to_value(AugmentConfig::planned())?;
+            for (key, value) in table {
+                planned[key] = value.clone();
+            }
+            cfg.train.augment = serde_json::from_value(planned).with_context(invalid)?;
+        }
+        cfg.data.check().with_context(invalid)?;
+        if !cfg.data.classes.is_empty() {
+            // The groups fix the network's outputs: background and one per group.
+            let wanted = cfg.data.classes.len() + 1;
+            let given = &raw["train"]["model"]["out_channels"];
+            if !given.is_null() && given.as_u64() != Some(wanted as u64) {
+                bail!(
+                    "{}: train.model.out_channels is {given} but data.classes names {} classes (+ background = {wanted})",
+                    path.display(),
+                    wanted - 1
+                );
+            }
+            cfg.train.model.out_channels = wanted;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -193,109 +159,6 @@ impl SegmentConfig {
             .for_each(fix);
         Ok(cfg)
     }
-}
-
-fn read_f32(path: &Path) -> Result<Volume<f32>> {
-    Ok(hounsfield_io::open_volume(path)?)
-}
-
-/// Reads labels: `value > threshold` when a threshold is given, else rounded integers 0..=255.
-pub fn read_labels(path: &Path, threshold: Option<f64>) -> Result<Volume<u8>> {
-    let v = read_f32(path)?;
-    if let Some(t) = threshold {
-        return Ok(v.map(|x| u8::from(f64::from(x) > t)));
-    }
-    if let Some(bad) = v
-        .as_slice()
-        .iter()
-        .find(|x| !(x.is_finite() && **x >= 0.0 && **x <= 255.0 && x.fract() == 0.0))
-    {
-        bail!(
-            "{}: label value {bad} is not an integer in 0..=255 (set data.label_threshold for masks)",
-            path.display()
-        );
-    }
-    Ok(v.map(|x| x as u8))
-}
-
-fn pairs(images: &[PathBuf], labels: &[PathBuf], threshold: Option<f64>) -> Result<Vec<Sample>> {
-    if images.len() != labels.len() {
-        bail!("{} images but {} labels", images.len(), labels.len());
-    }
-    images
-        .iter()
-        .zip(labels)
-        .map(|(i, l)| {
-            let sample = Sample::new(read_f32(i)?, read_labels(l, threshold)?);
-            sample.with_context(|| format!("{} and {}", i.display(), l.display()))
-        })
-        .collect()
-}
-
-/// The training and validation cases a configuration names (images not yet normalised).
-pub fn load_cases(data: &DataConfig) -> Result<(Vec<Sample>, Vec<Sample>)> {
-    if let Some(s) = &data.synthetic {
-        if s.train == 0 {
-            bail!("data.synthetic.train must be at least 1");
-        }
-        let cfg = SyntheticConfig { size: s.size, ..Default::default() };
-        let make = |range: std::ops::Range<u64>| -> Result<Vec<Sample>> {
-            range.map(|i| Ok(generate(&cfg, s.seed + i)?)).collect()
-        };
-        let n = s.train as u64;
-        return Ok((make(0..n)?, make(1_000_000..1_000_000 + s.validation as u64)?));
-    }
-    if data.images.is_empty() {
-        bail!("data names no images (images/labels, or synthetic)");
-    }
-    let train = pairs(&data.images, &data.labels, data.label_threshold)?;
-    let validation = pairs(&data.validation_images, &data.validation_labels, data.label_threshold)?;
-    let Some(split) = &data.split else { return Ok((train, validation)) };
-    let first = &train[0];
-    let (train_image, held_out_image) = split_parts(split, &first.image)?;
-    let (train_label, held_out_label) = split_parts(split, &first.label)?;
-    let train_sample = Sample::new(train_image, train_label)?;
-    let held_out_sample = Sample::new(held_out_image, held_out_label)?;
-    Ok((vec![train_sample], vec![held_out_sample]))
-}
-
-/// The training part and the held-out part of a volume under `split`.
-fn split_parts<T: hounsfield_core::Element>(
-    split: &Split,
-    volume: &Volume<T>,
-) -> Result<(Volume<T>, Volume<T>)> {
-    let axis = match split.axis.as_str() {
-        "z" => 0,
-        "y" => 1,
-        "x" => 2,
-        other => bail!("split axis must be x, y or z, not {other:?}"),
-    };
-    let spacing = volume.geometry().spacing()[2 - axis];
-    let gap = (split.gap_mm / spacing).round() as usize;
-    let (lo, hi) = split_halves(volume, axis, split.fraction, gap)?;
-    match split.train.as_str() {
-        "low" => Ok((lo, hi)),
-        "high" => Ok((hi, lo)),
-        other => bail!("split.train must be low or high, not {other:?}"),
-    }
-}
-
-/// The classical method's Dice on the held-out part of the split (see `DataConfig::baseline`).
-fn baseline_dice(data: &DataConfig) -> Result<Option<(String, f64)>> {
-    let Some(name) = &data.baseline else { return Ok(None) };
-    let (Some(split), Some(image), Some(label)) =
-        (&data.split, data.images.first(), data.labels.first())
-    else {
-        bail!("data.baseline needs a split of one image and its labels");
-    };
-    let image = read_f32(image)?;
-    let mask = match name.as_str() {
-        "brain_mask" => hounsfield_filter::brain::brain_mask(&image, 5.0)?.mask,
-        other => bail!("unknown data.baseline {other:?} (known: brain_mask)"),
-    };
-    let truth = split_parts(split, &read_labels(label, data.label_threshold)?)?.1;
-    let ours = split_parts(split, &mask)?.1;
-    Ok(Some((name.clone(), dice(ours.as_slice(), truth.as_slice(), 1))))
 }
 
 /// The fingerprint of the training cases: median spacing (array order), shapes, and the array
@@ -349,7 +212,7 @@ pub fn apply_plan(cfg: &mut SegmentConfig, cases: &[Sample]) -> Result<Option<Pl
     }
     if !given.augment {
         t.augment = AugmentConfig::planned();
-    }
+    } // else `read` filled the keys the file left out from the planned ones.
     if !given.flip {
         t.augment.flip = plan.mirror;
     }
@@ -425,7 +288,10 @@ impl fmt::Display for PlanSummary {
             a.gamma_probability * 100.0,
             a.blur_probability * 100.0,
             a.low_resolution_probability * 100.0,
-            from(self.given.augment)
+            match (self.given.augment, self.plan.is_some()) {
+                (true, true) => "file, the keys it leaves out planned",
+                (given, _) => from(given),
+            }
         )?;
         writeln!(f, "schedule:     {} steps, learning rate {}", t.steps, t.learning_rate)
     }
@@ -464,8 +330,10 @@ pub struct TrainSummary {
     pub final_dice_raw: Vec<f64>,
     /// Classes kept to their largest component (decided on the training cases).
     pub keep_largest: Vec<u8>,
-    /// The classical baseline's name and Dice on the same held-out part.
-    pub baseline: Option<(String, f64)>,
+    /// Per foreground class on the held-out cases: name, Dice and HD95 where present.
+    pub classes: Vec<ClassScore>,
+    /// The classical baseline on the same held-out part.
+    pub baseline: Option<Baseline>,
     /// The derived plan, when the configuration asked for one.
     pub plan: Option<Plan>,
 }
@@ -500,8 +368,25 @@ impl fmt::Display for TrainSummary {
             "final Dice:  {} (per foreground class, held-out cases)",
             list(&self.final_dice)
         )?;
-        if let Some((name, d)) = &self.baseline {
-            writeln!(f, "baseline:    {name} Dice {d:.4} on the same held-out part")?;
+        if self.classes.len() > 1 {
+            for c in &self.classes {
+                match (c.dice, c.hd95_mm) {
+                    (Some(d), Some(h)) => {
+                        writeln!(f, "  {:<12} Dice {d:.4}, HD95 {h:.1} mm", c.name)?;
+                    }
+                    (Some(d), None) => {
+                        writeln!(f, "  {:<12} Dice {d:.4} (nothing predicted)", c.name)?
+                    }
+                    _ => writeln!(f, "  {:<12} absent from the held-out cases", c.name)?,
+                }
+            }
+        }
+        if let Some(b) = &self.baseline {
+            writeln!(
+                f,
+                "baseline:    {} Dice {:.4} ({}) on the same held-out part",
+                b.method, b.dice, b.class_name
+            )?;
         }
         Ok(())
     }
@@ -524,8 +409,12 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
     if let Some(p) = &plan {
         trainer.set_metadata("hounsfield.plan", serde_json::to_string(p)?);
     }
+    if !cfg.data.classes.is_empty() {
+        trainer.set_metadata(CLASSES_KEY, serde_json::to_string(&cfg.data.classes)?);
+    }
     if !resume {
-        trainer.model_mut().info.spacing_mm = common_spacing(&train);
+        let spacing = cfg.data.spacing_mm.or_else(|| common_spacing(&train));
+        trainer.model_mut().info.spacing_mm = spacing;
     }
     let prepare = |cases: Vec<Sample>| -> Result<Vec<Sample>> {
         cases
@@ -544,14 +433,12 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
         trainer.model_mut().info.keep_largest = keep_largest.clone();
         trainer.save(&cfg.output)?;
     }
-    let (final_dice, final_dice_raw) = if validation.is_empty() {
-        (Vec::new(), Vec::new())
-    } else {
-        held_out_dice(trainer.model(), &validation)?
-    };
-    let baseline = baseline_dice(&cfg.data)?;
+    let held_out = held_out_scores(trainer.model(), &validation, &cfg.data.classes)?;
+    let baseline = crate::segment_data::baseline(&cfg.data)?;
     Ok(TrainSummary {
-        final_dice_raw,
+        final_dice_raw: held_out.raw,
+        final_dice: held_out.post,
+        classes: held_out.classes,
         keep_largest,
         baseline,
         plan,
@@ -562,7 +449,6 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
         seconds: report.seconds,
         final_loss: report.final_loss,
         validation: report.validation,
-        final_dice,
     })
 }
 
@@ -583,20 +469,91 @@ fn raw_labels(model: &SegmentationModel, case: &Sample) -> Result<Volume<u8>> {
     Ok(model.raw_labels(&case.image, &model.default_options())?)
 }
 
-/// Mean Dice per foreground class over `cases`: (after the model's post-processing, before).
-fn held_out_dice(model: &SegmentationModel, cases: &[Sample]) -> Result<(Vec<f64>, Vec<f64>)> {
+/// Held-out scores of one foreground class, after the post-processing.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassScore {
+    /// The class (1-based).
+    pub class: usize,
+    /// Its name (`data.classes`), or `class N`.
+    pub name: String,
+    /// Mean Dice over the held-out cases that contain the class; `None` when none does.
+    pub dice: Option<f64>,
+    /// Mean 95th-percentile Hausdorff distance (mm, MONAI's definition) over the cases where
+    /// both the reference and the prediction contain the class.
+    pub hd95_mm: Option<f64>,
+    /// Voxels of the class in the held-out references.
+    pub reference_voxels: usize,
+    /// Voxels predicted as the class there.
+    pub predicted_voxels: usize,
+}
+
+/// What the held-out cases say about a model.
+struct HeldOut {
+    /// Mean Dice per foreground class after the post-processing.
+    post: Vec<f64>,
+    /// The same before it.
+    raw: Vec<f64>,
+    /// Per class, with names and distances.
+    classes: Vec<ClassScore>,
+}
+
+/// Scores the model on `cases` (already normalised): Dice before and after the
+/// post-processing, and per class its Dice and HD95 where present.
+fn held_out_scores(
+    model: &SegmentationModel,
+    cases: &[Sample],
+    names: &[ClassGroup],
+) -> Result<HeldOut> {
     let classes = model.info.unet.out_channels.saturating_sub(1);
+    if cases.is_empty() {
+        return Ok(HeldOut { post: Vec::new(), raw: Vec::new(), classes: Vec::new() });
+    }
     let (mut post, mut raw) = (vec![0.0; classes], vec![0.0; classes]);
+    let mut scores: Vec<ClassScore> = (1..=classes)
+        .map(|c| ClassScore {
+            class: c,
+            name: class_name(names, c),
+            dice: None,
+            hd95_mm: None,
+            reference_voxels: 0,
+            predicted_voxels: 0,
+        })
+        .collect();
+    let (mut dice_sum, mut dice_n) = (vec![0.0; classes], vec![0usize; classes]);
+    let (mut hd_sum, mut hd_n) = (vec![0.0; classes], vec![0usize; classes]);
     for s in cases {
         let before = raw_labels(model, s)?;
         let after = keep_largest_components(before.clone(), &model.info.keep_largest)?;
         for c in 0..classes {
-            raw[c] += dice(before.as_slice(), s.label.as_slice(), (c + 1) as u8);
-            post[c] += dice(after.as_slice(), s.label.as_slice(), (c + 1) as u8);
+            let class = (c + 1) as u8;
+            raw[c] += dice(before.as_slice(), s.label.as_slice(), class);
+            let d = dice(after.as_slice(), s.label.as_slice(), class);
+            post[c] += d;
+            let truth = s.label.map(|l| u8::from(l == class));
+            let ours = after.map(|l| u8::from(l == class));
+            let (n_truth, n_ours) = (count(&truth), count(&ours));
+            scores[c].reference_voxels += n_truth;
+            scores[c].predicted_voxels += n_ours;
+            if n_truth > 0 {
+                dice_sum[c] += d;
+                dice_n[c] += 1;
+                if n_ours > 0 {
+                    hd_sum[c] += hounsfield_core::metrics::hausdorff95(&truth, &ours)?;
+                    hd_n[c] += 1;
+                }
+            }
         }
     }
+    for (c, score) in scores.iter_mut().enumerate() {
+        score.dice = (dice_n[c] > 0).then(|| dice_sum[c] / dice_n[c] as f64);
+        score.hd95_mm = (hd_n[c] > 0).then(|| hd_sum[c] / hd_n[c] as f64);
+    }
     let mean = |v: Vec<f64>| v.iter().map(|s| s / cases.len() as f64).collect();
-    Ok((mean(post), mean(raw)))
+    Ok(HeldOut { post: mean(post), raw: mean(raw), classes: scores })
+}
+
+fn count(mask: &Volume<u8>) -> usize {
+    mask.as_slice().iter().filter(|&&v| v != 0).count()
 }
 
 /// The foreground classes whose Dice on `cases` rises when only their largest component is kept.
@@ -670,7 +627,21 @@ pub fn predict(
     output: &Path,
     opts: &PredictOptions,
 ) -> Result<PredictSummary> {
-    let (model, _, _) = SegmentationModel::load(model)?;
+    let model_path = model;
+    let (model, _, metadata) = SegmentationModel::load(model)?;
+    // A model trained on grouped labels groups the reference the same way.
+    let groups: Vec<ClassGroup> = match metadata.get(CLASSES_KEY) {
+        Some(text) => serde_json::from_str(text)
+            .with_context(|| format!("{}: bad {CLASSES_KEY} metadata", model_path.display()))?,
+        None => Vec::new(),
+    };
+    if let (Some((_, Some(_))), false) = (&opts.reference, groups.is_empty()) {
+        bail!(
+            "{}: the model's classes are groups of label values ({}); give the raw labels without --label-threshold",
+            model_path.display(),
+            groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
     let image = read_f32(input)?;
     let start = std::time::Instant::now();
     let mut infer = model.default_options();
@@ -694,7 +665,7 @@ pub fn predict(
     // The reference is read and put on the input's grid before anything is written.
     let dice = match &opts.reference {
         Some((path, threshold)) => {
-            let reference = read_labels(path, *threshold)?;
+            let reference = group_labels(read_labels(path, *threshold)?, &groups);
             let grid = (labels.geometry(), labels.shape());
             let reference = crate::align::on_grid_of(reference, grid, path, input)?;
             Some(

