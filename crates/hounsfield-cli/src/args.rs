@@ -593,7 +593,9 @@ pub(crate) enum FilterOp {
         antialias: bool,
         /// Turn the output grid about a patient axis through the volume's centre: AXIS:DEGREES
         /// with AXIS one of x, y, z (LPS, right-handed), e.g. z:15. The anatomy is unchanged
-        /// in space and appears turned within the array (a tilted scan); not chunked.
+        /// in space and appears turned within the array (a tilted scan): the output box keeps
+        /// the input's extent, so anatomy in its corners is cut, and the corners it reaches
+        /// beyond the input get the input's minimum; not chunked.
         #[arg(long, value_parser = parse_turn)]
         turn: Option<(usize, f64)>,
     },

@@ -326,6 +326,12 @@ pub fn run(input: &Path, output: &Path, op: &Operation, zarr: &ZarrIo) -> Result
                 Some((axis, degrees)) => {
                     report.operation +=
                         &format!(", turned {degrees} degrees about {}", ["x", "y", "z"][*axis]);
+                    // The turned box reaches beyond the input at its corners: fill them with
+                    // the input's minimum (air in a CT, background in labels), not 0, which
+                    // in HU would be water.
+                    let lowest = volume.as_slice().iter().copied().fold(f32::INFINITY, f32::min);
+                    let options =
+                        options.with_outside(if lowest.is_finite() { lowest } else { 0.0 }.into());
                     resample::resample_turned(&volume, *spacing_mm, *axis, *degrees, &options)?
                         .into()
                 }

@@ -399,6 +399,8 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let (train, validation) = load_cases(&cfg.data)?;
+    // Before training, so that a baseline that cannot run fails in seconds, not after it.
+    let baseline = crate::segment_data::baseline(&cfg.data)?;
     let plan = apply_plan(&mut cfg, &train)?;
     let mut trainer = if resume {
         Trainer::resume(cfg.train.clone(), &cfg.output)
@@ -434,7 +436,6 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
         trainer.save(&cfg.output)?;
     }
     let held_out = held_out_scores(trainer.model(), &validation, &cfg.data.classes)?;
-    let baseline = crate::segment_data::baseline(&cfg.data)?;
     Ok(TrainSummary {
         final_dice_raw: held_out.raw,
         final_dice: held_out.post,

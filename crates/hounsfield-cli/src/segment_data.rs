@@ -130,10 +130,38 @@ impl DataConfig {
         if let Some(s) = self.spacing_mm.filter(|s| !s.iter().all(|v| v.is_finite() && *v > 0.0)) {
             bail!("data.spacing_mm must be three finite sizes > 0 mm, found {s:?}");
         }
+        if let Some(split) = &self.split
+            && !(split.gap_mm.is_finite() && split.gap_mm >= 0.0)
+        {
+            bail!("data.split.gap_mm must be finite and >= 0 mm, found {}", split.gap_mm);
+        }
+        if self.baseline.is_some() {
+            self.baseline_class()?;
+        }
         if !self.classes.is_empty() && self.label_threshold.is_some() {
             bail!("data.classes groups integer labels; it cannot be combined with label_threshold");
         }
         Ok(())
+    }
+
+    /// The baseline's method and the class it is scored against: the class named `brain` or
+    /// `lungs` when `classes` names the network's classes, class 1 of a binary task otherwise.
+    fn baseline_class(&self) -> Result<(&str, usize)> {
+        let method = self.baseline.as_deref().unwrap_or_default();
+        let wanted = match method {
+            "brain_mask" => "brain",
+            "lung_mask" => "lungs",
+            other => bail!("unknown data.baseline {other:?} (known: brain_mask, lung_mask)"),
+        };
+        if self.classes.is_empty() {
+            return Ok((method, 1));
+        }
+        match self.classes.iter().position(|g| g.name == wanted) {
+            Some(k) => Ok((method, k + 1)),
+            None => bail!(
+                "data.baseline {method:?} is scored against the class named {wanted:?}, which data.classes does not name"
+            ),
+        }
     }
 
     /// The name of class `class` (1-based), or `class N`.
@@ -181,7 +209,7 @@ pub fn read_labels(path: &Path, threshold: Option<f64>) -> Result<Volume<u8>> {
         .find(|x| !(x.is_finite() && **x >= 0.0 && **x <= 255.0 && x.fract() == 0.0))
     {
         bail!(
-            "{}: label value {bad} is not an integer in 0..=255 (set data.label_threshold for masks)",
+            "{}: label value {bad} is not an integer in 0..=255 (a mask or probability map needs a threshold: data.label_threshold, or --label-threshold)",
             path.display()
         );
     }
@@ -299,21 +327,17 @@ pub fn baseline(data: &DataConfig) -> Result<Option<Baseline>> {
     else {
         bail!("data.baseline needs a split of one image and its labels");
     };
-    let (mask, wanted) = {
+    let (_, class) = data.baseline_class()?;
+    let mask = {
         let image = read_f32(image_path)?;
         let context = || format!("{method} of {}", image_path.display());
         match method.as_str() {
             "brain_mask" => {
-                let mask = hounsfield_filter::brain::brain_mask(&image, 5.0).with_context(context);
-                (mask?.mask, "brain")
+                hounsfield_filter::brain::brain_mask(&image, 5.0).with_context(context)?.mask
             }
-            "lung_mask" => {
-                (hounsfield_filter::lung::lung_mask(&image).with_context(context)?, "lungs")
-            }
-            other => bail!("unknown data.baseline {other:?} (known: brain_mask, lung_mask)"),
+            _ => hounsfield_filter::lung::lung_mask(&image).with_context(context)?,
         }
     };
-    let class = data.classes.iter().position(|g| g.name == wanted).map_or(1, |k| k + 1);
     let labels = group_labels(read_labels(label_path, data.label_threshold)?, &data.classes)
         .map(|v| u8::from(usize::from(v) == class));
     let (mask, labels) = match data.spacing_mm {
@@ -365,6 +389,15 @@ mod tests {
         assert!(twice.to_string().contains("used twice"), "{twice}");
         let empty = groups(&[("a", &[])]).check().unwrap_err();
         assert!(empty.to_string().contains("at least one"), "{empty}");
+        let mut lungless = groups(&[("heart", &[51])]);
+        lungless.baseline = Some("lung_mask".into());
+        let err = lungless.check().unwrap_err().to_string();
+        assert!(err.contains("\"lungs\", which data.classes does not name"), "{err}");
+        lungless.baseline = Some("liver_mask".into());
+        assert!(lungless.check().unwrap_err().to_string().contains("unknown data.baseline"));
+        let split = Split { axis: "z".into(), fraction: 0.5, gap_mm: -10.0, train: "low".into() };
+        let negative = DataConfig { split: Some(split), ..Default::default() };
+        assert!(negative.check().unwrap_err().to_string().contains("gap_mm"));
         let flat = DataConfig { spacing_mm: Some([1.0, 0.0, 1.0]), ..Default::default() };
         assert!(flat.check().unwrap_err().to_string().contains("spacing_mm"));
     }

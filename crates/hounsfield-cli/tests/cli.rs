@@ -179,6 +179,15 @@ fn segment_train_then_predict_a_synthetic_volume() {
     let pred_dims = hounsfield_io::nifti::read_nifti(&coarse_pred).unwrap().header.dim;
     assert_eq!(pred_dims[1..4], coarse_dims[1..4]);
     assert_eq!(coarse_dims[1..4], [13, 13, 13]); // 20 voxels of 1 mm at 1.5 mm
+    // The turned box's corners lie beyond the input: they get its minimum, not 0.
+    let lowest = sample.image.as_slice().iter().copied().fold(f32::INFINITY, f32::min);
+    assert!(lowest != 0.0, "a minimum of 0 could not tell the fill from the old one");
+    let turned = hounsfield_io::nifti::read_nifti(&coarse).unwrap().volumes()[0].to_f64();
+    assert!(
+        (turned.as_slice()[0] - f64::from(lowest)).abs() < 1e-6,
+        "corner {}",
+        turned.as_slice()[0]
+    );
     // A turn about an axis that is not x, y or z: exit 2 from the argument parser, naming it.
     let out = hounsfield(&[
         "filter",
