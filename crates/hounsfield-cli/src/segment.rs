@@ -300,7 +300,7 @@ impl fmt::Display for PlanSummary {
 /// `segment plan`: the plan a configuration leads to, without training.
 pub fn show_plan(config: &Path) -> Result<PlanSummary> {
     let mut cfg = SegmentConfig::read(config)?;
-    let (train, _) = load_cases(&cfg.data)?;
+    let (train, _) = load_cases(&cfg.data).with_context(|| config.display().to_string())?;
     let fingerprint = fingerprint(&train)?;
     let plan = apply_plan(&mut cfg, &train)?;
     Ok(PlanSummary { fingerprint, plan, given: cfg.given.clone(), train: cfg.train })
@@ -398,7 +398,8 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
     if let Some(dir) = cfg.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let (train, validation) = load_cases(&cfg.data)?;
+    let (train, validation) =
+        load_cases(&cfg.data).with_context(|| config.display().to_string())?;
     // Before training, so that a baseline that cannot run fails in seconds, not after it.
     let baseline = crate::segment_data::baseline(&cfg.data)?;
     let plan = apply_plan(&mut cfg, &train)?;

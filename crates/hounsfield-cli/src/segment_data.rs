@@ -276,13 +276,35 @@ pub fn load_cases(data: &DataConfig) -> Result<(Vec<Sample>, Vec<Sample>)> {
     }
     let train = read_cases(data, &data.images, &data.labels)?;
     let validation = read_cases(data, &data.validation_images, &data.validation_labels)?;
-    let Some(split) = &data.split else { return Ok((train, validation)) };
-    let first = &train[0];
-    let (train_image, held_out_image) = split_parts(split, &first.image)?;
-    let (train_label, held_out_label) = split_parts(split, &first.label)?;
-    let train_sample = Sample::new(train_image, train_label)?;
-    let held_out_sample = Sample::new(held_out_image, held_out_label)?;
-    Ok((vec![train_sample], vec![held_out_sample]))
+    let (train, validation) = match &data.split {
+        None => (train, validation),
+        Some(split) => {
+            let first = &train[0];
+            let (train_image, held_out_image) = split_parts(split, &first.image)?;
+            let (train_label, held_out_label) = split_parts(split, &first.label)?;
+            let train_sample = Sample::new(train_image, train_label)?;
+            let held_out_sample = Sample::new(held_out_image, held_out_label)?;
+            (vec![train_sample], vec![held_out_sample])
+        }
+    };
+    check_every_class_is_seen(&data.classes, &train)?;
+    Ok((train, validation))
+}
+
+/// A named class without a voxel in the training cases cannot be learned: refused, naming it.
+fn check_every_class_is_seen(classes: &[ClassGroup], train: &[Sample]) -> Result<()> {
+    let mut seen = [false; 256];
+    for s in train {
+        s.label.as_slice().iter().for_each(|&l| seen[usize::from(l)] = true);
+    }
+    match classes.iter().enumerate().find(|(k, _)| !seen[k + 1]) {
+        Some((_, g)) => bail!(
+            "data.classes: {:?} (labels {:?}) has no voxel in the training cases, so it cannot be learned",
+            g.name,
+            g.labels
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The training part and the held-out part of a volume under `split`.

@@ -332,6 +332,20 @@ fn segment_classes_group_a_real_ct_s_labels_and_the_lung_baseline_is_scored_besi
     let out = hounsfield(&["segment", "train", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("out_channels is 2"), "{}", text(&out.stderr));
+    // A class with no voxel in the training slab (label 21, the bladder, is not in this CT).
+    write("");
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let bladder = text_of
+        .replace("labels = [51] }]", "labels = [51] }, { name = \"bladder\", labels = [21] }]");
+    assert_ne!(bladder, text_of);
+    std::fs::write(&config, bladder).unwrap();
+    let out = hounsfield(&["segment", "train", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("chest.toml") && err.contains("\"bladder\" (labels [21]) has no voxel"),
+        "{err}"
+    );
     write("");
     let out = hounsfield(&["--json", "segment", "train", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
