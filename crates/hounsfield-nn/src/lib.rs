@@ -9,6 +9,10 @@
 //! - [`UNet`]: configurable 2D/3D U-Net (nnU-Net blocks, residual units, deep supervision).
 //! - [`train`]: losses, AdamW with warm-up and cosine/poly decay, clipping, patch sampling with
 //!   augmentation, validation Dice, resumable safetensors checkpoints.
+//! - [`data`]: class-balanced patch sampling and augmentation (flips, turns, rotation and
+//!   scaling, elastic deformation, intensity, gamma, contrast, noise, blur, low resolution).
+//! - [`plan`]: nnU-Net-style self-configuration (2D/3D, slice axis, patch, batch, widths,
+//!   mirrored axes) from the training cases' spacing and shapes, each choice with its reason.
 //! - [`infer`]: sliding-window inference with Gaussian blending and flip TTA; volumes in,
 //!   volumes (with the input's geometry) out.
 //! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
