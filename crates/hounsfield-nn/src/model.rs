@@ -190,12 +190,7 @@ impl SegmentationModel {
             .map(|c| {
                 let p =
                     Volume::from_vec(prepared.shape(), c.to_vec(), prepared.geometry().clone())?;
-                let p = self.to_slicing(&p)?;
-                Ok(Volume::from_vec(
-                    image.shape(),
-                    p.as_slice().to_vec(),
-                    image.geometry().clone(),
-                )?)
+                self.back_from_slicing(&p, image)
             })
             .collect()
     }
@@ -206,11 +201,21 @@ impl SegmentationModel {
         let probs = sliding_window(&self.net, &turned, opts)?;
         let labels =
             argmax(&probs, self.info.unet.out_channels, turned.shape(), turned.geometry().clone())?;
-        let labels = self.to_slicing(&labels)?;
+        self.back_from_slicing(&labels, prepared)
+    }
+
+    /// A volume in the network's slicing turned back onto the grid of `original` (the turn is
+    /// its own inverse; the geometry is the original's exactly).
+    fn back_from_slicing<T: hounsfield_core::Element>(
+        &self,
+        turned: &Volume<T>,
+        original: &Volume<f32>,
+    ) -> Result<Volume<T>> {
+        let back = self.to_slicing(turned)?;
         Ok(Volume::from_vec(
-            prepared.shape(),
-            labels.as_slice().to_vec(),
-            prepared.geometry().clone(),
+            original.shape(),
+            back.as_slice().to_vec(),
+            original.geometry().clone(),
         )?)
     }
 
