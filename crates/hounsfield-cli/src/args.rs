@@ -213,7 +213,9 @@ pub(crate) enum Command {
         zarr: ZarrArgs,
     },
     /// A PNG of a volume (slice, montage, MIP, volume rendering; physical proportions) or of a
-    /// mesh (.stl, .ply, .obj: shaded preview).
+    /// mesh (.stl, .ply, .obj: shaded preview). Volumes are shown in the radiological
+    /// convention whatever their storage order: reordered exactly onto LPS axes, so an axial
+    /// picture has the patient's left on the right and anterior at the top.
     Render {
         /// NIfTI file, DICOM file or directory, or a mesh file.
         input: PathBuf,
@@ -225,7 +227,8 @@ pub(crate) enum Command {
         /// Plane of slices, montages and axis MIPs.
         #[arg(long, value_enum, default_value = "axial")]
         plane: PlaneArg,
-        /// Slice index for --mode slice (default: the middle).
+        /// Slice index for --mode slice (default: the middle), counted along the LPS axis
+        /// normal to the plane (volumes are shown on LPS axes: see `hounsfield render --help`).
         #[arg(long)]
         slice: Option<usize>,
         /// Slices in a montage.
@@ -256,23 +259,38 @@ pub(crate) enum Command {
     /// Run the end-to-end demo and report what each stage measured.
     Demo {
         /// Edge of the phantom volume in voxels.
-        #[arg(long, default_value_t = 48)]
+        #[arg(long, default_value_t = 48, conflicts_with_all = ["mri", "ct"])]
         size: usize,
         /// Seed of the simulated noise.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, conflicts_with_all = ["mri", "ct"])]
         seed: u64,
         /// Write the phantom and reconstructions as NIfTI into this directory.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Run the real-data path instead, on this T1 brain MRI (NIfTI): brain mask, surface,
         /// pictures.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ct")]
         mri: Option<PathBuf>,
+        /// Run the real-CT path instead, on this CT in HU (NIfTI or DICOM): a montage with the
+        /// structures overlaid, bone rendered at full resolution, every structure's surface in
+        /// one coloured PLY/GLB and its picture. Without --labels the structures are classical
+        /// (lungs; everything >= 250 HU).
+        #[arg(long)]
+        ct: Option<PathBuf>,
+        /// With --ct: a label file on the CT's grid; each label value is a structure, unless
+        /// --classes groups them.
+        #[arg(long, requires = "ct")]
+        labels: Option<PathBuf>,
+        /// With --labels: a TOML file whose `classes` table (top level or under [data], as in a
+        /// segmentation configuration) names groups of label values, e.g.
+        /// benches/demo/chest_ct_classes.toml for TotalSegmentator's labels.
+        #[arg(long, requires = "labels")]
+        classes: Option<PathBuf>,
         /// With --mri: a reference brain mask (non-zero = brain) to score the mask with Dice.
-        #[arg(long, requires = "mri")]
+        #[arg(long, requires = "mri", conflicts_with = "ct")]
         reference: Option<PathBuf>,
         /// Training steps of the segmentation stage's U-Net.
-        #[arg(long, default_value_t = demo::SEGMENT_STEPS)]
+        #[arg(long, default_value_t = demo::SEGMENT_STEPS, conflicts_with_all = ["mri", "ct"])]
         segment_steps: usize,
     },
 }

@@ -444,8 +444,8 @@ impl std::fmt::Display for MriResults {
 /// The real-data path on a T1 brain MRI: a classical brain mask (Otsu threshold, a 5 mm
 /// erosion that cuts the brain from the scalp, the largest component, reconstruction by
 /// dilation within the threshold mask, holes filled), the brain's surface (smoothed,
-/// decimated) and pictures; Dice against `reference` (mask > 0) when given. A U-Net mask
-/// replaces the classical one when hounsfield-nn lands.
+/// decimated) and pictures; Dice against `reference` (mask > 0) when given. (A U-Net mask
+/// comes from `hounsfield segment`; this path stays classical so that it needs no model.)
 pub fn run_mri(input: &Path, reference: Option<&Path>, out: Option<&Path>) -> Result<MriResults> {
     use hounsfield_mesh::{
         IsoOptions, TaubinOptions, decimate, isosurface, keep_largest_component, taubin_smooth,
@@ -487,12 +487,12 @@ pub fn run_mri(input: &Path, reference: Option<&Path>, out: Option<&Path>) -> Re
         (
             "mri_montage.png",
             montage(
-                &t1,
+                &crate::demo_ct::on_lps_axes(&t1)?,
                 Plane::Axial,
                 9,
                 3,
                 &window,
-                Some(Overlay { labels: &mask, opacity: 0.3 }),
+                Some(Overlay { labels: &crate::demo_ct::on_lps_axes(&mask)?, opacity: 0.3 }),
             )?,
         ),
         (

@@ -15,6 +15,7 @@ pub mod anonymize;
 pub mod ct;
 pub mod ct_learn;
 pub mod demo;
+pub mod demo_ct;
 pub mod demo_report;
 pub mod demo_segment;
 pub mod filter;

@@ -16,8 +16,8 @@ use args::{Cli, Command, CtOp, SegmentOp, SurfaceOp};
 use clap::Parser;
 
 use hounsfield_cli::{
-    anonymize, ct, ct_learn, demo, demo_report, demo_segment, filter, filter_chunked, mesh,
-    progress, render, segment, serve, surface, volume_info,
+    anonymize, ct, ct_learn, demo, demo_ct, demo_report, demo_segment, filter, filter_chunked,
+    mesh, progress, render, segment, serve, surface, volume_info,
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
@@ -254,6 +254,14 @@ fn run(cli: Cli) -> Result<()> {
                 !cli.quiet,
                 || render::render(&input, &output, &options),
             );
+            print(&done?, cli.json)
+        }
+        Command::Demo { ct: Some(ct), labels, classes, out, .. } => {
+            let inputs = demo_ct::CtDemoInputs { labels, classes };
+            let done =
+                progress::with_spinner("CT: structures, surfaces, pictures", !cli.quiet, || {
+                    demo_ct::run_ct(&ct, &inputs, out.as_deref())
+                });
             print(&done?, cli.json)
         }
         Command::Demo { mri: Some(mri), reference, out, .. } => {

@@ -102,6 +102,11 @@ pub fn render(input: &Path, output: &Path, options: &RenderOptions) -> Result<Re
             }
             None => None,
         };
+        // Pictures follow the radiological convention whatever the storage order: the
+        // volume (and its labels) reordered exactly onto LPS axes, so axial is axial, the
+        // patient's left on the right and anterior at the top.
+        let volume = crate::demo_ct::on_lps_axes(&volume)?;
+        let labels = labels.as_ref().map(crate::demo_ct::on_lps_axes).transpose()?;
         let overlay = labels.as_ref().map(|l| Overlay { labels: l, opacity: 0.45 });
         let plane = options.plane;
         match options.mode {

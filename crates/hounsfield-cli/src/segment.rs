@@ -43,10 +43,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hounsfield_core::Volume;
 use hounsfield_io::nifti::{self, NiftiImage};
-use hounsfield_nn::SegmentationModel;
 use hounsfield_nn::data::{AugmentConfig, Sample};
 use hounsfield_nn::plan::{Fingerprint, Plan};
 use hounsfield_nn::train::{Event, TrainConfig, Trainer, dice};
+use hounsfield_nn::{ComponentFilter, SegmentationModel};
 use serde::{Deserialize, Serialize};
 
 pub use crate::segment_data::{
@@ -328,8 +328,9 @@ pub struct TrainSummary {
     pub final_dice: Vec<f64>,
     /// The same before the post-processing.
     pub final_dice_raw: Vec<f64>,
-    /// Classes kept to their largest component (decided on the training cases).
-    pub keep_largest: Vec<u8>,
+    /// Classes whose small components are dropped, and below which fraction of the largest
+    /// (decided on the training cases).
+    pub component_filters: Vec<ComponentFilter>,
     /// Per foreground class on the held-out cases: name, Dice and HD95 where present.
     pub classes: Vec<ClassScore>,
     /// The classical baseline on the same held-out part.
@@ -355,11 +356,19 @@ impl fmt::Display for TrainSummary {
             writeln!(f, "validation:  step {step}: mean Dice {d:.4}")?;
         }
         let list = |d: &[f64]| d.iter().map(|d| format!("{d:.4}")).collect::<Vec<_>>().join(", ");
-        if !self.keep_largest.is_empty() {
+        if !self.component_filters.is_empty() {
+            let filters: Vec<String> = self
+                .component_filters
+                .iter()
+                .map(|c| match c.min_fraction {
+                    f if f >= 1.0 => format!("class {}: largest component only", c.class),
+                    f => format!("class {}: components below {f} of the largest dropped", c.class),
+                })
+                .collect();
             writeln!(
                 f,
-                "post:        largest component of classes {:?} (before: {})",
-                self.keep_largest,
+                "post:        {} (before: {})",
+                filters.join("; "),
                 list(&self.final_dice_raw)
             )?;
         }
@@ -431,9 +440,9 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
     let report = trainer.fit(&train, &validation, Some(&cfg.output), on_event)?;
     // nnU-Net's post-processing: a class keeps only its largest component when that raises
     // its Dice. Decided on the training cases, so the held-out score stays unseen.
-    let keep_largest = choose_keep_largest(trainer.model(), &train)?;
-    if !keep_largest.is_empty() {
-        trainer.model_mut().info.keep_largest = keep_largest.clone();
+    let component_filters = choose_component_filters(trainer.model(), &train, &cfg.data.classes)?;
+    if !component_filters.is_empty() {
+        trainer.model_mut().info.component_filters = component_filters.clone();
         trainer.save(&cfg.output)?;
     }
     let held_out = held_out_scores(trainer.model(), &validation, &cfg.data.classes)?;
@@ -441,7 +450,7 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
         final_dice_raw: held_out.raw,
         final_dice: held_out.post,
         classes: held_out.classes,
-        keep_largest,
+        component_filters,
         baseline,
         plan,
         output: cfg.output,
@@ -525,7 +534,7 @@ fn held_out_scores(
     let (mut hd_sum, mut hd_n) = (vec![0.0; classes], vec![0usize; classes]);
     for s in cases {
         let before = raw_labels(model, s)?;
-        let after = keep_largest_components(before.clone(), &model.info.keep_largest)?;
+        let after = post_process(before.clone(), &model.info)?;
         for c in 0..classes {
             let class = (c + 1) as u8;
             raw[c] += dice(before.as_slice(), s.label.as_slice(), class);
@@ -558,22 +567,53 @@ fn count(mask: &Volume<u8>) -> usize {
     mask.as_slice().iter().filter(|&&v| v != 0).count()
 }
 
-/// The foreground classes whose Dice on `cases` rises when only their largest component is kept.
-fn choose_keep_largest(model: &SegmentationModel, cases: &[Sample]) -> Result<Vec<u8>> {
+/// The fractions of its largest component a class's components are held to when training
+/// chooses, from the most removal to the least (1: the largest alone, nnU-Net's choice, which
+/// wins ties).
+const MIN_FRACTIONS: [f64; 3] = [1.0, 0.3, 0.1];
+
+/// For each foreground class, its component filter: the one `data.classes` states for it
+/// (`min_component_fraction`, or none when it is 0), else the one that raises its Dice on
+/// `cases` most, if any does. The training cases cannot tell a one-part organ from a two-part
+/// one whose parts meet in them (the lungs at the carina): that is the class's to state.
+fn choose_component_filters(
+    model: &SegmentationModel,
+    cases: &[Sample],
+    groups: &[ClassGroup],
+) -> Result<Vec<ComponentFilter>> {
     let classes = model.info.unet.out_channels.saturating_sub(1);
     let predictions: Vec<Volume<u8>> =
         cases.iter().map(|s| raw_labels(model, s)).collect::<Result<_>>()?;
     let mut chosen = Vec::new();
     for class in (1..=classes).map(|c| c as u8) {
-        let (mut before, mut after) = (0.0, 0.0);
-        for (p, s) in predictions.iter().zip(cases) {
-            before += dice(p.as_slice(), s.label.as_slice(), class);
-            let kept = keep_largest_components(p.clone(), &[class])?;
-            after += dice(kept.as_slice(), s.label.as_slice(), class);
+        if let Some(stated) =
+            groups.get(usize::from(class) - 1).and_then(|g| g.min_component_fraction)
+        {
+            if stated > 0.0 {
+                chosen.push(ComponentFilter { class, min_fraction: stated });
+            }
+            continue;
         }
-        if after > before + 1e-6 {
-            chosen.push(class);
+        let score = |filter: Option<ComponentFilter>| -> Result<f64> {
+            let mut sum = 0.0;
+            for (p, s) in predictions.iter().zip(cases) {
+                let kept = match filter {
+                    Some(f) => filter_components(p.clone(), &[f])?,
+                    None => p.clone(),
+                };
+                sum += dice(kept.as_slice(), s.label.as_slice(), class);
+            }
+            Ok(sum)
+        };
+        let mut best = (score(None)?, None);
+        for min_fraction in MIN_FRACTIONS {
+            let filter = ComponentFilter { class, min_fraction };
+            let d = score(Some(filter))?;
+            if d > best.0 + 1e-6 {
+                best = (d, Some(filter));
+            }
         }
+        chosen.extend(best.1);
     }
     Ok(chosen)
 }
@@ -661,7 +701,7 @@ pub fn predict(
     let flat: Vec<f32> = probs.iter().flat_map(|p| p.as_slice().iter().copied()).collect();
     let labels =
         hounsfield_nn::infer::argmax(&flat, classes, image.shape(), image.geometry().clone())?;
-    let labels = keep_largest_components(labels, &model.info.keep_largest)?;
+    let labels = post_process(labels, &model.info)?;
     let seconds = start.elapsed().as_secs_f64();
     let mut voxels_per_class = vec![0usize; classes];
     // The reference is read and put on the input's grid before anything is written.
@@ -725,6 +765,36 @@ fn probabilities_at(
         .collect()
 }
 
+/// The post-processing a model's file names: largest components (older files), then the
+/// component filters.
+pub fn post_process(labels: Volume<u8>, info: &hounsfield_nn::ModelInfo) -> Result<Volume<u8>> {
+    filter_components(keep_largest_components(labels, &info.keep_largest)?, &info.component_filters)
+}
+
+/// Drops, for each filter's class, the 26-connected components with fewer voxels than
+/// `min_fraction` of the class's largest component; other classes are untouched.
+pub fn filter_components(
+    mut labels: Volume<u8>,
+    filters: &[ComponentFilter],
+) -> Result<Volume<u8>> {
+    use hounsfield_filter::label::{Connectivity, label};
+    for f in filters.iter().filter(|f| f.class > 0) {
+        let mask = labels.map(|l| u8::from(l == f.class));
+        let components = label(&mask, Connectivity::TwentySix)?;
+        let mut size = vec![0usize; components.count as usize + 1];
+        components.volume.as_slice().iter().for_each(|&c| size[c as usize] += 1);
+        let largest = size.iter().skip(1).copied().max().unwrap_or(0);
+        let keep: Vec<bool> =
+            size.iter().map(|&n| n as f64 >= f.min_fraction * largest as f64).collect();
+        for (l, &c) in labels.as_slice_mut().iter_mut().zip(components.volume.as_slice()) {
+            if *l == f.class && !keep[c as usize] {
+                *l = 0;
+            }
+        }
+    }
+    Ok(labels)
+}
+
 /// Keeps, for each class in `classes`, only its largest 26-connected component; the voxels of
 /// its other components become background. Other classes are untouched.
 pub fn keep_largest_components(mut labels: Volume<u8>, classes: &[u8]) -> Result<Volume<u8>> {
@@ -755,5 +825,19 @@ mod tests {
         let v = Volume::from_vec([1, 1, 10], row.to_vec(), Geometry::default()).unwrap();
         let out = keep_largest_components(v, &[1]).unwrap();
         assert_eq!(out.as_slice(), [1, 1, 1, 0, 0, 0, 2, 0, 2, 2]);
+    }
+
+    #[test]
+    fn component_filters_drop_pieces_below_a_fraction_of_the_largest() {
+        // Class 1: pieces of 4, 3 and 1 voxels; class 2: pieces of 1 and 2 (left alone).
+        let row = [1u8, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 2, 0, 2, 2];
+        let v = Volume::from_vec([1, 1, 15], row.to_vec(), Geometry::default()).unwrap();
+        let filter = |min_fraction| [ComponentFilter { class: 1, min_fraction }];
+        // 0.5 of 4 = 2 voxels: the pieces of 4 and 3 stay (two lungs), the single one goes.
+        let out = filter_components(v.clone(), &filter(0.5)).unwrap();
+        assert_eq!(out.as_slice(), [1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 2, 0, 2, 2]);
+        // 1.0: the largest alone, as keep_largest_components.
+        let out = filter_components(v.clone(), &filter(1.0)).unwrap();
+        assert_eq!(out.as_slice(), keep_largest_components(v, &[1]).unwrap().as_slice());
     }
 }

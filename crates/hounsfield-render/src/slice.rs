@@ -62,7 +62,10 @@ pub struct Overlay<'a> {
     pub opacity: f64,
 }
 
-/// Colour of label `l` (1 red, 2 green, 3 blue, 4 yellow, ...; cycles after 8).
+/// Colour of label `l` (1 red, 2 green, 3 blue, 4 yellow, 5 orange, 6 purple, 7 cyan,
+/// 8 magenta; then 108 more, twelve hues 30 degrees apart at nine saturation/brightness pairs,
+/// so that the labels of an atlas or a whole-body segmentation (TotalSegmentator's 117) stay
+/// distinct; the cycle repeats after 116). 0 is taken as 1.
 pub fn label_colour(l: u8) -> [u8; 3] {
     const COLOURS: [[u8; 3]; 8] = [
         [230, 25, 75],
@@ -74,7 +77,37 @@ pub fn label_colour(l: u8) -> [u8; 3] {
         [70, 240, 240],
         [240, 50, 230],
     ];
-    COLOURS[(usize::from(l).max(1) - 1) % COLOURS.len()]
+    const LEVELS: [(f64, f64); 9] = [
+        (0.45, 0.95),
+        (0.9, 0.6),
+        (0.25, 0.8),
+        (0.6, 0.45),
+        (0.9, 0.8),
+        (0.45, 0.65),
+        (0.25, 0.55),
+        (0.6, 0.95),
+        (0.9, 0.4),
+    ];
+    let k = (usize::from(l).max(1) - 1) % (COLOURS.len() + 12 * LEVELS.len());
+    if k < COLOURS.len() {
+        return COLOURS[k];
+    }
+    let n = k - COLOURS.len();
+    let hue = (n % 12) as f64 * 30.0 / 60.0;
+    let (saturation, value) = LEVELS[n / 12];
+    // HSV to RGB.
+    let chroma = value * saturation;
+    let x = chroma * (1.0 - (hue.rem_euclid(2.0) - 1.0).abs());
+    let (r, g, b) = match hue as u32 {
+        0 => (chroma, x, 0.0),
+        1 => (x, chroma, 0.0),
+        2 => (0.0, chroma, x),
+        3 => (0.0, x, chroma),
+        4 => (x, 0.0, chroma),
+        _ => (chroma, 0.0, x),
+    };
+    let m = value - chroma;
+    [r, g, b].map(|c| ((c + m) * 255.0).round() as u8)
 }
 
 /// Output size and the index-space step per output pixel for a plane.

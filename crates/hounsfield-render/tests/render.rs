@@ -241,3 +241,21 @@ fn a_mesh_preview_of_a_sphere_is_a_shaded_disc() {
     assert!(mesh_preview(&vertices, &[], &View::default(), [0, 0, 0]).is_err());
     assert!(mesh_preview(&vertices, &[[0, 1, 9999]], &View::default(), [0, 0, 0]).is_err());
 }
+
+#[test]
+fn label_colours_keep_the_first_eight_and_do_not_repeat_them_after() {
+    use hounsfield_render::label_colour;
+    assert_eq!(label_colour(1), [230, 25, 75]);
+    assert_eq!(label_colour(8), [240, 50, 230]);
+    assert_eq!(label_colour(0), label_colour(1));
+    // 116 labels before the cycle repeats (TotalSegmentator has 117): every colour distinct
+    // from every other by more than a just-noticeable step (12 in some channel).
+    let colours: Vec<[u8; 3]> = (1..=116).map(label_colour).collect();
+    assert_eq!(label_colour(117), label_colour(1));
+    for (i, a) in colours.iter().enumerate() {
+        for (j, b) in colours.iter().enumerate().skip(i + 1) {
+            let step = (0..3).map(|c| a[c].abs_diff(b[c])).max().unwrap_or(0);
+            assert!(step > 12, "labels {} and {}: {a:?} vs {b:?}", i + 1, j + 1);
+        }
+    }
+}
