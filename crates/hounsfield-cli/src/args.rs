@@ -168,6 +168,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         op: SegmentOp,
     },
+    /// 3D shape from 2D images (docs/SHAPE.md): the procedural shape family seen from a ring of
+    /// cameras, and the baselines a network must beat.
+    Shape {
+        #[command(subcommand)]
+        op: ShapeOp,
+    },
     /// Surfaces and their views: render a surface from several cameras (mask, normals, colour,
     /// depth), reconstruct it from its views (visual hull), compare two surfaces.
     Surface {
@@ -292,6 +298,37 @@ pub(crate) enum Command {
         /// Training steps of the segmentation stage's U-Net.
         #[arg(long, default_value_t = demo::SEGMENT_STEPS, conflicts_with_all = ["mri", "ct"])]
         segment_steps: usize,
+    },
+}
+
+/// `hounsfield shape` operations.
+#[derive(Subcommand)]
+pub(crate) enum ShapeOp {
+    /// IoU of silhouette extrusion (first view), the visual hull (all views) and retrieval of
+    /// the training shape with the nearest silhouettes, on held-out shapes of the family's six
+    /// trained classes and of its held-out class.
+    Baselines {
+        /// Training shapes per trained class (the retrieval set).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        train_per_class: u32,
+        /// Held-out shapes of the trained classes, spread over them.
+        #[arg(long, default_value_t = 504, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        test: u32,
+        /// Held-out shapes of the held-out class.
+        #[arg(long, default_value_t = 84, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+        test_held_out_class: u32,
+        /// Views per shape, evenly spaced on a ring.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        views: u16,
+        /// Picture side in pixels.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(8..=1024))]
+        size: u16,
+        /// Occupancy grid side in voxels.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(2..=256))]
+        resolution: u16,
+        /// Elevation of the ring of cameras, degrees.
+        #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
+        elevation: f64,
     },
 }
 

@@ -27,6 +27,7 @@ pub mod render;
 pub mod segment;
 pub mod segment_data;
 pub mod serve;
+pub mod shape_data;
 pub mod surface;
 pub mod volume_info;
 pub mod zarr_io;

@@ -12,12 +12,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use args::{Cli, Command, CtOp, SegmentOp, SurfaceOp};
+use args::{Cli, Command, CtOp, SegmentOp, ShapeOp, SurfaceOp};
 use clap::Parser;
 
 use hounsfield_cli::{
     anonymize, ct, ct_learn, demo, demo_ct, demo_report, demo_segment, filter, filter_chunked,
-    mesh, progress, render, segment, serve, surface, volume_info,
+    mesh, progress, render, segment, serve, shape_data, surface, volume_info,
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
@@ -188,6 +188,35 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment { op } => run_segment(op, cli.quiet, cli.json),
         Command::Surface { op } => run_surface(op, cli.quiet, cli.json),
+        Command::Shape {
+            op:
+                ShapeOp::Baselines {
+                    train_per_class,
+                    test,
+                    test_held_out_class,
+                    views,
+                    size,
+                    resolution,
+                    elevation,
+                },
+        } => {
+            if elevation.is_nan() || elevation.abs() >= 90.0 {
+                anyhow::bail!("--elevation {elevation}: must lie in (-90, 90) degrees");
+            }
+            let options = shape_data::BaselineOptions {
+                train_per_class: train_per_class as usize,
+                test: test as usize,
+                test_held_out_class: test_held_out_class as usize,
+                views: usize::from(views),
+                size: usize::from(size),
+                resolution: usize::from(resolution),
+                elevation,
+            };
+            let done = progress::with_spinner("shape baselines", !cli.quiet, || {
+                shape_data::baselines(&options)
+            });
+            print(&done?, cli.json)
+        }
         Command::Mesh {
             input,
             output,

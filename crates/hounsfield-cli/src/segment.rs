@@ -323,11 +323,11 @@ pub struct TrainSummary {
     pub final_loss: f64,
     /// (step, mean foreground Dice) at each validation.
     pub validation: Vec<(usize, f64)>,
-    /// Dice per foreground class at the end (held-out cases), with the final model,
-    /// half-overlapping windows and the post-processing.
-    pub final_dice: Vec<f64>,
+    /// Dice per foreground class at the end (held-out cases that hold the class; null where
+    /// none does), with the final model, half-overlapping windows and the post-processing.
+    pub final_dice: Vec<Option<f64>>,
     /// The same before the post-processing.
-    pub final_dice_raw: Vec<f64>,
+    pub final_dice_raw: Vec<Option<f64>>,
     /// Classes whose small components are dropped, and below which fraction of the largest
     /// (decided on the training cases).
     pub component_filters: Vec<ComponentFilter>,
@@ -355,7 +355,11 @@ impl fmt::Display for TrainSummary {
         for (step, d) in &self.validation {
             writeln!(f, "validation:  step {step}: mean Dice {d:.4}")?;
         }
-        let list = |d: &[f64]| d.iter().map(|d| format!("{d:.4}")).collect::<Vec<_>>().join(", ");
+        let list = |d: &[Option<f64>]| {
+            let each =
+                d.iter().map(|d| d.map_or_else(|| "absent".to_owned(), |d| format!("{d:.4}")));
+            each.collect::<Vec<_>>().join(", ")
+        };
         if !self.component_filters.is_empty() {
             let filters: Vec<String> = self
                 .component_filters
@@ -500,10 +504,11 @@ pub struct ClassScore {
 
 /// What the held-out cases say about a model.
 struct HeldOut {
-    /// Mean Dice per foreground class after the post-processing.
-    post: Vec<f64>,
+    /// Mean Dice per foreground class after the post-processing, over the cases holding the
+    /// class (`None`: no case does).
+    post: Vec<Option<f64>>,
     /// The same before it.
-    raw: Vec<f64>,
+    raw: Vec<Option<f64>>,
     /// Per class, with names and distances.
     classes: Vec<ClassScore>,
 }
@@ -537,15 +542,15 @@ fn held_out_scores(
         let after = post_process(before.clone(), &model.info)?;
         for c in 0..classes {
             let class = (c + 1) as u8;
-            raw[c] += dice(before.as_slice(), s.label.as_slice(), class);
             let d = dice(after.as_slice(), s.label.as_slice(), class);
-            post[c] += d;
             let truth = s.label.map(|l| u8::from(l == class));
             let ours = after.map(|l| u8::from(l == class));
             let (n_truth, n_ours) = (count(&truth), count(&ours));
             scores[c].reference_voxels += n_truth;
             scores[c].predicted_voxels += n_ours;
             if n_truth > 0 {
+                raw[c] += dice(before.as_slice(), s.label.as_slice(), class);
+                post[c] += d;
                 dice_sum[c] += d;
                 dice_n[c] += 1;
                 if n_ours > 0 {
@@ -559,7 +564,10 @@ fn held_out_scores(
         score.dice = (dice_n[c] > 0).then(|| dice_sum[c] / dice_n[c] as f64);
         score.hd95_mm = (hd_n[c] > 0).then(|| hd_sum[c] / hd_n[c] as f64);
     }
-    let mean = |v: Vec<f64>| v.iter().map(|s| s / cases.len() as f64).collect();
+    // Means over the cases that hold the class: where it is absent, Dice says nothing (it is 1
+    // for an empty prediction and 0 for any voxel).
+    let mean =
+        |v: Vec<f64>| v.iter().zip(&dice_n).map(|(s, &n)| (n > 0).then(|| s / n as f64)).collect();
     Ok(HeldOut { post: mean(post), raw: mean(raw), classes: scores })
 }
 

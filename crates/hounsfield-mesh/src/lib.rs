@@ -6,6 +6,9 @@
 //! smoothing, quadric decimation, STL/PLY/OBJ input and output and GLB output (vertex colours
 //! in PLY, OBJ and GLB). Isosurfaces of volumes too large for memory are extracted chunk by
 //! chunk from a `hounsfield_core::chunk` source ([`chunked`]), equal to the in-memory ones.
+//! Solids as signed distances ([`shapes`]: primitives, superquadrics, poses, unions and
+//! differences) and a procedural family of shape classes with their occupancy grids
+//! ([`shape_family`], the data of shape-from-image networks: `docs/SHAPE.md`).
 //! Details and measurements against VTK and scikit-image: `docs/MESH.md`.
 //!
 //! ```
@@ -42,6 +45,7 @@ pub mod labels;
 pub mod mesh;
 pub mod primitives;
 pub mod process;
+pub mod shape_family;
 pub mod shapes;
 mod vec3;
 
@@ -59,4 +63,5 @@ pub use process::{
     TaubinOptions, WindowedSincOptions, clean, compact, drop_degenerate, keep_largest_component,
     keep_marked_components, remove_small_components, taubin_smooth, windowed_sinc_smooth,
 };
+pub use shape_family::{ShapeClass, occupancy};
 pub use shapes::{Shape, concave_suite};
