@@ -324,7 +324,7 @@ pub(crate) enum ShapeOp {
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(8..=1024))]
         size: u16,
         /// Occupancy grid side in voxels.
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(2..=256))]
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(8..=256))]
         resolution: u16,
         /// Elevation of the ring of cameras, degrees.
         #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]

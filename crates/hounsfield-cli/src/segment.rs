@@ -108,6 +108,20 @@ impl Given {
     }
 }
 
+/// The key (dotted, with array indices) of the first float in `value` that is NaN or infinite.
+fn non_finite_float(value: &toml::Value, key: &str) -> Option<String> {
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Some(key.to_owned()),
+        toml::Value::Table(table) => table.iter().find_map(|(k, v)| {
+            non_finite_float(v, &if key.is_empty() { k.clone() } else { format!("{key}.{k}") })
+        }),
+        toml::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| non_finite_float(v, &format!("{key}[{i}]")))
+        }
+        _ => None,
+    }
+}
+
 impl SegmentConfig {
     /// Reads a TOML (or JSON, by extension) file; relative paths become relative to it.
     pub fn read(path: &Path) -> Result<Self> {
@@ -117,6 +131,12 @@ impl SegmentConfig {
         let raw: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).with_context(invalid)?
         } else {
+            // JSON has no NaN or infinity: read as JSON values they would become null, which
+            // reads as "not given". Refused here instead, by key.
+            let value: toml::Value = toml::from_str(&text).with_context(invalid)?;
+            if let Some(key) = non_finite_float(&value, "") {
+                bail!("{}: {key} is not a finite number", path.display());
+            }
             toml::from_str(&text).with_context(invalid)?
         };
         let mut cfg: Self = serde_json::from_value(raw.clone()).with_context(invalid)?;
@@ -364,9 +384,16 @@ impl fmt::Display for TrainSummary {
             let filters: Vec<String> = self
                 .component_filters
                 .iter()
-                .map(|c| match c.min_fraction {
-                    f if f >= 1.0 => format!("class {}: largest component only", c.class),
-                    f => format!("class {}: components below {f} of the largest dropped", c.class),
+                .map(|c| {
+                    let name = self
+                        .classes
+                        .iter()
+                        .find(|s| s.class == usize::from(c.class))
+                        .map_or_else(|| format!("class {}", c.class), |s| s.name.clone());
+                    match c.min_fraction {
+                        f if f >= 1.0 => format!("{name}: largest component only"),
+                        f => format!("{name}: components below {f} of the largest dropped"),
+                    }
                 })
                 .collect();
             writeln!(

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use anyhow::{Result, bail};
+use hounsfield_core::metrics::jaccard as iou;
 use hounsfield_core::{Camera, Projection, Volume};
 use hounsfield_mesh::{ShapeClass, occupancy};
 use hounsfield_render::{Surface, render_view};
@@ -18,6 +19,9 @@ use serde::Serialize;
 
 /// Held-out shapes use seeds from here on: never a training seed.
 pub const TEST_SEED_BASE: u64 = 1 << 32;
+
+/// The most memory the training shapes may take (bytes).
+const MAX_TRAINING_BYTES: usize = 8_000_000_000;
 
 /// Mesh resolution for rendering, in units of the unit cube.
 const MESH_VOXEL: f64 = 1.0 / 64.0;
@@ -83,16 +87,6 @@ fn example(class: ShapeClass, seed: u64, cameras: &[Camera], resolution: usize) 
     Ok(Example { class, silhouettes, occupancy: occupancy(&shape, resolution)? })
 }
 
-/// Intersection over union of two occupancy grids (1 when both are empty).
-pub fn iou(a: &Volume<u8>, b: &Volume<u8>) -> f64 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.as_slice().iter().zip(b.as_slice()) {
-        inter += usize::from(x != 0 && y != 0);
-        union += usize::from(x != 0 || y != 0);
-    }
-    if union == 0 { 1.0 } else { inter as f64 / union as f64 }
-}
-
 /// The occupancy the visual hull of `views` gives on the unit cube's grid.
 fn hull_occupancy(
     cameras: &[Camera],
@@ -146,6 +140,8 @@ pub struct BaselineReport {
     pub size: usize,
     /// Occupancy grid side.
     pub resolution: usize,
+    /// Elevation of the ring of cameras, degrees.
+    pub elevation: f64,
     /// Training shapes (for retrieval).
     pub train_shapes: usize,
     /// Per trained class, all trained classes together, and the held-out class.
@@ -158,8 +154,8 @@ impl fmt::Display for BaselineReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "baselines: {} view(s) of {} px, {}^3 occupancy, retrieval among {} training shapes ({:.0} s)",
-            self.views, self.size, self.resolution, self.train_shapes, self.seconds
+            "baselines: {} view(s) of {} px at {} deg elevation, {}^3 occupancy, retrieval among {} training shapes ({:.0} s)",
+            self.views, self.size, self.elevation, self.resolution, self.train_shapes, self.seconds
         )?;
         writeln!(
             f,
@@ -182,6 +178,17 @@ pub fn baselines(options: &BaselineOptions) -> Result<BaselineReport> {
     let start = std::time::Instant::now();
     if options.train_per_class == 0 || options.test == 0 {
         bail!("shape baselines needs training shapes and held-out shapes (both > 0)");
+    }
+    // The training set is held in memory (silhouettes and occupancy per shape), and retrieval
+    // compares every held-out shape with all of it: both are refused when out of reach.
+    let per_shape = options.resolution.pow(3) + options.views * options.size * options.size;
+    let memory = (options.train_per_class * ShapeClass::TRAINED.len()).saturating_mul(per_shape);
+    if memory > MAX_TRAINING_BYTES {
+        bail!(
+            "the training set would take {:.1} GB (shapes x (resolution^3 + views x size^2)); at most {} GB: fewer shapes, views or pixels",
+            memory as f64 / 1e9,
+            MAX_TRAINING_BYTES / 1_000_000_000
+        );
     }
     let cameras = ring_cameras(options.views, options.size, options.elevation)?;
     let n = options.resolution;
@@ -211,9 +218,9 @@ pub fn baselines(options: &BaselineOptions) -> Result<BaselineReport> {
         scored.push((
             shape.class,
             [
-                iou(&extrusion, &shape.occupancy),
-                iou(&hull, &shape.occupancy),
-                iou(nearest, &shape.occupancy),
+                iou(&extrusion, &shape.occupancy)?,
+                iou(&hull, &shape.occupancy)?,
+                iou(nearest, &shape.occupancy)?,
             ],
         ));
     }
@@ -244,6 +251,7 @@ pub fn baselines(options: &BaselineOptions) -> Result<BaselineReport> {
         views: options.views,
         size: options.size,
         resolution: n,
+        elevation: options.elevation,
         train_shapes: train.len(),
         groups,
         seconds: start.elapsed().as_secs_f64(),
@@ -281,9 +289,10 @@ mod tests {
             inside(&one),
             inside(&three)
         );
-        let (iou_one, iou_three) = (iou(&one, &shape.occupancy), iou(&three, &shape.occupancy));
+        let iou_one = iou(&one, &shape.occupancy).unwrap();
+        let iou_three = iou(&three, &shape.occupancy).unwrap();
         assert!(iou_three > iou_one + 0.1, "{iou_one} {iou_three}");
-        assert_eq!(iou(&shape.occupancy, &shape.occupancy), 1.0);
+        assert_eq!(iou(&shape.occupancy, &shape.occupancy).unwrap(), 1.0);
     }
 
     #[test]
@@ -317,6 +326,6 @@ mod tests {
             .iter()
             .min_by_key(|t| silhouette_distance(&t.silhouettes, &probe.silhouettes))
             .unwrap();
-        assert_eq!(iou(&nearest.occupancy, &probe.occupancy), 1.0);
+        assert_eq!(iou(&nearest.occupancy, &probe.occupancy).unwrap(), 1.0);
     }
 }

@@ -52,6 +52,18 @@ fn segment_errors_are_one_line_with_exit_one() {
         assert!(err.starts_with("hounsfield: error: "), "{err}");
         assert!(out.stdout.is_empty());
     }
+    // NaN and infinity are refused by key (as JSON they would read as "not given").
+    let nan = dir.path().join("nan.toml");
+    std::fs::write(
+        &nan,
+        "output = \"m.safetensors\"\n[data]\nsynthetic = { train = 1, validation = 1, size = 16 }\n\
+         classes = [{ name = \"a\", labels = [1], min_component_fraction = nan }]\n",
+    )
+    .unwrap();
+    let out = hounsfield(&["segment", "plan", nan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("data.classes[0].min_component_fraction is not a finite number"), "{err}");
 }
 
 #[test]

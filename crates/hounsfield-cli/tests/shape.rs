@@ -47,4 +47,23 @@ fn baselines_report_every_group_and_refuse_impossible_cameras() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("(-90, 90)"));
     let out = hounsfield(&["shape", "baselines", "--views", "0"]);
     assert_eq!(out.status.code(), Some(2));
+    // A training set beyond memory is refused before any shape is made: 600 shapes x (256^3 +
+    // 64 x 1024^2) bytes = 50 GB.
+    let out = hounsfield(&[
+        "shape",
+        "baselines",
+        "--resolution",
+        "256",
+        "--size",
+        "1024",
+        "--views",
+        "64",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("50.3 GB"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(one["elevation"], 20.0);
 }

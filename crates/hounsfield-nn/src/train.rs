@@ -138,7 +138,8 @@ pub enum Event {
     Validation {
         /// Steps done.
         step: usize,
-        /// Dice per foreground class, averaged over validation cases.
+        /// Dice per foreground class, averaged over the validation cases that hold the class
+        /// (NaN where none does).
         dice: Vec<f64>,
     },
 }
@@ -335,19 +336,26 @@ impl Trainer {
         Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, norm, lr))
     }
 
-    /// Dice per foreground class on each validation case, averaged over cases.
+    /// Dice per foreground class, averaged over the validation cases that hold the class (NaN
+    /// where none does: Dice of an absent class is 1 for an empty prediction and 0 otherwise).
     pub fn validate(&self, samples: &[Sample]) -> Result<Vec<f64>> {
         let classes = self.cfg.model.out_channels;
         let mut opts = InferOptions::new(self.cfg.patch);
         opts.overlap = self.cfg.validation_overlap;
-        let mut sums = vec![0.0; classes.saturating_sub(1)];
+        let mut sums = vec![(0.0, 0usize); classes.saturating_sub(1)];
         for s in samples {
             let pred = self.model.predict(&s.image, &opts)?;
-            for (c, sum) in sums.iter_mut().enumerate() {
-                *sum += dice(pred.as_slice(), s.label.as_slice(), (c + 1) as u8);
+            for (c, (sum, n)) in sums.iter_mut().enumerate() {
+                let class = (c + 1) as u8;
+                // A case without the class says nothing about it (Dice 1 for an empty
+                // prediction, 0 for any voxel).
+                if s.label.as_slice().contains(&class) {
+                    *sum += dice(pred.as_slice(), s.label.as_slice(), class);
+                    *n += 1;
+                }
             }
         }
-        Ok(sums.iter().map(|s| s / samples.len().max(1) as f64).collect())
+        Ok(sums.iter().map(|&(s, n)| if n == 0 { f64::NAN } else { s / n as f64 }).collect())
     }
 
     /// Trains until `cfg.steps` (or the time limit), validating every `validate_every` steps and
@@ -399,7 +407,14 @@ impl Trainer {
             {
                 if !validation.is_empty() {
                     let dice = self.validate(validation)?;
-                    history.push((step, dice.iter().sum::<f64>() / dice.len().max(1) as f64));
+                    // The mean over the classes some validation case holds.
+                    let held: Vec<f64> = dice.iter().copied().filter(|d| !d.is_nan()).collect();
+                    let mean = if held.is_empty() {
+                        f64::NAN
+                    } else {
+                        held.iter().sum::<f64>() / held.len() as f64
+                    };
+                    history.push((step, mean));
                     on_event(&Event::Validation { step, dice });
                 }
                 if let Some(path) = checkpoint {
