@@ -353,10 +353,10 @@ impl Jobs {
                     j.error = Some(e.reason());
                 }
             }
+            // Written before the lock is released: once the API shows the job finished, its
+            // directory holds the final record and nothing else (no record being written).
+            write_job(&dir, j);
         });
-        if let Some(job) = self.get(id) {
-            write_job(&dir, &job);
-        }
     }
 }
 
