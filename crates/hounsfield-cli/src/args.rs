@@ -330,6 +330,69 @@ pub(crate) enum ShapeOp {
         #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
         elevation: f64,
     },
+    /// Train a shape-from-images network (encoder-decoder or VAE) on the procedural family,
+    /// from a TOML configuration (benches/shape/); validation IoU lines as it goes.
+    Train {
+        /// The configuration file.
+        config: PathBuf,
+        /// Continue from the configuration's output file (its network must match).
+        #[arg(long)]
+        resume: bool,
+    },
+    /// The table of docs/SHAPE.md for a trained model: IoU at 0.5, Chamfer-L1 and F-score at
+    /// 1% from one and three views on the held-out shapes, beside silhouette extrusion, the
+    /// visual hull and retrieval from the same views, measured in the same run.
+    Eval {
+        /// The model file.
+        model: PathBuf,
+        /// Held-out shapes of the trained classes, spread over them.
+        #[arg(long, default_value_t = 504, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        test: u32,
+        /// Held-out shapes of the held-out class.
+        #[arg(long, default_value_t = 84, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+        test_held_out_class: u32,
+        /// Retrieval set: training shapes per class (default: the model's own training set).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        retrieval_per_class: Option<u32>,
+    },
+    /// One shape of the family seen by the ring's four cameras as the networks see it:
+    /// view{k}_shaded.png, view{k}_depth.png (16-bit), view{k}_mask.png, shape.ply and
+    /// occupancy.nii.gz; inputs for `shape predict`.
+    Views {
+        /// The class (chair, table, lamp, mug, airplane, bottle, dumbbell).
+        class: String,
+        /// The shape's seed (held-out shapes use seeds from 4294967296).
+        seed: u64,
+        /// Output folder.
+        dir: PathBuf,
+        /// Picture side in pixels (the model's).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(8..=256))]
+        size: u16,
+        /// Elevation of the ring, degrees (the model's).
+        #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
+        elevation: f64,
+        /// Occupancy grid side.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(8..=256))]
+        resolution: u16,
+    },
+    /// Occupancy (NIfTI, probabilities on the unit cube) from 1-4 view pictures of the ring
+    /// cameras: shaded or silhouette PNGs, or 16-bit depth PNGs, as the model was trained.
+    Predict {
+        /// The model file.
+        model: PathBuf,
+        /// View pictures, then the output .nii.gz.
+        #[arg(num_args = 2.., required = true)]
+        files: Vec<PathBuf>,
+        /// The ring camera (0-3: azimuth 0, 90, 180, 270) of each view; default 0, 1, 2...
+        #[arg(long, value_delimiter = ',')]
+        cameras: Option<Vec<usize>>,
+        /// Also write the surface at 0.5 (PLY, STL, OBJ or GLB by extension).
+        #[arg(long)]
+        mesh: Option<PathBuf>,
+        /// A reference occupancy (NIfTI of the same grid, e.g. from `shape views`): print IoU.
+        #[arg(long)]
+        reference: Option<PathBuf>,
+    },
 }
 
 /// `hounsfield ct` operations.

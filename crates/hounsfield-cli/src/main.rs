@@ -17,7 +17,7 @@ use clap::Parser;
 
 use hounsfield_cli::{
     anonymize, ct, ct_learn, demo, demo_ct, demo_report, demo_segment, filter, filter_chunked,
-    mesh, progress, render, segment, serve, shape_data, surface, volume_info,
+    mesh, progress, render, segment, serve, shape_data, shape_learn, surface, volume_info,
 };
 use hounsfield_io::dicom::SeriesOptions;
 use hounsfield_io::nifti::{self, NiftiImage};
@@ -188,35 +188,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ct { op } => run_ct(op, cli.quiet, cli.json),
         Command::Segment { op } => run_segment(op, cli.quiet, cli.json),
         Command::Surface { op } => run_surface(op, cli.quiet, cli.json),
-        Command::Shape {
-            op:
-                ShapeOp::Baselines {
-                    train_per_class,
-                    test,
-                    test_held_out_class,
-                    views,
-                    size,
-                    resolution,
-                    elevation,
-                },
-        } => {
-            if elevation.is_nan() || elevation.abs() >= 90.0 {
-                anyhow::bail!("--elevation {elevation}: must lie in (-90, 90) degrees");
-            }
-            let options = shape_data::BaselineOptions {
-                train_per_class: train_per_class as usize,
-                test: test as usize,
-                test_held_out_class: test_held_out_class as usize,
-                views: usize::from(views),
-                size: usize::from(size),
-                resolution: usize::from(resolution),
-                elevation,
-            };
-            let done = progress::with_spinner("shape baselines", !cli.quiet, || {
-                shape_data::baselines(&options)
-            });
-            print(&done?, cli.json)
-        }
+        Command::Shape { op } => run_shape(op, cli.quiet, cli.json),
         Command::Mesh {
             input,
             output,
@@ -374,6 +346,92 @@ fn run_surface(op: SurfaceOp, quiet: bool, json: bool) -> Result<()> {
         SurfaceOp::Compare { reference, test, samples } => {
             let done = progress::with_spinner("comparing surfaces", !quiet, || {
                 surface::compare(&reference, &test, samples)
+            });
+            print(&done?, json)
+        }
+    }
+}
+
+fn run_shape(op: ShapeOp, quiet: bool, json: bool) -> Result<()> {
+    match op {
+        ShapeOp::Train { config, resume } => {
+            let bar = progress::bar(1, "training", !quiet);
+            let done = shape_learn::train(&config, resume, |event| match event {
+                hounsfield_nn::shape::ShapeEvent::Step { step, total, loss, .. } => {
+                    bar.set_length(*total as u64);
+                    bar.set_position(*step as u64);
+                    bar.set_message(format!("loss {loss:.4}"));
+                }
+                hounsfield_nn::shape::ShapeEvent::Validation(v) => {
+                    let ious: Vec<String> =
+                        v.iou.iter().map(|(n, iou)| format!("{n} view(s) {iou:.3}")).collect();
+                    let line = format!("step {}: validation IoU {}", v.step, ious.join(", "));
+                    if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
+                }
+            });
+            bar.finish_and_clear();
+            print(&done?, json)
+        }
+        ShapeOp::Eval { model, test, test_held_out_class, retrieval_per_class } => {
+            let options = shape_learn::EvalOptions {
+                test: test as usize,
+                test_held_out_class: test_held_out_class as usize,
+                retrieval_per_class: retrieval_per_class.map(|r| r as usize),
+            };
+            let done = progress::with_spinner("shape eval", !quiet, || {
+                shape_learn::evaluate(&model, &options)
+            });
+            print(&done?, json)
+        }
+        ShapeOp::Views { class, seed, dir, size, elevation, resolution } => {
+            if elevation.is_nan() || elevation.abs() >= 90.0 {
+                anyhow::bail!("--elevation {elevation}: must lie in (-90, 90) degrees");
+            }
+            let done = shape_learn::write_views(
+                &class,
+                seed,
+                &dir,
+                usize::from(size),
+                elevation,
+                usize::from(resolution),
+            );
+            print(&done?, json)
+        }
+        ShapeOp::Predict { model, mut files, cameras, mesh, reference } => {
+            let Some(output) = files.pop() else { anyhow::bail!("no output file") };
+            let done = shape_learn::predict(
+                &model,
+                &files,
+                cameras.as_deref(),
+                &output,
+                mesh.as_deref(),
+                reference.as_deref(),
+            );
+            print(&done?, json)
+        }
+        ShapeOp::Baselines {
+            train_per_class,
+            test,
+            test_held_out_class,
+            views,
+            size,
+            resolution,
+            elevation,
+        } => {
+            if elevation.is_nan() || elevation.abs() >= 90.0 {
+                anyhow::bail!("--elevation {elevation}: must lie in (-90, 90) degrees");
+            }
+            let options = shape_data::BaselineOptions {
+                train_per_class: train_per_class as usize,
+                test: test as usize,
+                test_held_out_class: test_held_out_class as usize,
+                views: usize::from(views),
+                size: usize::from(size),
+                resolution: usize::from(resolution),
+                elevation,
+            };
+            let done = progress::with_spinner("shape baselines", !quiet, || {
+                shape_data::baselines(&options)
             });
             print(&done?, json)
         }

@@ -109,7 +109,7 @@ impl Given {
 }
 
 /// The key (dotted, with array indices) of the first float in `value` that is NaN or infinite.
-fn non_finite_float(value: &toml::Value, key: &str) -> Option<String> {
+pub(crate) fn non_finite_float(value: &toml::Value, key: &str) -> Option<String> {
     match value {
         toml::Value::Float(f) if !f.is_finite() => Some(key.to_owned()),
         toml::Value::Table(table) => table.iter().find_map(|(k, v)| {

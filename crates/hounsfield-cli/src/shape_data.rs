@@ -11,8 +11,8 @@ use std::fmt;
 use anyhow::{Result, bail};
 use hounsfield_core::metrics::jaccard as iou;
 use hounsfield_core::{Camera, Projection, Volume};
-use hounsfield_mesh::{ShapeClass, occupancy};
-use hounsfield_render::{Surface, render_view};
+use hounsfield_mesh::{ShapeClass, TriMesh, occupancy};
+use hounsfield_render::{Surface, ViewMaps, render_view};
 use hounsfield_surface::hull::{HullGrid, MaskedView, visual_hull};
 use hounsfield_surface::silhouette::Silhouette;
 use serde::Serialize;
@@ -61,6 +61,17 @@ pub fn ring_cameras(count: usize, size: usize, elevation: f64) -> Result<Vec<Cam
         .collect()
 }
 
+/// The maps (mask, depth, normals) of an uncoloured mesh seen by `camera`.
+pub(crate) fn render_mesh(mesh: &TriMesh, camera: &Camera) -> Result<ViewMaps> {
+    let surface = Surface {
+        vertices: &mesh.vertices,
+        triangles: &mesh.triangles,
+        normals: None,
+        colours: None,
+    };
+    Ok(render_view(&surface, camera)?)
+}
+
 /// One shape as the baselines see it: its silhouettes and its occupancy.
 struct Example {
     class: ShapeClass,
@@ -74,13 +85,7 @@ fn example(class: ShapeClass, seed: u64, cameras: &[Camera], resolution: usize) 
     let silhouettes = cameras
         .iter()
         .map(|camera| {
-            let surface = Surface {
-                vertices: &mesh.vertices,
-                triangles: &mesh.triangles,
-                normals: None,
-                colours: None,
-            };
-            let maps = render_view(&surface, camera)?;
+            let maps = render_mesh(&mesh, camera)?;
             Ok(Silhouette::new(maps.width, maps.height, maps.mask)?)
         })
         .collect::<Result<_>>()?;
@@ -88,7 +93,7 @@ fn example(class: ShapeClass, seed: u64, cameras: &[Camera], resolution: usize) 
 }
 
 /// The occupancy the visual hull of `views` gives on the unit cube's grid.
-fn hull_occupancy(
+pub(crate) fn hull_occupancy(
     cameras: &[Camera],
     silhouettes: &[Silhouette],
     resolution: usize,

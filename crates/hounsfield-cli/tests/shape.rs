@@ -67,3 +67,174 @@ fn baselines_report_every_group_and_refuse_impossible_cameras() {
     );
     assert_eq!(one["elevation"], 20.0);
 }
+
+/// A tiny lifted depth model: 16 px views, 8^3 occupancy, a few steps.
+const TINY: &str = r#"
+output = "tiny.safetensors"
+[data]
+input = "depth"
+train_per_class = 3
+validation = 6
+size = 16
+[model]
+encoder_channels = [4, 8, 8]
+latent = 16
+decoder_channels = [8, 4]
+fuse_level = 0
+lifted = true
+[train]
+steps = 4
+batch_size = 4
+validate_every = 2
+"#;
+
+#[test]
+fn train_eval_views_and_predict_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(&config, TINY).unwrap();
+    let out = hounsfield(&["--json", "--quiet", "shape", "train", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["report"]["steps"], 4);
+    assert_eq!(report["train_shapes"], 18);
+    // Validation lines at steps 2 and 4, with one and three views.
+    let validation = report["report"]["validation"].as_array().unwrap();
+    assert_eq!(validation.len(), 2);
+    assert_eq!(validation[1]["iou"][1][0], 3);
+    let model = dir.path().join("tiny.safetensors");
+    // Resuming to the same step count trains no further; the file still loads.
+    let out =
+        hounsfield(&["--json", "--quiet", "shape", "train", config.to_str().unwrap(), "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = hounsfield(&[
+        "--json",
+        "--quiet",
+        "shape",
+        "eval",
+        model.to_str().unwrap(),
+        "--test",
+        "6",
+        "--test-held-out-class",
+        "1",
+        "--retrieval-per-class",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = eval["rows"].as_array().unwrap();
+    // Six classes, all trained classes and the held-out class, for one and three views.
+    assert_eq!(rows.len(), 16);
+    assert_eq!(rows[6]["group"], "all trained classes");
+    assert_eq!(rows[6]["shapes"], 6);
+    assert_eq!(rows[8]["views"], 3);
+    assert_eq!(eval["retrieval_shapes"], 12);
+    for row in rows {
+        for method in ["network", "hull", "retrieval"] {
+            let iou = row[method]["iou"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&iou), "{row}");
+        }
+    }
+
+    let views = dir.path().join("views");
+    let out = hounsfield(&[
+        "--json",
+        "shape",
+        "views",
+        "mug",
+        "4294967299",
+        views.to_str().unwrap(),
+        "--size",
+        "16",
+        "--resolution",
+        "8",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written["files"].as_array().unwrap().len(), 14);
+    let v = |name: &str| views.join(name).to_str().unwrap().to_owned();
+    let predicted = dir.path().join("p.nii.gz");
+    let out = hounsfield(&[
+        "--json",
+        "shape",
+        "predict",
+        model.to_str().unwrap(),
+        &v("view0_depth.png"),
+        &v("view2_depth.png"),
+        predicted.to_str().unwrap(),
+        "--cameras",
+        "0,2",
+        "--reference",
+        &v("occupancy.nii.gz"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["resolution"], 8);
+    let iou = p["iou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&iou));
+    assert!(predicted.exists());
+
+    // Wrong input: a shaded picture for a depth model, a camera off the ring, a camera twice,
+    // a corrupt model, an unknown class, an unknown or non-finite configuration key.
+    let refused = |args: &[&str], needle: &str| {
+        let out = hounsfield(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    let (m, o) = (model.to_str().unwrap(), predicted.to_str().unwrap());
+    refused(&["shape", "predict", m, &v("view0_shaded.png"), o], "16-bit");
+    refused(&["shape", "predict", m, &v("view0_depth.png"), o, "--cameras", "5"], "ring camera");
+    refused(
+        &[
+            "shape",
+            "predict",
+            m,
+            &v("view0_depth.png"),
+            &v("view1_depth.png"),
+            o,
+            "--cameras",
+            "1,1",
+        ],
+        "twice",
+    );
+    let corrupt = dir.path().join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"\x08\x00\x00\x00\x00\x00\x00\x00{}").unwrap();
+    refused(
+        &["shape", "predict", corrupt.to_str().unwrap(), &v("view0_depth.png"), o],
+        "corrupt.safetensors",
+    );
+    refused(&["shape", "views", "sofa", "1", views.to_str().unwrap()], "dumbbell");
+    // The reference is never overwritten, and nothing is written when a check fails.
+    let reference = std::fs::read(v("occupancy.nii.gz")).unwrap();
+    refused(
+        &[
+            "shape",
+            "predict",
+            m,
+            &v("view0_depth.png"),
+            &v("occupancy.nii.gz"),
+            "--reference",
+            &v("occupancy.nii.gz"),
+        ],
+        "overwritten",
+    );
+    assert_eq!(std::fs::read(v("occupancy.nii.gz")).unwrap(), reference);
+    let never = dir.path().join("never.nii.gz");
+    refused(
+        &["shape", "predict", m, &v("view0_depth.png"), never.to_str().unwrap(), "--mesh", "m.vtk"],
+        "m.vtk",
+    );
+    assert!(!never.exists());
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, TINY.replace("latent = 16", "latent = 16\nlatnet = 3")).unwrap();
+    refused(&["shape", "train", bad.to_str().unwrap()], "bad.toml");
+    std::fs::write(&bad, TINY.replace("batch_size = 4", "batch_size = 4\nlearning_rate = nan"))
+        .unwrap();
+    refused(&["shape", "train", bad.to_str().unwrap()], "train.learning_rate");
+    std::fs::write(&bad, TINY.replace("batch_size = 4", "batch_size = 100000000")).unwrap();
+    refused(&["shape", "train", bad.to_str().unwrap()], "batch_size");
+    std::fs::write(&bad, TINY.replace("batch_size = 4", "batch_size = 4\nmax_views = 5")).unwrap();
+    refused(&["shape", "train", bad.to_str().unwrap()], "max_views");
+}

@@ -1,6 +1,7 @@
 //! # hounsfield-nn
 //!
-//! MONAI/nnU-Net-style segmentation on candle, trained and run from Rust on the CPU:
+//! MONAI/nnU-Net-style segmentation, learned reconstruction and shape from images on candle,
+//! trained and run from Rust on the CPU:
 //!
 //! - [`ops`]: differentiable 3D convolution and transposed convolution (im2col + GEMM, on one
 //!   thread GEMMs over shifted windows of the padded input, and direct AVX-512/AVX2 kernels for
@@ -16,6 +17,8 @@
 //! - [`infer`]: sliding-window inference with Gaussian blending and flip TTA; volumes in,
 //!   volumes (with the input's geometry) out.
 //! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
+//! - [`shape`]: 3D shape from 1-N views (3D-R2N2/Pix2Vox-style encoder-decoder with
+//!   context-aware fusion, optionally variational), trained on rendered views and occupancy.
 //! - [`operator`]: any `LinearOperator` (a CT projector) as a differentiable op, and [`lpd`],
 //!   Learned Primal-Dual built on it; [`recon`]: post-processing (FBPConvNet) and LPD models with
 //!   image, physics-consistency and smoothness losses, trained and saved as one unit.
@@ -60,6 +63,7 @@ pub mod ops;
 pub mod optim;
 pub mod plan;
 pub mod recon;
+pub mod shape;
 pub mod synthetic;
 pub mod train;
 pub mod unet;

@@ -117,7 +117,7 @@ impl UNetConfig {
 
 /// (conv -> norm -> LeakyReLU) x n, the first conv possibly strided, with an optional residual.
 #[derive(Clone, Debug)]
-struct Block {
+pub(crate) struct Block {
     convs: Vec<(Conv3d, Option<InstanceNorm>)>,
     skip: Option<Option<Conv3d>>,
     slope: f64,
@@ -125,7 +125,7 @@ struct Block {
 }
 
 impl Block {
-    fn new(
+    pub(crate) fn new(
         vb: VarBuilder<'_>,
         cfg: &UNetConfig,
         cin: usize,
@@ -168,7 +168,7 @@ impl Block {
         Ok(Self { convs, skip, slope: cfg.negative_slope, dropout: cfg.dropout })
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let last = self.convs.len() - 1;
         let mut h = x.clone();
         for (i, (conv, norm)) in self.convs.iter().enumerate() {
