@@ -912,6 +912,8 @@ pub struct PredictSummary {
     pub occupied: usize,
     /// Grid side.
     pub resolution: usize,
+    /// The cameras the model assumes the pictures came from: the ring at this elevation.
+    pub elevation: f64,
     /// IoU against a reference occupancy, when one is given.
     pub iou: Option<f64>,
 }
@@ -920,8 +922,9 @@ impl std::fmt::Display for PredictSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} view(s) -> {} ({} of {}^3 voxels occupied)",
+            "{} view(s) from the ring at {} degrees elevation -> {} ({} of {}^3 voxels occupied)",
             self.views.len(),
+            self.elevation,
             self.output.display(),
             self.occupied,
             self.resolution
@@ -948,6 +951,7 @@ pub fn predict(
     reference: Option<&Path>,
 ) -> Result<PredictSummary> {
     let (model, _, _) = ShapeModel::load(model_path)?;
+    let data = model_data(&model, model_path)?;
     if views.is_empty() || views.len() > RING {
         bail!("give 1 to {RING} view pictures, not {}", views.len());
     }
@@ -1004,7 +1008,6 @@ pub fn predict(
     let turns_all = ring_turns();
     let turns: Vec<usize> = ring.iter().map(|&k| turns_all[k]).collect();
     let carved = if model.info.net.lifted {
-        let data = model_data(&model, model_path)?;
         let cams = cameras(size, data.elevation)?;
         let lifted: Vec<Vec<u8>> = inputs
             .iter()
@@ -1046,6 +1049,7 @@ pub fn predict(
         views: views.iter().cloned().zip(ring).collect(),
         occupied: prob.iter().filter(|&&p| p >= 0.5).count(),
         resolution: n,
+        elevation: data.elevation,
         iou,
     })
 }
