@@ -393,6 +393,23 @@ pub(crate) enum ShapeOp {
         #[arg(long)]
         reference: Option<PathBuf>,
     },
+    /// Shapes from a variational model's prior (z ~ N(0, I)), or a latent interpolation:
+    /// sample_NNN.nii.gz (occupancy probabilities on the unit cube) and sample_NNN.ply.
+    Sample {
+        /// The model file (trained with variational = true).
+        model: PathBuf,
+        /// Output folder (created if missing).
+        dir: PathBuf,
+        /// Shapes to write (with --interpolate: steps from one draw to another, ends included).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        count: u16,
+        /// Seed of the latents.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Evenly spaced latents between two draws instead of independent draws.
+        #[arg(long)]
+        interpolate: bool,
+    },
 }
 
 /// `hounsfield ct` operations.
@@ -413,6 +430,10 @@ pub(crate) enum CtOp {
         /// This many random ellipses/ellipsoids instead of Shepp-Logan.
         #[arg(long)]
         random: Option<usize>,
+        /// A random head instead (3D: a skull shell around soft-tissue blobs, as `ct learn`'s
+        /// `phantoms = "heads"`); --random sets its blob count (default 8).
+        #[arg(long)]
+        head: bool,
         /// Seed of the random phantom.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -430,6 +451,9 @@ pub(crate) enum CtOp {
         /// With no image: this many random ellipses instead of Shepp-Logan.
         #[arg(long)]
         random: Option<usize>,
+        /// With no image: a random head instead (3D; --random sets its blob count, default 8).
+        #[arg(long, conflicts_with = "image")]
+        head: bool,
         /// Multiply the line integrals (0.02 turns a 0..1 phantom into water-like 1/mm).
         #[arg(long, default_value_t = 1.0)]
         scale: f32,

@@ -157,11 +157,34 @@ pub fn astra_vectors(scan: &Path) -> Result<AstraVectors> {
     Ok(AstraVectors { geometry_type, det_rows, det_cols, vectors })
 }
 
-/// `hounsfield ct phantom`: the Shepp-Logan phantom (or `random` ellipses) on the scan's grid.
-pub fn phantom(scan: &Path, output: &Path, random: Option<usize>, seed: u64) -> Result<CtReport> {
+/// Which analytic phantom `ct phantom` and `ct project` make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhantomChoice {
+    /// The modified Shepp-Logan phantom of the scan's dimension.
+    SheppLogan,
+    /// This many random ellipses or ellipsoids.
+    Random(usize),
+    /// A random head with this many soft-tissue blobs (3D scans).
+    Head(usize),
+}
+
+impl PhantomChoice {
+    /// From the command line's `--random N` and `--head` (a head has 8 blobs unless N says).
+    pub fn new(random: Option<usize>, head: bool) -> Self {
+        match (random, head) {
+            (count, true) => Self::Head(count.unwrap_or(8)),
+            (Some(count), false) => Self::Random(count),
+            (None, false) => Self::SheppLogan,
+        }
+    }
+}
+
+/// `hounsfield ct phantom`: the Shepp-Logan phantom (or random ellipses, or a random head) on
+/// the scan's grid.
+pub fn phantom(scan: &Path, output: &Path, choice: PhantomChoice, seed: u64) -> Result<CtReport> {
     let file = ScanFile::read(scan)?;
     let start = std::time::Instant::now();
-    let ph = make_phantom(&file, random, seed)?;
+    let ph = make_phantom(&file, scan, choice, seed)?;
     // Pixel averages over 16x16 points in 2D (4x4x4 in 3D): the reference PSNRs are measured against.
     let image = ph.rasterize(&file.grid, if ph.dims == 2 { 16 } else { 4 })?;
     let r = report(output, format!("{}D phantom", ph.dims), &image, start.elapsed().as_secs_f64());
@@ -169,13 +192,18 @@ pub fn phantom(scan: &Path, output: &Path, random: Option<usize>, seed: u64) -> 
     Ok(r)
 }
 
-fn make_phantom(file: &ScanFile, random: Option<usize>, seed: u64) -> Result<Phantom> {
+fn make_phantom(file: &ScanFile, scan: &Path, choice: PhantomChoice, seed: u64) -> Result<Phantom> {
     let dims = file.scan.dims();
     let radius = file.grid.inscribed_radius();
-    Ok(match random {
-        Some(count) => Phantom::random(dims, count, radius, seed)?,
-        None if dims == 2 => Phantom::shepp_logan_2d(radius),
-        None => Phantom::shepp_logan_3d(radius),
+    Ok(match choice {
+        PhantomChoice::Random(count) => Phantom::random(dims, count, radius, seed)?,
+        PhantomChoice::Head(_) if dims != 3 => {
+            bail!("a random head is 3D; {} describes a 2D scan", scan.display())
+        }
+        // In 90% of the inscribed ball, as `ct learn` draws them (a head reaches 1.04 radii).
+        PhantomChoice::Head(blobs) => Phantom::random_head(0.9 * radius, blobs, seed)?,
+        PhantomChoice::SheppLogan if dims == 2 => Phantom::shepp_logan_2d(radius),
+        PhantomChoice::SheppLogan => Phantom::shepp_logan_3d(radius),
     })
 }
 
@@ -183,8 +211,8 @@ fn make_phantom(file: &ScanFile, random: Option<usize>, seed: u64) -> Result<Pha
 pub struct ProjectOptions {
     /// Project this image with the Joseph projector; `None`: exact line integrals of the phantom.
     pub image: Option<PathBuf>,
-    /// With no image: this many random ellipses instead of Shepp-Logan.
-    pub random: Option<usize>,
+    /// With no image: the analytic phantom to project.
+    pub phantom: PhantomChoice,
     /// Scale applied to the line integrals (e.g. 0.02 to turn a 0..1 phantom into water-like
     /// attenuation per mm).
     pub scale: f32,
@@ -217,7 +245,7 @@ pub fn project(scan: &Path, output: &Path, options: &ProjectOptions) -> Result<C
             (projector.apply(x.view())?, format!("Joseph projections of {}", path.display()))
         }
         None => {
-            let ph = make_phantom(&file, options.random, options.seed)?;
+            let ph = make_phantom(&file, scan, options.phantom, options.seed)?;
             (ph.project(&file.scan, 1)?, format!("exact line integrals of a {}D phantom", ph.dims))
         }
     };
@@ -266,7 +294,8 @@ pub enum Method {
     Mlem,
     /// FISTA with total variation (`--lambda`).
     FistaTv,
-    /// FBP followed by a trained U-Net (`--model` from `ct learn`).
+    /// The model's prior (FBP/FDK, or the backprojection) followed by its trained U-Net
+    /// (`--model` from `ct learn`).
     Fbpconvnet,
     /// Learned Primal-Dual (`--model` from `ct learn`).
     Lpd,
@@ -421,7 +450,7 @@ fn learned(
         );
     };
     let context = ReconModel::context(path)?;
-    let trained: ScanFile = serde_json::from_str(&context)
+    let trained: crate::ct_learn::ModelScan = serde_json::from_str(&context)
         .with_context(|| format!("{}: the model does not record its scan", path.display()))?;
     if trained.grid != file.grid || trained.scan != file.scan {
         bail!(
@@ -440,6 +469,7 @@ fn learned(
     if !kind_matches {
         bail!("{}: not a model for --method {}", path.display(), options.method.name());
     }
-    let prior = fbp(&file.scan, &file.grid, y.view(), &FbpOptions::default())?;
+    // The image the network was trained to start from (FBP/FDK or the backprojection).
+    let prior = trained.prior.image(&file.grid, &file.scan, y.view())?;
     Ok(model.reconstruct(y.view(), prior.view())?)
 }

@@ -9,6 +9,8 @@
 //!
 //! [simulation]                      # default: the LPD paper's setting at size 128
 //! size = 128                        # or scan = "cone.toml" (a scan file: grid + scan)
+//! phantoms = "ellipsoids"           # or "heads" (3D scans: random skulls around blobs)
+//! prior = "fbp"                     # or "backprojection" (scans FBP refuses: two views)
 //! noise = { type = "gaussian", relative = 0.05 }
 //!
 //! [model]
@@ -21,7 +23,8 @@
 //!
 //! [evaluate]
 //! images = 100
-//! tv_lambda = 2.0                   # also score FISTA-TV (100 iterations)
+//! tv_lambda = 2.0                   # also score FISTA-TV (100 iterations); a list such as
+//!                                   # [0.5, 2.0] scores it with each weight
 //! ```
 
 use std::fmt;
@@ -33,7 +36,8 @@ use anyhow::{Context, Result, bail};
 use hounsfield_core::metrics::{SsimOptions, psnr, ssim};
 use hounsfield_core::{Geometry, LinearOperator, Volume};
 use hounsfield_ct::{
-    DataNoise, IterOptions, Phantom, Projector, SimulatedCase, Simulation, TvOptions, fista_tv,
+    DataNoise, ImageGrid, IterOptions, Phantom, PhantomFamily, Prior, Projector, ScanGeometry,
+    SimulatedCase, Simulation, TvOptions, fista_tv,
 };
 use hounsfield_nn::optim::Schedule;
 use hounsfield_nn::recon::{
@@ -62,9 +66,16 @@ pub struct SimulationSection {
     /// Sub-samples per pixel side for the exact truth and data.
     #[serde(default = "default_supersample")]
     pub supersample: usize,
-    /// Ellipses per phantom, `[min, max]`.
+    /// Ellipses per phantom, `[min, max]` (for heads: soft-tissue blobs inside the skull).
     #[serde(default = "default_shapes")]
     pub shapes: [usize; 2],
+    /// Random ellipses/ellipsoids, or random heads (3D).
+    #[serde(default)]
+    pub phantoms: PhantomFamily,
+    /// What the network starts from: FBP/FDK, or the normalised backprojection (for scans FBP
+    /// refuses, such as two radiographs).
+    #[serde(default)]
+    pub prior: Prior,
 }
 
 fn default_size() -> usize {
@@ -76,6 +87,20 @@ fn default_noise() -> DataNoise {
 fn default_supersample() -> usize {
     4
 }
+/// `tv_lambda = 2.0` or `tv_lambda = [0.5, 2.0]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f64),
+        Many(Vec<f64>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    })
+}
+
 fn default_shapes() -> [usize; 2] {
     [3, 10]
 }
@@ -119,8 +144,10 @@ pub struct EvaluateSection {
     /// Held-out random phantoms.
     #[serde(default = "default_images")]
     pub images: usize,
-    /// Also score FISTA-TV (100 iterations from the clamped FBP) with this weight.
-    pub tv_lambda: Option<f64>,
+    /// Also score FISTA-TV (100 iterations from the clamped FBP) with this weight, or with
+    /// each of a list of weights (to show the baseline at its best).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub tv_lambda: Vec<f64>,
     /// Data range of PSNR and SSIM.
     #[serde(default = "default_range")]
     pub data_range: f64,
@@ -128,7 +155,7 @@ pub struct EvaluateSection {
 
 impl Default for EvaluateSection {
     fn default() -> Self {
-        Self { images: default_images(), tv_lambda: None, data_range: default_range() }
+        Self { images: default_images(), tv_lambda: Vec::new(), data_range: default_range() }
     }
 }
 
@@ -185,8 +212,12 @@ impl LearnConfig {
         if !(e.data_range.is_finite() && e.data_range > 0.0) {
             bail!("{}: evaluate.data_range must be finite and > 0", path.display());
         }
-        if e.tv_lambda.is_some_and(|l| !(l.is_finite() && l > 0.0)) {
-            bail!("{}: evaluate.tv_lambda must be finite and > 0", path.display());
+        if e.tv_lambda.iter().any(|l| !(l.is_finite() && *l > 0.0)) || e.tv_lambda.len() > 16 {
+            bail!(
+                "{}: evaluate.tv_lambda must be finite and > 0 (at most 16 weights), found {:?}",
+                path.display(),
+                e.tv_lambda
+            );
         }
         Ok(cfg)
     }
@@ -204,22 +235,50 @@ impl LearnConfig {
                 (paper.grid, paper.scan)
             }
         };
-        let sim =
-            Simulation { grid, scan, noise: s.noise, supersample: s.supersample, shapes: s.shapes };
+        let sim = Simulation {
+            grid,
+            scan,
+            noise: s.noise,
+            supersample: s.supersample,
+            shapes: s.shapes,
+            phantoms: s.phantoms,
+            prior: s.prior,
+        };
         sim.validate()?;
         Ok(sim)
     }
 }
 
-/// The scan a model was trained for, stored in the model file to rebuild its projector.
+/// The scan a model was trained for, written beside it for `ct project`.
 pub fn scan_of(sim: &Simulation) -> ScanFile {
     ScanFile { grid: sim.grid.clone(), scan: sim.scan.clone() }
+}
+
+/// What a model file records of its data (its context string, JSON): the scan, to rebuild its
+/// projector, and the prior image its network starts from (absent in files of FBP models).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelScan {
+    /// The image grid.
+    pub grid: ImageGrid,
+    /// The scan geometry.
+    pub scan: ScanGeometry,
+    /// The prior image.
+    #[serde(default)]
+    pub prior: Prior,
+}
+
+impl ModelScan {
+    /// The record of `sim`.
+    pub fn of(sim: &Simulation) -> Self {
+        Self { grid: sim.grid.clone(), scan: sim.scan.clone(), prior: sim.prior }
+    }
 }
 
 /// One method's scores on the held-out set.
 #[derive(Clone, Debug, Serialize)]
 pub struct MethodScore {
-    /// fbp, fista-tv, or the model's kind.
+    /// The prior (fbp, fdk for cone beams, or backprojection), fista-tv, or the model's kind.
     pub method: String,
     /// Mean PSNR over the held-out phantoms (dB).
     pub psnr_db: f64,
@@ -352,7 +411,15 @@ pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnR
                     cfg.seed.wrapping_mul(1_000_003).wrapping_add((step * t.batch + k) as u64);
                 sim.case(&sim.random_phantom(seed)?, seed ^ 0x6e01_5e00)
             })
-            .collect::<hounsfield_core::Result<_>>()?;
+            .collect::<hounsfield_core::Result<_>>()
+            .with_context(|| {
+                format!(
+                    "{}: simulating training data with prior = \"{:?}\" (a scan FBP refuses, \
+                     such as two views, needs prior = \"backprojection\")",
+                    config.display(),
+                    sim.prior
+                )
+            })?;
         let batch = batch_of(op.as_ref(), &cases, !t.self_supervised)?;
         last = trainer.step(&batch, step, total)?;
         step += 1;
@@ -366,7 +433,7 @@ pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnR
     }
     let train_seconds = start.elapsed().as_secs_f64();
     let model = trainer.into_model();
-    let context = serde_json::to_string(&scan_of(&sim))?;
+    let context = serde_json::to_string(&ModelScan::of(&sim))?;
     model.save(&cfg.output, &context)?;
     // The scan beside the model: `ct project` with it makes data the model accepts.
     let scan_json = serde_json::to_vec_pretty(&scan_of(&sim))?;
@@ -455,9 +522,10 @@ pub fn evaluate(
         Phantom::shepp_logan_3d(radius)
     };
     let sl = sim.case(&sl_phantom, TEST_SEED + 9)?;
+    let analytic = sim.prior.name(&sim.scan);
     let mut methods: Vec<Method<'_>> =
-        vec![("fbp".into(), Box::new(|c: &SimulatedCase| Ok(c.fbp.clone())))];
-    if let Some(lambda) = e.tv_lambda {
+        vec![(analytic.into(), Box::new(|c: &SimulatedCase| Ok(c.fbp.clone())))];
+    for &lambda in &e.tv_lambda {
         methods.push((
             format!("fista-tv {lambda}"),
             Box::new(move |c: &SimulatedCase| {

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use hounsfield_core::Volume;
-use hounsfield_core::rng::SplitMix64;
 use hounsfield_ct::phantom::Ellipsoid;
 use hounsfield_ct::{ImageGrid, Phantom, ScanGeometry};
 use hounsfield_nn::data::{AugmentConfig, Sample};
@@ -33,30 +32,6 @@ pub struct SegmentResults {
     pub dice_skull: f64,
     /// Seconds: simulating the training heads, training, predicting.
     pub seconds: [f64; 3],
-}
-
-/// Skull (outer shell, density 1) and intracranial space (inner ellipsoid, density -0.8 added)
-/// as the first two shapes, then soft-tissue blobs: the Shepp-Logan layout with random shapes.
-fn random_head(radius: f64, seed: u64) -> Result<Phantom> {
-    let mut rng = SplitMix64::new(seed);
-    let sl = Phantom::shepp_logan_3d(radius);
-    let scale: [f64; 3] = std::array::from_fn(|_| rng.uniform(0.85, 1.05));
-    let angle = rng.uniform(-0.3, 0.3);
-    let outer_axes: [f64; 3] = std::array::from_fn(|k| sl.shapes[0].axes[k] * scale[k]);
-    let thickness = rng.uniform(0.025, 0.06) * radius;
-    let inner_axes = outer_axes.map(|a| a - thickness);
-    let centre = [rng.uniform(-0.05, 0.05) * radius, rng.uniform(-0.05, 0.05) * radius, 0.0];
-    let mut shapes = vec![
-        Ellipsoid::euler(centre, outer_axes, [angle, 0.0, 0.0], 1.0),
-        Ellipsoid::euler(centre, inner_axes, [angle, 0.0, 0.0], -0.8),
-    ];
-    for mut blob in Phantom::random(3, 8, 0.5 * radius, seed ^ 0xb10b)?.shapes {
-        // Densities 0.05..0.5 become -0.15..+0.3 around the brain's 0.2.
-        blob.density -= 0.15;
-        blob.centre = std::array::from_fn(|k| blob.centre[k] + centre[k]);
-        shapes.push(blob);
-    }
-    Ok(Phantom { dims: 3, shapes })
 }
 
 /// Labels from a head's first two shapes at voxel centres: 1 inside the inner ellipsoid
@@ -106,7 +81,7 @@ pub fn run_segment(
     let mut trainer = Trainer::new(cfg)?;
     let mut train = Vec::with_capacity(heads);
     for i in 0..heads as u64 {
-        let head = random_head(radius, seed.wrapping_mul(1000).wrapping_add(i))?;
+        let head = Phantom::random_head(radius, 8, seed.wrapping_mul(1000).wrapping_add(i))?;
         let image = simulate_fdk(&head, &grid, &geometry, seed.wrapping_add(100 + i))?;
         train.push(Sample::new(trainer.model().prepare(&image)?, head_labels(&head, &grid)?)?);
     }

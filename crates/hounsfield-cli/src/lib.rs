@@ -28,6 +28,7 @@ pub mod segment;
 pub mod segment_data;
 pub mod serve;
 pub mod shape_data;
+pub mod shape_generate;
 pub mod shape_learn;
 pub mod surface;
 pub mod volume_info;

@@ -409,6 +409,16 @@ fn run_shape(op: ShapeOp, quiet: bool, json: bool) -> Result<()> {
             );
             print(&done?, json)
         }
+        ShapeOp::Sample { model, dir, count, seed, interpolate } => {
+            let done = hounsfield_cli::shape_generate::sample(
+                &model,
+                &dir,
+                usize::from(count),
+                seed,
+                interpolate,
+            );
+            print(&done?, json)
+        }
         ShapeOp::Baselines {
             train_per_class,
             test,
@@ -485,9 +495,12 @@ fn run_segment(op: SegmentOp, quiet: bool, json: bool) -> Result<()> {
 fn run_ct(op: CtOp, quiet: bool, json: bool) -> Result<()> {
     let report = match op {
         CtOp::Astra { scan } => return print(&ct::astra_vectors(&scan)?, json),
-        CtOp::Phantom { scan, output, random, seed } => ct::phantom(&scan, &output, random, seed)?,
-        CtOp::Project { scan, output, image, random, scale, photons, seed } => {
-            let options = ct::ProjectOptions { image, random, scale, photons, seed };
+        CtOp::Phantom { scan, output, random, head, seed } => {
+            ct::phantom(&scan, &output, ct::PhantomChoice::new(random, head), seed)?
+        }
+        CtOp::Project { scan, output, image, random, head, scale, photons, seed } => {
+            let phantom = ct::PhantomChoice::new(random, head);
+            let options = ct::ProjectOptions { image, phantom, scale, photons, seed };
             let done = progress::with_spinner("projecting", !quiet, || {
                 ct::project(&scan, &output, &options)
             });

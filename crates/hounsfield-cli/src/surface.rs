@@ -645,12 +645,19 @@ impl fmt::Display for MetricsText<'_> {
         writeln!(
             f,
             "    Chamfer-L1 {:.4} mm (normalised {:.5}), mean surface distance {:.4} mm, HD95 {:.4} mm",
-            m.chamfer_l1, m.chamfer_normalised, m.mean_surface_distance, m.hausdorff95
+            m.surface.chamfer_l1,
+            m.surface.chamfer_normalised,
+            m.surface.mean_surface_distance,
+            m.surface.hausdorff95
         )?;
         writeln!(
             f,
             "    F-score@{:.3} mm {:.4} (precision {:.4}, recall {:.4}), normal consistency {:.4}",
-            m.fscore_threshold, m.fscore, m.precision, m.recall, m.normal_consistency
+            m.surface.fscore_threshold,
+            m.surface.fscore,
+            m.surface.precision,
+            m.surface.recall,
+            m.surface.normal_consistency
         )
     }
 }

@@ -497,6 +497,82 @@ fn ct_phantom_project_reconstruct_round_trip() {
 }
 
 #[test]
+fn ct_learn_on_two_view_heads_scores_the_backprojection_and_each_tv_weight() {
+    // The X-ray setting in miniature: random heads, two orthogonal cone-beam views, a 3D U-Net
+    // (2 steps on 16^3). The report names the backprojection prior (FDK refuses two views),
+    // scores FISTA-TV once per listed weight; heads are refused for a 2D scan.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(
+        dir.path().join("scan.toml"),
+        "[grid]\nshape = [16, 16, 16]\nspacing = [1.0, 1.0, 1.0]\n[scan]\ntype = \"cone\"\n\
+         angles = { count = 2, span_degrees = 180 }\n\
+         detector = { cols = 24, rows = 24, col_spacing = 1.6, row_spacing = 1.6 }\n\
+         source_origin = 60.0\nsource_detector = 120.0\n",
+    )
+    .unwrap();
+    let config = |scan: &str| {
+        format!(
+            "output = \"heads.safetensors\"\n[simulation]\n{scan}\nphantoms = \"heads\"\n\
+             prior = \"backprojection\"\nsupersample = 1\nnoise = {{ type = \"none\" }}\n[model]\nkind = \"post_processing\"\n\
+             [model.unet]\nspatial_dims = 3\nout_channels = 1\nchannels = [4, 8]\nnorm = \"none\"\n\
+             [train]\nsteps = 2\n[evaluate]\nimages = 2\ntv_lambda = [0.01, 0.1]\n"
+        )
+    };
+    std::fs::write(dir.path().join("heads.toml"), config("scan = \"scan.toml\"")).unwrap();
+    let out = hounsfield(&["ct", "learn", &p("heads.toml"), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let methods: Vec<&str> =
+        v["scores"].as_array().unwrap().iter().map(|s| s["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["backprojection", "fista-tv 0.01", "fista-tv 0.1", "fbpconvnet"], "{v}");
+    // Two views of a head: the backprojection is far from the truth (PSNR under 25 dB).
+    let bp = v["scores"][0]["psnr_db"].as_f64().unwrap();
+    assert!(bp.is_finite() && bp < 25.0, "{v}");
+    // FDK refuses two views; the error says what to set.
+    let fdk = config("scan = \"scan.toml\"").replace("prior = \"backprojection\"\n", "");
+    std::fs::write(dir.path().join("fdk.toml"), fdk).unwrap();
+    let out = hounsfield(&["ct", "learn", &p("fdk.toml")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("short scan") && err.contains("backprojection"), "{err}");
+    std::fs::write(dir.path().join("flat.toml"), config("size = 32")).unwrap();
+    let out = hounsfield(&["ct", "learn", &p("flat.toml")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("heads are 3D"), "{}", text(&out.stderr));
+    // `ct phantom --head` writes a head (brain 0.2 inside the skull), `ct project --head` its
+    // radiographs; a 2D scan is refused.
+    let out =
+        hounsfield(&["ct", "phantom", &p("scan.toml"), &p("head.nii.gz"), "--head", "--seed", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let head = hounsfield_io::open_volume(Path::new(&p("head.nii.gz"))).unwrap();
+    // Air in the corners (the head stays in 90% of the inscribed ball), brain inside.
+    assert_eq!(head.as_slice()[0], 0.0);
+    let brain = head.as_slice().iter().filter(|&&v| (v - 0.2).abs() < 1e-3).count();
+    assert!(brain > 100, "{brain} brain voxels");
+    let out = hounsfield(&["ct", "project", &p("scan.toml"), &p("drr.nii.gz"), "--head"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(
+        dir.path().join("flat_scan.toml"),
+        "[grid]\nshape = [1, 16, 16]\nspacing = [1.0, 1.0, 1.0]\n[scan]\ntype = \"parallel2d\"\n\
+         angles = { count = 8, span_degrees = 180 }\ndetector = { cols = 24, col_spacing = 1.0 }\n",
+    )
+    .unwrap();
+    let out = hounsfield(&["ct", "phantom", &p("flat_scan.toml"), &p("h2.nii.gz"), "--head"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("a random head is 3D"), "{}", text(&out.stderr));
+    let bad = config("scan = \"scan.toml\"").replace("[0.01, 0.1]", "[0.01, -1.0]");
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let out = hounsfield(&["ct", "learn", &p("bad.toml")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("tv_lambda must be finite and > 0"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn ct_learn_trains_scores_and_reconstructs_with_the_model() {
     // A tiny LPD and FBPConvNet (3 steps each on 32^2): the report scores FBP, FISTA-TV and the
     // model on held-out phantoms; the model file, its report and its scan are written; data

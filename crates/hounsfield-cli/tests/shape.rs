@@ -68,6 +68,25 @@ fn baselines_report_every_group_and_refuse_impossible_cameras() {
     assert_eq!(one["elevation"], 20.0);
 }
 
+/// `shape eval` of `model` on 6 + 1 held-out shapes with 2 retrieval shapes per class.
+fn eval_small(model: &std::path::Path) -> serde_json::Value {
+    let out = hounsfield(&[
+        "--json",
+        "--quiet",
+        "shape",
+        "eval",
+        model.to_str().unwrap(),
+        "--test",
+        "6",
+        "--test-held-out-class",
+        "1",
+        "--retrieval-per-class",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A tiny lifted depth model: 16 px views, 8^3 occupancy, a few steps.
 const TINY: &str = r#"
 output = "tiny.safetensors"
@@ -108,21 +127,7 @@ fn train_eval_views_and_predict_from_the_command_line() {
         hounsfield(&["--json", "--quiet", "shape", "train", config.to_str().unwrap(), "--resume"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let out = hounsfield(&[
-        "--json",
-        "--quiet",
-        "shape",
-        "eval",
-        model.to_str().unwrap(),
-        "--test",
-        "6",
-        "--test-held-out-class",
-        "1",
-        "--retrieval-per-class",
-        "2",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eval = eval_small(&model);
     let rows = eval["rows"].as_array().unwrap();
     // Six classes, all trained classes and the held-out class, for one and three views.
     assert_eq!(rows.len(), 16);
@@ -237,4 +242,78 @@ fn train_eval_views_and_predict_from_the_command_line() {
     refused(&["shape", "train", bad.to_str().unwrap()], "batch_size");
     std::fs::write(&bad, TINY.replace("batch_size = 4", "batch_size = 4\nmax_views = 5")).unwrap();
     refused(&["shape", "train", bad.to_str().unwrap()], "max_views");
+}
+
+#[test]
+fn a_variational_model_samples_interpolates_and_scores_its_samples() {
+    // The tiny model made variational (not lifted: samples are decoded with nothing carved).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vae.toml");
+    let text = TINY
+        .replace("tiny.safetensors", "vae.safetensors")
+        .replace("lifted = true", "variational = true");
+    std::fs::write(&config, text).unwrap();
+    let out = hounsfield(&["--json", "--quiet", "shape", "train", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let model = dir.path().join("vae.safetensors");
+    let m = model.to_str().unwrap();
+    let eval = eval_small(&model);
+    // As many samples (and training shapes) as held-out shapes of the trained classes.
+    let generation = &eval["generation"];
+    for set in ["samples", "training_shapes"] {
+        let s = &generation[set];
+        assert_eq!(s["generated"], 6, "{generation}");
+        assert_eq!(s["references"], 6, "{generation}");
+        let coverage = s["coverage"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&coverage), "{generation}");
+    }
+    // Training shapes are real shapes: every one has a surface, and they are at a finite,
+    // sub-unit Chamfer distance from their nearest held-out shape.
+    let training = &generation["training_shapes"];
+    assert_eq!(training["empty"], 0);
+    let mmd = training["mmd"].as_f64().unwrap();
+    assert!(mmd > 0.0 && mmd < 0.5, "{generation}");
+
+    let samples = dir.path().join("samples");
+    let s = samples.to_str().unwrap();
+    let out = hounsfield(&["--json", "shape", "sample", m, s, "--count", "3", "--interpolate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["shapes"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["resolution"], 8);
+    let first = hounsfield_io::open_volume(samples.join("sample_000.nii.gz")).unwrap();
+    assert_eq!(first.shape(), [8, 8, 8]);
+    assert!(first.as_slice().iter().all(|p| (0.0..=1.0).contains(p)));
+    // The same seed gives the same samples.
+    let again = dir.path().join("again");
+    let out = hounsfield(&[
+        "shape",
+        "sample",
+        m,
+        again.to_str().unwrap(),
+        "--count",
+        "3",
+        "--interpolate",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(samples.join("sample_002.nii.gz")).unwrap(),
+        std::fs::read(again.join("sample_002.nii.gz")).unwrap()
+    );
+
+    // A model that is not variational, one interpolation step, a file as the folder.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, TINY).unwrap();
+    let out = hounsfield(&["--quiet", "shape", "train", plain.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let tiny = dir.path().join("tiny.safetensors");
+    let refused = |args: &[&str], needle: &str| {
+        let out = hounsfield(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    refused(&["shape", "sample", tiny.to_str().unwrap(), s], "not a variational model");
+    refused(&["shape", "sample", m, s, "--count", "1", "--interpolate"], "at least 2");
+    refused(&["shape", "sample", m, config.to_str().unwrap()], "not a folder");
 }

@@ -43,4 +43,4 @@ pub use noise::{NoiseOptions, add_noise, log_transform, photon_counts};
 pub use phantom::{Ellipsoid, Phantom};
 pub use projector::Projector;
 pub use ramp::RampWindow;
-pub use simulate::{DataNoise, SimulatedCase, Simulation};
+pub use simulate::{DataNoise, PhantomFamily, Prior, SimulatedCase, Simulation};

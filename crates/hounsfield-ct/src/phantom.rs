@@ -213,6 +213,37 @@ impl Phantom {
         Ok(Phantom { dims, shapes })
     }
 
+    /// A random head in the ball of `radius` mm: the 3D Shepp-Logan's skull shell (density 1)
+    /// and intracranial space (-0.8 added: 0.2 inside), scaled 0.85-1.05 per axis, turned
+    /// +-0.3 rad about z, moved +-5% of `radius` in x and y, the shell 2.5-6% of `radius` thick;
+    /// inside it `blobs` random soft-tissue ellipsoids (-0.15 to +0.3 around the brain) in the
+    /// central half. The Shepp-Logan layout with random anatomy, the same for the same `seed`:
+    /// shapes 0 and 1 are the shell's outer and inner ellipsoids.
+    pub fn random_head(radius: f64, blobs: usize, seed: u64) -> Result<Self> {
+        if !(radius.is_finite() && radius > 0.0) {
+            return Err(Error::param("radius", format!("must be finite and > 0, found {radius}")));
+        }
+        let mut rng = SplitMix64::new(seed);
+        let sl = Self::shepp_logan_3d(radius);
+        let scale: Vec3 = std::array::from_fn(|_| rng.uniform(0.85, 1.05));
+        let angle = rng.uniform(-0.3, 0.3);
+        let outer_axes: Vec3 = std::array::from_fn(|k| sl.shapes[0].axes[k] * scale[k]);
+        let thickness = rng.uniform(0.025, 0.06) * radius;
+        let inner_axes = outer_axes.map(|a| a - thickness);
+        let centre = [rng.uniform(-0.05, 0.05) * radius, rng.uniform(-0.05, 0.05) * radius, 0.0];
+        let mut shapes = vec![
+            Ellipsoid::euler(centre, outer_axes, [angle, 0.0, 0.0], 1.0),
+            Ellipsoid::euler(centre, inner_axes, [angle, 0.0, 0.0], -0.8),
+        ];
+        for mut blob in Self::random(3, blobs, 0.5 * radius, seed ^ 0xb10b)?.shapes {
+            // Densities 0.05..0.5 become -0.15..+0.3 around the brain's 0.2.
+            blob.density -= 0.15;
+            blob.centre = std::array::from_fn(|k| blob.centre[k] + centre[k]);
+            shapes.push(blob);
+        }
+        Ok(Phantom { dims: 3, shapes })
+    }
+
     /// Checks that every shape has finite values and positive semi-axes.
     pub fn validate(&self) -> Result<()> {
         if !matches!(self.dims, 2 | 3) {

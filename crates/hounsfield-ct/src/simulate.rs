@@ -2,11 +2,12 @@
 //! line integrals (analytic and supersampled, so no inverse crime with the Joseph projector),
 //! noise, and the FBP/FDK of the noisy data that post-processing networks start from.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    FbpOptions, ImageGrid, NoiseOptions, Phantom, ScanGeometry, add_noise, fbp, uniform_angles,
+    FbpOptions, ImageGrid, IterOptions, NoiseOptions, Phantom, Projector, ScanGeometry, add_noise,
+    fbp, no_monitor, sirt, uniform_angles,
 };
 use hounsfield_core::rng::SplitMix64;
 use hounsfield_core::{Error, Result};
@@ -40,7 +41,8 @@ pub struct SimulatedCase {
     pub truth: ArrayD<f32>,
     /// Noisy line integrals, shaped like the scan's projections.
     pub sinogram: ArrayD<f32>,
-    /// FBP (FDK for cone beams) of the noisy data.
+    /// The [`Prior`] of the noisy data: FBP (FDK for cone beams) unless the simulation says
+    /// otherwise.
     pub fbp: ArrayD<f32>,
 }
 
@@ -56,8 +58,65 @@ pub struct Simulation {
     pub noise: DataNoise,
     /// Sub-samples per pixel side (truth) and per detector pixel side (data).
     pub supersample: usize,
-    /// Random phantoms hold `min..=max` ellipses or ellipsoids.
+    /// Random phantoms hold `min..=max` ellipses or ellipsoids (for heads: soft-tissue blobs).
     pub shapes: [usize; 2],
+    /// Which random phantoms are drawn.
+    #[serde(default)]
+    pub phantoms: PhantomFamily,
+    /// The analytic image each case carries (what post-processing networks start from).
+    #[serde(default)]
+    pub prior: Prior,
+}
+
+/// The first image made from the data, before any network: FBP/FDK where the scan allows it, or
+/// the normalised backprojection (SIRT's first step from zero, `C A^T R y`: each voxel the mean
+/// over its rays of their mean density) for scans FBP refuses, such as two radiographs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prior {
+    /// FBP (FDK for circular cone beams), the default filter.
+    #[default]
+    Fbp,
+    /// `C A^T R y` with the Joseph projector.
+    Backprojection,
+}
+
+impl Prior {
+    /// Its name in reports: fbp, fdk (circular cone beams) or backprojection.
+    pub fn name(self, scan: &ScanGeometry) -> &'static str {
+        match (self, scan) {
+            (Prior::Fbp, ScanGeometry::Cone { .. }) => "fdk",
+            (Prior::Fbp, _) => "fbp",
+            (Prior::Backprojection, _) => "backprojection",
+        }
+    }
+
+    /// The prior image of projections `y` of `scan` on `grid`.
+    pub fn image(
+        self,
+        grid: &ImageGrid,
+        scan: &ScanGeometry,
+        y: ArrayViewD<'_, f32>,
+    ) -> Result<ArrayD<f32>> {
+        match self {
+            Prior::Fbp => fbp(scan, grid, y, &FbpOptions::default()),
+            Prior::Backprojection => {
+                let op = Projector::new(grid.clone(), scan.clone())?;
+                sirt(&op, y, None, 1.0, &IterOptions::iterations(1), &mut no_monitor)
+            }
+        }
+    }
+}
+
+/// The family random phantoms are drawn from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhantomFamily {
+    /// Random ellipses or ellipsoids anywhere ([`Phantom::random`]).
+    #[default]
+    Ellipsoids,
+    /// Random heads: a skull shell around soft-tissue blobs ([`Phantom::random_head`]); 3D only.
+    Heads,
 }
 
 impl Simulation {
@@ -75,6 +134,8 @@ impl Simulation {
             noise: DataNoise::Gaussian { relative: 0.05 },
             supersample: 4,
             shapes: [3, 10],
+            phantoms: PhantomFamily::Ellipsoids,
+            prior: Prior::Fbp,
         })
     }
 
@@ -94,6 +155,9 @@ impl Simulation {
                 "shapes",
                 format!("need min <= max <= 1000, found {:?}", self.shapes),
             ));
+        }
+        if self.phantoms == PhantomFamily::Heads && self.scan.dims() != 3 {
+            return Err(Error::param("phantoms", "random heads are 3D; the scan is 2D"));
         }
         let bad = |what: &'static str, v: f64| {
             Error::param(what, format!("must be finite and > 0, found {v}"))
@@ -116,8 +180,8 @@ impl Simulation {
         Ok(())
     }
 
-    /// A random phantom of the scan's dimension inside 90% of the grid's inscribed disc or
-    /// ball, the same for the same `seed`.
+    /// A random phantom of the scan's dimension and [`Simulation::phantoms`]' family inside 90%
+    /// of the grid's inscribed disc or ball, the same for the same `seed`.
     pub fn random_phantom(&self, seed: u64) -> Result<Phantom> {
         self.validate()?;
         let dims = self.scan.dims();
@@ -130,7 +194,10 @@ impl Simulation {
         let span = (self.shapes[1] - self.shapes[0] + 1) as u64;
         let count =
             self.shapes[0] + (SplitMix64::new(seed ^ 0xe111_95e5).next_u64() % span) as usize;
-        Phantom::random(dims, count, 0.9 * half, seed)
+        match self.phantoms {
+            PhantomFamily::Ellipsoids => Phantom::random(dims, count, 0.9 * half, seed),
+            PhantomFamily::Heads => Phantom::random_head(0.9 * half, count, seed),
+        }
     }
 
     /// Truth, noisy data and FBP of `phantom`; the noise is drawn from `seed`.
@@ -153,7 +220,7 @@ impl Simulation {
                     .mapv(|v| v / attenuation as f32)
             }
         };
-        let fbp = fbp(&self.scan, &self.grid, sinogram.view(), &FbpOptions::default())?;
+        let fbp = self.prior.image(&self.grid, &self.scan, sinogram.view())?;
         Ok(SimulatedCase { truth, sinogram, fbp })
     }
 }
@@ -207,5 +274,77 @@ mod tests {
         sim.noise = DataNoise::None;
         sim.shapes = [5, 2];
         assert!(sim.random_phantom(1).is_err());
+    }
+
+    #[test]
+    fn random_heads_are_a_skull_shell_around_brain_inside_the_grid() {
+        use crate::geometry::Detector;
+        use hounsfield_core::LinearOperator;
+        use ndarray::Axis;
+        let grid = ImageGrid::new_3d([32, 32, 32], [1.0; 3]).unwrap();
+        let scan = ScanGeometry::parallel_3d(
+            uniform_angles(2, 0.0, std::f64::consts::PI),
+            Detector::panel(40, 40, 1.0, 1.0),
+        )
+        .unwrap();
+        let mut sim = Simulation {
+            grid,
+            scan,
+            noise: DataNoise::None,
+            supersample: 1,
+            shapes: [2, 4],
+            phantoms: PhantomFamily::Heads,
+            prior: Prior::Backprojection,
+        };
+        for seed in 0..4 {
+            let head = sim.random_phantom(seed).unwrap();
+            // Shell, intracranial space, then 2-4 blobs; the same seed gives the same head.
+            assert!((4..=6).contains(&head.shapes.len()), "{} shapes", head.shapes.len());
+            assert_eq!(head, sim.random_phantom(seed).unwrap());
+            let truth = sim.case(&head, seed).unwrap().truth;
+            let t = truth.view().into_dimensionality::<ndarray::Ix3>().unwrap();
+            // Nothing on the grid's faces: the head stays inside 90% of the inscribed ball.
+            let faces: f32 = [
+                t.index_axis(Axis(0), 0),
+                t.index_axis(Axis(0), 31),
+                t.index_axis(Axis(1), 0),
+                t.index_axis(Axis(1), 31),
+                t.index_axis(Axis(2), 0),
+                t.index_axis(Axis(2), 31),
+            ]
+            .iter()
+            .map(|f| f.iter().map(|v| v.abs()).sum::<f32>())
+            .sum();
+            assert_eq!(faces, 0.0, "seed {seed}");
+            // Along x through the centre, in 0.01 mm steps of the analytic head: air (0), the
+            // skull (1), then brain (0.2): the blobs stay in the central half.
+            let runs = (0..1600).fold(Vec::<f64>::new(), |mut runs, k| {
+                let v = head.value_at([-16.0 + 0.01 * f64::from(k), 0.0, 0.0]);
+                if runs.last().is_none_or(|&r| (r - v).abs() > 1e-9) {
+                    runs.push(v);
+                }
+                runs
+            });
+            assert!(runs.len() >= 3, "{runs:?}");
+            let expected = [0.0, 1.0, 0.2];
+            assert!(runs.iter().zip(expected).all(|(r, e)| (r - e).abs() < 1e-9), "{runs:?}");
+            // Most of the inside is brain (0.2); the shell is thinner than the brain is wide.
+            let count = |value: f32| t.iter().filter(|&&v| (v - value).abs() < 1e-6).count();
+            let (brain, bone) = (count(0.2), count(1.0));
+            assert!(brain > bone && bone > 0, "brain {brain}, skull {bone} voxels");
+        }
+        // The backprojection prior of a uniform grid is uniform: each voxel is the mean over its
+        // rays of their mean density (1 to 1e-5).
+        let op = Projector::new(sim.grid.clone(), sim.scan.clone()).unwrap();
+        let ones = ArrayD::<f32>::ones(ndarray::IxDyn(&[32, 32, 32]));
+        let y = op.apply(ones.view()).unwrap();
+        let prior = Prior::Backprojection.image(&sim.grid, &sim.scan, y.view()).unwrap();
+        let worst = prior.iter().fold(0.0f32, |m, v| m.max((v - 1.0).abs()));
+        assert!(worst < 1e-5, "{worst}");
+        assert_eq!(Prior::Fbp.name(&sim.scan), "fbp");
+        sim.scan = ScanGeometry::parallel_2d(vec![0.0], 40, 1.0).unwrap();
+        sim.grid = ImageGrid::new_2d(32, 32, 1.0).unwrap();
+        let err = sim.random_phantom(0).unwrap_err().to_string();
+        assert!(err.contains("heads are 3D"), "{err}");
     }
 }

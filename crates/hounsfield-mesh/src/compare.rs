@@ -87,31 +87,12 @@ impl CompareOptions {
     }
 }
 
-/// Measures of a test surface against a reference (distances in mm).
+/// Measures of a closed test surface against a closed reference (distances in mm).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct MeshComparison {
-    /// Chamfer-L1: mean of the two directions' mean point-to-surface distances.
-    pub chamfer_l1: f64,
-    /// `chamfer_l1` divided by the reference's largest bounding-box side (the unit-box
-    /// normalisation shape papers report).
-    pub chamfer_normalised: f64,
-    /// Mean surface distance: the mean of all distances of both directions pooled.
-    pub mean_surface_distance: f64,
-    /// 95th percentile of the pooled distances (HD95).
-    pub hausdorff95: f64,
-    /// Largest distance either way.
-    pub hausdorff: f64,
-    /// Fraction of test points within the threshold of the reference.
-    pub precision: f64,
-    /// Fraction of reference points within the threshold of the test surface.
-    pub recall: f64,
-    /// Harmonic mean of precision and recall.
-    pub fscore: f64,
-    /// The F-score threshold in mm.
-    pub fscore_threshold: f64,
-    /// Mean |cos| between each point's normal and the normal of the closest triangle of the
-    /// other surface, both directions (OccNet's normal consistency).
-    pub normal_consistency: f64,
+    /// The point-to-surface measures (flattened into the same JSON object).
+    #[serde(flatten)]
+    pub surface: SurfaceComparison,
     /// Intersection over union of the enclosed volumes, voxelised on a common grid.
     pub volume_iou: f64,
     /// Enclosed volume of the reference, mm³.
@@ -126,34 +107,52 @@ fn unit_normal(mesh: &TriMesh, t: usize) -> V3 {
     hounsfield_core::vec3::normalize(mesh.face_normal(t))
 }
 
-/// Compares `test` with `reference`; both must be closed (watertight) for the volume measures.
-pub fn compare_meshes(
+/// Point-to-surface measures of a test surface against a reference (distances in the meshes'
+/// units); the surfaces need not be closed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SurfaceComparison {
+    /// Chamfer-L1: mean of the two directions' mean point-to-surface distances.
+    pub chamfer_l1: f64,
+    /// `chamfer_l1` divided by the reference's largest bounding-box side.
+    pub chamfer_normalised: f64,
+    /// Mean of all distances of both directions pooled.
+    pub mean_surface_distance: f64,
+    /// 95th percentile of the pooled distances.
+    pub hausdorff95: f64,
+    /// Largest distance either way.
+    pub hausdorff: f64,
+    /// Fraction of test points within the threshold of the reference.
+    pub precision: f64,
+    /// Fraction of reference points within the threshold of the test surface.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub fscore: f64,
+    /// The F-score threshold.
+    pub fscore_threshold: f64,
+    /// Mean |cos| between each point's normal and the normal of the closest triangle of the
+    /// other surface, both directions (OccNet's normal consistency).
+    pub normal_consistency: f64,
+}
+
+/// Compares the surface `test` with `reference` from `samples` points on each (drawn with
+/// `seed`), the F-score at `fscore_fraction` of the reference's largest side. A surface without
+/// area is an error.
+pub fn compare_surfaces(
     reference: &TriMesh,
     test: &TriMesh,
-    options: &CompareOptions,
-) -> Result<MeshComparison> {
-    if options.samples == 0 || options.samples > 10_000_000 {
-        return Err(Error::param("samples", format!("{} (1..=10^7)", options.samples)));
+    samples: usize,
+    fscore_fraction: f64,
+    seed: u64,
+) -> Result<SurfaceComparison> {
+    if samples == 0 || samples > 10_000_000 {
+        return Err(Error::param("samples", format!("{samples} (1..=10^7)")));
     }
-    if !(options.fscore_fraction > 0.0 && options.fscore_fraction < 1.0) {
-        return Err(Error::param(
-            "fscore_fraction",
-            format!("{} (in (0, 1))", options.fscore_fraction),
-        ));
+    if !(fscore_fraction > 0.0 && fscore_fraction < 1.0) {
+        return Err(Error::param("fscore_fraction", format!("{fscore_fraction} (in (0, 1))")));
     }
     for (name, mesh) in [("reference", reference), ("test", test)] {
-        let stats = mesh.stats();
         if mesh.is_empty() {
             return Err(Error::Empty(format!("{name} mesh")));
-        }
-        if !stats.is_watertight() {
-            return Err(Error::param(
-                "mesh",
-                format!(
-                    "the {name} mesh is not closed ({} boundary, {} non-manifold, {} inconsistent edges): its volume is undefined",
-                    stats.boundary_edges, stats.non_manifold_edges, stats.inconsistent_edges
-                ),
-            ));
         }
     }
     let (lo, hi) = reference.bounds();
@@ -161,9 +160,9 @@ pub fn compare_meshes(
     if side.is_nan() || side <= 0.0 {
         return Err(Error::Empty("reference mesh with no extent".into()));
     }
-    let threshold = options.fscore_fraction * side;
-    let ref_samples = sample_surface(reference, options.samples, options.seed)?;
-    let test_samples = sample_surface(test, options.samples, options.seed ^ 0x5eed)?;
+    let threshold = fscore_fraction * side;
+    let ref_samples = sample_surface(reference, samples, seed)?;
+    let test_samples = sample_surface(test, samples, seed ^ 0x5eed)?;
     let directed = |from: &SurfaceSamples, to: &TriMesh| -> (Vec<f64>, f64) {
         let buckets = Buckets::new(to);
         let mut cos_sum = 0.0;
@@ -188,9 +187,7 @@ pub fn compare_meshes(
     pooled.sort_by(f64::total_cmp);
     let rank = ((0.95 * pooled.len() as f64).ceil() as usize).clamp(1, pooled.len()) - 1;
     let chamfer_l1 = (mean(&to_ref) + mean(&to_test)) / 2.0;
-    let volume_iou = volume_iou(reference, test, options.iou_resolution)?;
-    let (reference_volume, test_volume) = (reference.signed_volume(), test.signed_volume());
-    Ok(MeshComparison {
+    Ok(SurfaceComparison {
         chamfer_l1,
         chamfer_normalised: chamfer_l1 / side,
         mean_surface_distance: mean(&pooled),
@@ -205,6 +202,36 @@ pub fn compare_meshes(
         },
         fscore_threshold: threshold,
         normal_consistency: (nc_test + nc_ref) / 2.0,
+    })
+}
+
+/// Compares `test` with `reference`; both must be closed (watertight) for the volume measures.
+pub fn compare_meshes(
+    reference: &TriMesh,
+    test: &TriMesh,
+    options: &CompareOptions,
+) -> Result<MeshComparison> {
+    for (name, mesh) in [("reference", reference), ("test", test)] {
+        let stats = mesh.stats();
+        if mesh.is_empty() {
+            return Err(Error::Empty(format!("{name} mesh")));
+        }
+        if !stats.is_watertight() {
+            return Err(Error::param(
+                "mesh",
+                format!(
+                    "the {name} mesh is not closed ({} boundary, {} non-manifold, {} inconsistent edges): its volume is undefined",
+                    stats.boundary_edges, stats.non_manifold_edges, stats.inconsistent_edges
+                ),
+            ));
+        }
+    }
+    let surface =
+        compare_surfaces(reference, test, options.samples, options.fscore_fraction, options.seed)?;
+    let volume_iou = volume_iou(reference, test, options.iou_resolution)?;
+    let (reference_volume, test_volume) = (reference.signed_volume(), test.signed_volume());
+    Ok(MeshComparison {
+        surface,
         volume_iou,
         reference_volume,
         test_volume,
@@ -343,19 +370,22 @@ mod tests {
             (icosphere([0.0; 3], 10.0, 5).expect("a"), icosphere([0.0; 3], 11.0, 5).expect("b"));
         let c = compare_meshes(&a, &b, &CompareOptions::default().with_samples(20_000))
             .expect("compare");
-        for d in [c.chamfer_l1, c.mean_surface_distance, c.hausdorff95] {
+        for d in [c.surface.chamfer_l1, c.surface.mean_surface_distance, c.surface.hausdorff95] {
             assert!((d - 1.0).abs() < 0.02, "{c:?}");
         }
-        assert!((c.chamfer_normalised - 1.0 / 20.0).abs() < 0.002, "{c:?}");
+        assert!((c.surface.chamfer_normalised - 1.0 / 20.0).abs() < 0.002, "{c:?}");
         // F-score at 1% of 20 mm = 0.2 mm: nothing is that close.
-        assert_eq!(c.fscore, 0.0);
-        assert!(c.normal_consistency > 0.999, "{c:?}");
+        assert_eq!(c.surface.fscore, 0.0);
+        assert!(c.surface.normal_consistency > 0.999, "{c:?}");
         // IoU = (10/11)^3 = 0.7513; volume error +33.1%.
         assert!((c.volume_iou - (10.0f64 / 11.0).powi(3)).abs() < 0.01, "{c:?}");
         assert!((c.volume_error_percent - 33.1).abs() < 0.5, "{c:?}");
         let same =
             compare_meshes(&a, &a, &CompareOptions::default().with_samples(5_000)).expect("same");
-        assert!(same.chamfer_l1 < 1e-9 && same.fscore == 1.0 && same.volume_iou == 1.0, "{same:?}");
+        assert!(
+            same.surface.chamfer_l1 < 1e-9 && same.surface.fscore == 1.0 && same.volume_iou == 1.0,
+            "{same:?}"
+        );
     }
 
     #[test]

@@ -50,11 +50,13 @@ pub mod shapes;
 mod vec3;
 
 pub use compare::{
-    CompareOptions, MeshComparison, SurfaceSamples, compare_meshes, sample_surface, volume_iou,
-    voxelize,
+    CompareOptions, MeshComparison, SurfaceComparison, SurfaceSamples, compare_meshes,
+    compare_surfaces, sample_surface, volume_iou, voxelize,
 };
 pub use decimate::decimate;
-pub use distance::{SurfaceDistances, colour_at_closest, surface_distances, vertex_to_surface};
+pub use distance::{
+    SurfaceDistances, SurfaceIndex, colour_at_closest, surface_distances, vertex_to_surface,
+};
 pub use isosurface::{IsoOptions, isosurface, isosurface_in};
 pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
