@@ -169,6 +169,15 @@ pub enum PhantomChoice {
 }
 
 impl PhantomChoice {
+    /// What it is, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SheppLogan => "Shepp-Logan phantom",
+            Self::Random(_) => "random phantom",
+            Self::Head(_) => "random head",
+        }
+    }
+
     /// From the command line's `--random N` and `--head` (a head has 8 blobs unless N says).
     pub fn new(random: Option<usize>, head: bool) -> Self {
         match (random, head) {
@@ -187,7 +196,8 @@ pub fn phantom(scan: &Path, output: &Path, choice: PhantomChoice, seed: u64) -> 
     let ph = make_phantom(&file, scan, choice, seed)?;
     // Pixel averages over 16x16 points in 2D (4x4x4 in 3D): the reference PSNRs are measured against.
     let image = ph.rasterize(&file.grid, if ph.dims == 2 { 16 } else { 4 })?;
-    let r = report(output, format!("{}D phantom", ph.dims), &image, start.elapsed().as_secs_f64());
+    let what = format!("{}D {}", ph.dims, choice.name());
+    let r = report(output, what, &image, start.elapsed().as_secs_f64());
     nifti::write_nifti(output, &NiftiImage::from_volume(file.grid.volume_of(image)?))?;
     Ok(r)
 }
@@ -196,6 +206,8 @@ fn make_phantom(file: &ScanFile, scan: &Path, choice: PhantomChoice, seed: u64) 
     let dims = file.scan.dims();
     let radius = file.grid.inscribed_radius();
     Ok(match choice {
+        // No shape at all would write an empty phantom as if it were one.
+        PhantomChoice::Random(0) => bail!("--random 0: a random phantom needs at least 1 shape"),
         PhantomChoice::Random(count) => Phantom::random(dims, count, radius, seed)?,
         PhantomChoice::Head(_) if dims != 3 => {
             bail!("a random head is 3D; {} describes a 2D scan", scan.display())
@@ -246,7 +258,10 @@ pub fn project(scan: &Path, output: &Path, options: &ProjectOptions) -> Result<C
         }
         None => {
             let ph = make_phantom(&file, scan, options.phantom, options.seed)?;
-            (ph.project(&file.scan, 1)?, format!("exact line integrals of a {}D phantom", ph.dims))
+            (
+                ph.project(&file.scan, 1)?,
+                format!("exact line integrals of a {}D {}", ph.dims, options.phantom.name()),
+            )
         }
     };
     p *= options.scale;
@@ -341,6 +356,10 @@ pub fn reconstruct(
     options: &ReconstructOptions,
     progress: &mut dyn FnMut(&Progress) -> Control,
 ) -> Result<CtReport> {
+    // A model given to a method that takes none would be ignored without a word.
+    if options.model.is_some() && !matches!(options.method, Method::Fbpconvnet | Method::Lpd) {
+        bail!("--model is for --method fbpconvnet or lpd, not {}", options.method.name());
+    }
     let scan = options.scan.clone().unwrap_or_else(|| sidecar(projections));
     let file = ScanFile::read(&scan)?;
     // A reference is read and put on the scan's grid before the (long) reconstruction.
@@ -454,13 +473,15 @@ fn learned(
         .with_context(|| format!("{}: the model does not record its scan", path.display()))?;
     if trained.grid != file.grid || trained.scan != file.scan {
         bail!(
-            "{}: trained for another grid or scan than {} (see the model's .json report)",
+            "{}: trained for another grid or scan than {} (the model's scan is the .scan.json \
+             written beside it)",
             path.display(),
             scan_path.display()
         );
     }
     let op = std::sync::Arc::new(Projector::new(file.grid.clone(), file.scan.clone())?);
-    let model = ReconModel::load(path, op)?;
+    let model = ReconModel::load(path, op)
+        .with_context(|| format!("{}: loading the model", path.display()))?;
     let kind_matches = matches!(
         (options.method, model.architecture()),
         (Method::Fbpconvnet, Architecture::PostProcessing { .. })
@@ -470,6 +491,13 @@ fn learned(
         bail!("{}: not a model for --method {}", path.display(), options.method.name());
     }
     // The image the network was trained to start from (FBP/FDK or the backprojection).
-    let prior = trained.prior.image(&file.grid, &file.scan, y.view())?;
+    let prior = trained.prior.image(&file.grid, &file.scan, y.view()).with_context(|| {
+        format!(
+            "{}: the model starts from the {} of the data (prior = \"{}\")",
+            path.display(),
+            trained.prior.name(&file.scan),
+            trained.prior.key()
+        )
+    })?;
     Ok(model.reconstruct(y.view(), prior.view())?)
 }

@@ -90,15 +90,18 @@ fn default_supersample() -> usize {
 /// `tv_lambda = 2.0` or `tv_lambda = [0.5, 2.0]`.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
     #[derive(Deserialize)]
-    #[serde(untagged)]
+    #[serde(untagged, expecting = "a weight or a list of weights, e.g. 2.0 or [1.0, 10.0]")]
     enum OneOrMany {
         One(f64),
         Many(Vec<f64>),
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(v) => vec![v],
-        OneOrMany::Many(v) => v,
-    })
+    match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => Ok(vec![v]),
+        OneOrMany::Many(v) if v.is_empty() => Err(serde::de::Error::custom(
+            "an empty list of weights: give at least one, or leave tv_lambda out",
+        )),
+        OneOrMany::Many(v) => Ok(v),
+    }
 }
 
 fn default_shapes() -> [usize; 2] {
@@ -212,9 +215,17 @@ impl LearnConfig {
         if !(e.data_range.is_finite() && e.data_range > 0.0) {
             bail!("{}: evaluate.data_range must be finite and > 0", path.display());
         }
-        if e.tv_lambda.iter().any(|l| !(l.is_finite() && *l > 0.0)) || e.tv_lambda.len() > 16 {
+        let mut sorted = e.tv_lambda.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        // Weights below 1e-30 are no regularisation at f32 precision: say so, do not score them.
+        if e.tv_lambda.iter().any(|l| !(l.is_finite() && *l >= 1e-30))
+            || e.tv_lambda.len() > 16
+            || sorted.len() < e.tv_lambda.len()
+        {
             bail!(
-                "{}: evaluate.tv_lambda must be finite and > 0 (at most 16 weights), found {:?}",
+                "{}: evaluate.tv_lambda must be distinct weights, finite and >= 1e-30 (at most \
+                 16), found {:?}",
                 path.display(),
                 e.tv_lambda
             );
@@ -305,6 +316,10 @@ pub struct LearnReport {
     pub steps: usize,
     /// Images per step.
     pub batch: usize,
+    /// The phantoms trained and scored on.
+    pub phantoms: PhantomFamily,
+    /// The image the network starts from.
+    pub prior: Prior,
     /// Seconds of training (data generation included).
     pub train_seconds: f64,
     /// Loss terms of the last step.
@@ -321,12 +336,18 @@ impl fmt::Display for LearnReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{}: {} steps of batch {} in {:.0} s (last loss {:.3e})",
+            "{}: {} steps of batch {} in {:.0} s (last loss {:.3e}); random {}, the network \
+             starts from the {}",
             self.model.display(),
             self.steps,
             self.batch,
             self.train_seconds,
-            self.last_loss.total
+            self.last_loss.total,
+            match self.phantoms {
+                PhantomFamily::Ellipsoids => "ellipses/ellipsoids",
+                PhantomFamily::Heads => "heads",
+            },
+            self.prior.key()
         )?;
         writeln!(
             f,
@@ -368,7 +389,7 @@ pub struct StepInfo {
 /// `hounsfield ct learn`.
 pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnReport> {
     let cfg = LearnConfig::read(config)?;
-    let sim = cfg.simulation()?;
+    let sim = cfg.simulation().with_context(|| format!("{}: [simulation]", config.display()))?;
     // The scores use SSIM's 11-pixel window: refuse smaller images before training, not after.
     let [nz, ny, nx] = sim.grid.shape;
     if nx < 11 || ny < 11 || (sim.scan.dims() == 3 && nz < 11) {
@@ -414,10 +435,10 @@ pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnR
             .collect::<hounsfield_core::Result<_>>()
             .with_context(|| {
                 format!(
-                    "{}: simulating training data with prior = \"{:?}\" (a scan FBP refuses, \
+                    "{}: simulating training data with prior = \"{}\" (a scan FBP refuses, \
                      such as two views, needs prior = \"backprojection\")",
                     config.display(),
-                    sim.prior
+                    sim.prior.key()
                 )
             })?;
         let batch = batch_of(op.as_ref(), &cases, !t.self_supervised)?;
@@ -446,6 +467,8 @@ pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnR
         architecture: cfg.model,
         steps: step,
         batch: t.batch,
+        phantoms: sim.phantoms,
+        prior: sim.prior,
         train_seconds,
         last_loss: last,
         test_images: e.images,

@@ -539,7 +539,8 @@ fn ct_learn_on_two_view_heads_scores_the_backprojection_and_each_tv_weight() {
     std::fs::write(dir.path().join("flat.toml"), config("size = 32")).unwrap();
     let out = hounsfield(&["ct", "learn", &p("flat.toml")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("heads are 3D"), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("heads are 3D") && err.contains("flat.toml"), "{err}");
     // `ct phantom --head` writes a head (brain 0.2 inside the skull), `ct project --head` its
     // radiographs; a 2D scan is refused.
     let out =
@@ -561,15 +562,33 @@ fn ct_learn_on_two_view_heads_scores_the_backprojection_and_each_tv_weight() {
     let out = hounsfield(&["ct", "phantom", &p("flat_scan.toml"), &p("h2.nii.gz"), "--head"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("a random head is 3D"), "{}", text(&out.stderr));
-    let bad = config("scan = \"scan.toml\"").replace("[0.01, 0.1]", "[0.01, -1.0]");
-    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
-    let out = hounsfield(&["ct", "learn", &p("bad.toml")]);
+    // A model for a method that takes none is refused, not ignored.
+    let out = hounsfield(&[
+        "ct",
+        "reconstruct",
+        &p("drr.nii.gz"),
+        &p("r.nii.gz"),
+        "--method",
+        "sirt",
+        "--model",
+        &p("heads.safetensors"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("tv_lambda must be finite and > 0"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("--model is for"), "{}", text(&out.stderr));
+    // Negative, negligible, repeated or no TV weights are refused.
+    for (weights, needle) in [
+        ("[0.01, -1.0]", "tv_lambda must be distinct weights"),
+        ("[1e-36]", "tv_lambda must be distinct weights"),
+        ("[0.1, 0.1]", "tv_lambda must be distinct weights"),
+        ("[]", "an empty list of weights"),
+        ("\"abc\"", "a weight or a list of weights"),
+    ] {
+        let bad = config("scan = \"scan.toml\"").replace("[0.01, 0.1]", weights);
+        std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+        let out = hounsfield(&["ct", "learn", &p("bad.toml")]);
+        assert_eq!(out.status.code(), Some(1), "{weights}");
+        assert!(text(&out.stderr).contains(needle), "{weights}: {}", text(&out.stderr));
+    }
 }
 
 #[test]

@@ -442,11 +442,15 @@ impl TvProx {
         let b_flat = b_std.as_slice().unwrap_or(&[]);
         let len = b_flat.len();
         let clamp = |v: f32| if nonnegative { v.max(0.0) } else { v };
-        if mu <= 0.0 || len == 0 {
+        let dims = self.shape.len();
+        // The solution moves b by at most mu |D^T p| <= 2 dims mu (|p| <= 1 per voxel): below
+        // f32's resolution of b that is b itself. Tiny weights would otherwise make the dual step
+        // 1 / (4 dims mu) overflow (or mu round to 0 in f32) and the result NaN.
+        let peak = b_flat.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        if mu <= 0.0 || len == 0 || 4.0 * dims as f64 * mu <= f64::from(f32::EPSILON * peak) {
             return b.mapv(clamp);
         }
         let mu = mu as f32;
-        let dims = self.shape.len();
         let step = 1.0 / (4.0 * dims as f32 * mu);
         let mut r = self.dual.clone();
         let mut p_old = self.dual.clone();
@@ -500,6 +504,21 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
     use super::*;
     use ndarray::Array2;
+
+    #[test]
+    fn a_negligible_tv_weight_leaves_the_image_as_it_is() {
+        // Weights far below f32's resolution of the image: the proximal map is the identity
+        // (it returned NaN, written as zeros, for mu < 1e-38); a small normal weight moves
+        // the image a little and stays finite.
+        let b = ArrayD::from_shape_fn(IxDyn(&[4, 6, 5]), |i| (i[0] * 7 + i[1] * 3 + i[2]) as f32);
+        for mu in [1e-300, 1e-40, 1e-12] {
+            let x = TvProx::new(b.shape()).solve(&b, mu, 20, false);
+            assert_eq!(x, b, "mu {mu}");
+        }
+        let x = TvProx::new(b.shape()).solve(&b, 1e-3, 20, false);
+        let moved = x.iter().zip(&b).map(|(a, c)| (a - c).abs()).fold(0.0f32, f32::max);
+        assert!(moved > 0.0 && moved < 0.01, "{moved}");
+    }
 
     #[test]
     fn the_tv_gradient_pair_is_adjoint() {

@@ -223,6 +223,10 @@ impl Phantom {
         if !(radius.is_finite() && radius > 0.0) {
             return Err(Error::param("radius", format!("must be finite and > 0, found {radius}")));
         }
+        // Blobs add up where they overlap: beyond a few hundred, "soft tissue" outweighs bone.
+        if blobs > 1000 {
+            return Err(Error::param("blobs", format!("at most 1000 in a head, found {blobs}")));
+        }
         let mut rng = SplitMix64::new(seed);
         let sl = Self::shepp_logan_3d(radius);
         let scale: Vec3 = std::array::from_fn(|_| rng.uniform(0.85, 1.05));

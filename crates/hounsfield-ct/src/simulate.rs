@@ -82,6 +82,14 @@ pub enum Prior {
 }
 
 impl Prior {
+    /// Its key in configurations: fbp or backprojection.
+    pub fn key(self) -> &'static str {
+        match self {
+            Prior::Fbp => "fbp",
+            Prior::Backprojection => "backprojection",
+        }
+    }
+
     /// Its name in reports: fbp, fdk (circular cone beams) or backprojection.
     pub fn name(self, scan: &ScanGeometry) -> &'static str {
         match (self, scan) {
