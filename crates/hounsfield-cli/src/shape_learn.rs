@@ -772,7 +772,7 @@ fn generation_scores(
     let n = model.info.net.output_size();
     let sampled = |meshes: Vec<TriMesh>, seed: u64| -> Result<(Vec<SampledSurface>, usize)> {
         let all = meshes
-            .into_par_iter()
+            .par_iter()
             .enumerate()
             .map(|(k, m)| SampledSurface::new(m, SET_POINTS, seed + k as u64))
             .collect::<Result<Vec<_>>>()?;
@@ -786,10 +786,10 @@ fn generation_scores(
         .map(|p| grid_mesh(p, n))
         .collect::<Result<Vec<_>>>()?;
     let (samples, empty) = sampled(samples, 2 << 20)?;
-    let score = |set: &[SampledSurface], empty: usize| -> Result<_> {
-        Ok(coverage_mmd(&chamfer_matrix(set, &refs)?, refs.len(), empty))
+    let score = |set: &[SampledSurface], empty: usize| {
+        coverage_mmd(&chamfer_matrix(set, &refs), refs.len(), empty)
     };
-    let samples = score(&samples, empty)?;
+    let samples = score(&samples, empty);
     // Spread over the classes, seeds cycling within the training seeds.
     let training = spread_shapes(count, 0)
         .par_iter()
@@ -798,7 +798,7 @@ fn generation_scores(
         })
         .collect::<Result<Vec<_>>>()?;
     let (training, empty) = sampled(training, 3 << 20)?;
-    let training_shapes = score(&training, empty)?;
+    let training_shapes = score(&training, empty);
     Ok(GenerationScores { samples, training_shapes, points: SET_POINTS })
 }
 

@@ -148,25 +148,6 @@ impl<'m> Buckets<'m> {
     }
 }
 
-/// A surface prepared for many closest-point queries (triangles bucketed on a uniform grid):
-/// built once per shape where many points, or many shapes, are compared with it.
-pub struct SurfaceIndex<'m>(Buckets<'m>);
-
-impl<'m> SurfaceIndex<'m> {
-    /// Indexes `mesh`, which needs at least one triangle.
-    pub fn new(mesh: &'m TriMesh) -> Result<Self> {
-        if mesh.triangles.is_empty() {
-            return Err(Error::Empty("mesh for a surface index".into()));
-        }
-        Ok(Self(Buckets::new(mesh)))
-    }
-
-    /// Distance from `p` to the closest point of the surface.
-    pub fn distance(&self, p: [f64; 3]) -> f64 {
-        self.0.distance(p)
-    }
-}
-
 /// Distance from every vertex of `from` to the surface of `to`.
 pub fn vertex_to_surface(from: &TriMesh, to: &TriMesh) -> Result<Vec<f64>> {
     if to.triangles.is_empty() || from.vertices.is_empty() {
@@ -243,35 +224,4 @@ pub fn surface_distances(a: &TriMesh, b: &TriMesh) -> Result<SurfaceDistances> {
         hausdorff95: all[rank],
         chamfer: (mean(&ab) + mean(&ba)) / 2.0,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
-    use super::*;
-
-    #[test]
-    fn surface_index_distances_are_the_analytic_ones() {
-        // One triangle in z = 0: above its inside the distance is the height, beyond a corner
-        // the distance to that corner (exact to 1e-12).
-        let tri = TriMesh {
-            vertices: vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
-            triangles: vec![[0, 1, 2]],
-            normals: None,
-            colours: None,
-        };
-        let index = SurfaceIndex::new(&tri).unwrap();
-        assert!((index.distance([0.2, 0.2, 0.7]) - 0.7).abs() < 1e-12);
-        assert!((index.distance([2.0, -1.0, 0.0]) - 2f64.sqrt()).abs() < 1e-12);
-        // A sphere of radius 1 (icosphere, 4 subdivisions: facets within 0.2% of the radius):
-        // points at radius 3 and 0.5 are 2 and 0.5 from it.
-        let sphere = crate::icosphere([0.0; 3], 1.0, 4).unwrap();
-        let index = SurfaceIndex::new(&sphere).unwrap();
-        for p in [[3.0f64, 0.0, 0.0], [0.0, -1.8, 2.4], [0.3, 0.4, 0.0]] {
-            let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
-            assert!((index.distance(p) - (r - 1.0).abs()).abs() < 2e-3, "{p:?}");
-        }
-        let empty = TriMesh { triangles: Vec::new(), ..tri };
-        assert!(SurfaceIndex::new(&empty).is_err());
-    }
 }

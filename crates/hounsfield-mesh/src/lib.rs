@@ -54,9 +54,7 @@ pub use compare::{
     compare_surfaces, sample_surface, volume_iou, voxelize,
 };
 pub use decimate::decimate;
-pub use distance::{
-    SurfaceDistances, SurfaceIndex, colour_at_closest, surface_distances, vertex_to_surface,
-};
+pub use distance::{SurfaceDistances, colour_at_closest, surface_distances, vertex_to_surface};
 pub use isosurface::{IsoOptions, isosurface, isosurface_in};
 pub use labels::{LabelOptions, LabelSurface, label_surfaces};
 pub use mesh::{MeshStats, TriMesh};
