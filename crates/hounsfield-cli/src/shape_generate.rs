@@ -132,33 +132,50 @@ pub fn decode(model: &ShapeModel, z: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
     Ok(out)
 }
 
+/// One shape `shape sample` wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct SampledShape {
+    /// Occupancy probabilities (NIfTI, unit cube).
+    pub occupancy: PathBuf,
+    /// The surface at 0.5 (none when no voxel reaches it).
+    pub mesh: Option<PathBuf>,
+    /// Voxels with probability >= 0.5.
+    pub voxels: usize,
+}
+
 /// What `shape sample` wrote.
 #[derive(Clone, Debug, Serialize)]
 pub struct SampleSummary {
     /// The model.
     pub model: PathBuf,
-    /// Independent samples, or a latent interpolation.
+    /// Independent samples, or a latent interpolation (from the first to the second draw).
     pub interpolation: bool,
-    /// Per shape: its occupancy file, its mesh (none when nothing is occupied), its occupied
-    /// voxels.
-    pub shapes: Vec<(PathBuf, Option<PathBuf>, usize)>,
+    /// Seed of the latents.
+    pub seed: u64,
+    /// The shapes written.
+    pub shapes: Vec<SampledShape>,
     /// Occupancy side.
     pub resolution: usize,
 }
 
 impl std::fmt::Display for SampleSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.interpolation { "interpolation steps" } else { "samples" };
+        let n = self.shapes.len();
+        let what = match (self.interpolation, n) {
+            (true, _) => "interpolation steps",
+            (false, 1) => "sample",
+            (false, _) => "samples",
+        };
         writeln!(
             f,
-            "{} {what} of {} ({}^3, unit cube, camera 0's frame)",
-            self.shapes.len(),
+            "{n} {what} of {} (seed {}; {}^3, unit cube, camera 0's frame)",
             self.model.display(),
+            self.seed,
             self.resolution
         )?;
-        for (occ, mesh, voxels) in &self.shapes {
-            let mesh = mesh.as_ref().map_or("no surface".to_owned(), |m| m.display().to_string());
-            writeln!(f, "  {} ({voxels} voxels) {mesh}", occ.display())?;
+        for s in &self.shapes {
+            let mesh = s.mesh.as_ref().map_or("no surface".to_owned(), |m| m.display().to_string());
+            writeln!(f, "  {} ({} voxels >= 0.5) {mesh}", s.occupancy.display(), s.voxels)?;
         }
         Ok(())
     }
@@ -188,12 +205,52 @@ pub fn sample(
         bail!("{}: exists and is not a folder", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Samples of another run left beside these would pass for theirs.
+    let earlier = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("sample_"));
+    if let Some(e) = earlier {
+        bail!(
+            "{}: already holds samples ({}); give an empty or new folder",
+            dir.display(),
+            e.file_name().to_string_lossy()
+        );
+    }
     let n = model.info.net.output_size();
     let z = latents(count, model.info.net.latent, seed, interpolate);
     let probabilities = decode(&model, &z)?;
     let voxel = 1.0 / n as f64;
     let geometry = Geometry::axis_aligned([voxel; 3], [-0.5 + voxel / 2.0; 3])?;
     let mut shapes = Vec::with_capacity(count);
+    let written = write_samples(dir, probabilities, n, &geometry, &mut shapes);
+    if let Err(e) = written {
+        // No partial set is left behind: remove what this run wrote.
+        for s in &shapes {
+            let _ = std::fs::remove_file(&s.occupancy);
+            if let Some(m) = &s.mesh {
+                let _ = std::fs::remove_file(m);
+            }
+        }
+        return Err(e);
+    }
+    Ok(SampleSummary {
+        model: model_path.to_path_buf(),
+        interpolation: interpolate,
+        seed,
+        shapes,
+        resolution: n,
+    })
+}
+
+/// Writes each shape's occupancy and surface, recording each as soon as a file of it exists.
+fn write_samples(
+    dir: &Path,
+    probabilities: Vec<Vec<f32>>,
+    n: usize,
+    geometry: &Geometry,
+    shapes: &mut Vec<SampledShape>,
+) -> Result<()> {
     for (k, p) in probabilities.into_iter().enumerate() {
         let occ = dir.join(format!("sample_{k:03}.nii.gz"));
         let mesh = grid_mesh(&p, n)?;
@@ -203,21 +260,16 @@ pub fn sample(
             &occ,
             &hounsfield_io::nifti::NiftiImage::from_volume(volume),
         )?;
-        let mesh_path = if mesh.triangles.is_empty() {
-            None
-        } else {
+        shapes.push(SampledShape { occupancy: occ, mesh: None, voxels });
+        if !mesh.triangles.is_empty() {
             let path = dir.join(format!("sample_{k:03}.ply"));
             hounsfield_mesh::io::write_mesh(&path, &mesh)?;
-            Some(path)
-        };
-        shapes.push((occ, mesh_path, voxels));
+            if let Some(last) = shapes.last_mut() {
+                last.mesh = Some(path);
+            }
+        }
     }
-    Ok(SampleSummary {
-        model: model_path.to_path_buf(),
-        interpolation: interpolate,
-        shapes,
-        resolution: n,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

@@ -590,14 +590,20 @@ impl std::fmt::Display for EvalReport {
         if let Some(g) = &self.generation {
             writeln!(
                 f,
-                "  generation against {} held-out shapes (Chamfer-L1 from {} points, unit cube):",
+                "  generation against {} held-out shapes (Chamfer-L1 of {}-point clouds, unit \
+                 cube; higher coverage and lower MMD-CD are better):",
                 g.samples.references, g.points
             )?;
-            for (name, s) in [("samples", &g.samples), ("training shapes", &g.training_shapes)] {
+            let sets = [
+                ("samples, z ~ N(0, I)", &g.samples),
+                ("training shapes (yardstick)", &g.training_shapes),
+            ];
+            for (name, s) in sets {
+                let mmd = if s.mmd.is_finite() { format!("{:.4}", s.mmd) } else { "-".into() };
                 writeln!(
                     f,
-                    "  {name:<28} {:>5} generated ({} empty): coverage {:.3}, MMD-CD {:.4}",
-                    s.generated, s.empty, s.coverage, s.mmd
+                    "  {name:<28} {:>5} shapes ({} without a surface): coverage {:.3}, MMD-CD {mmd}",
+                    s.generated, s.empty, s.coverage
                 )?;
             }
         }
@@ -715,7 +721,8 @@ pub fn evaluate(path: &Path, options: &EvalOptions) -> Result<EvalReport> {
             iou: rows.iter().map(|r| r[m].0).sum::<f64>() / rows.len() as f64,
             chamfer: mean_of(|c| c.chamfer),
             normal_consistency: mean_of(|c| c.normal_consistency),
-            fscore: with.iter().map(|c| c.fscore).sum::<f64>() / rows.len() as f64,
+            // A fold from +0: an empty float sum is -0, printed as -0.000.
+            fscore: with.iter().fold(0.0, |a, c| a + c.fscore) / rows.len() as f64,
             empty: rows.len() - with.len(),
         }
     };

@@ -280,6 +280,8 @@ fn a_variational_model_samples_interpolates_and_scores_its_samples() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["shapes"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["seed"], 0);
+    assert!(summary["shapes"][0]["occupancy"].as_str().unwrap().ends_with("sample_000.nii.gz"));
     assert_eq!(summary["resolution"], 8);
     let first = hounsfield_io::open_volume(samples.join("sample_000.nii.gz")).unwrap();
     assert_eq!(first.shape(), [8, 8, 8]);
@@ -316,4 +318,16 @@ fn a_variational_model_samples_interpolates_and_scores_its_samples() {
     refused(&["shape", "sample", tiny.to_str().unwrap(), s], "not a variational model");
     refused(&["shape", "sample", m, s, "--count", "1", "--interpolate"], "at least 2");
     refused(&["shape", "sample", m, config.to_str().unwrap()], "not a folder");
+    // A folder holding an earlier run's samples is refused, its files untouched.
+    refused(&["shape", "sample", m, s, "--count", "2", "--seed", "5"], "already holds samples");
+    assert_eq!(
+        std::fs::read(samples.join("sample_002.nii.gz")).unwrap(),
+        std::fs::read(again.join("sample_002.nii.gz")).unwrap()
+    );
+    // Anything named like a sample blocks the folder, before a file is written: a folder
+    // standing where the second shape's file would go.
+    let half = dir.path().join("half");
+    std::fs::create_dir_all(half.join("sample_001.nii.gz")).unwrap();
+    refused(&["shape", "sample", m, half.to_str().unwrap(), "--count", "2"], "already holds");
+    assert!(!half.join("sample_000.nii.gz").exists());
 }
