@@ -1,6 +1,7 @@
-//! Training and test data for learned reconstruction: random-ellipse phantoms, their exact
-//! line integrals (analytic and supersampled, so no inverse crime with the Joseph projector),
-//! noise, and the FBP/FDK of the noisy data that post-processing networks start from.
+//! Training and test data for learned reconstruction: random-ellipse phantoms or random heads,
+//! their exact line integrals (analytic and supersampled, so no inverse crime with the Joseph
+//! projector), noise, and the prior image of the noisy data that post-processing networks
+//! start from (FBP/FDK, or the normalised backprojection where FBP refuses the scan).
 
 use ndarray::{ArrayD, ArrayViewD};
 use serde::{Deserialize, Serialize};
