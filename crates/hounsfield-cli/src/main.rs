@@ -357,10 +357,19 @@ fn run_shape(op: ShapeOp, quiet: bool, json: bool) -> Result<()> {
         ShapeOp::Train { config, resume } => {
             let bar = progress::bar(1, "training", !quiet);
             let done = shape_learn::train(&config, resume, |event| match event {
-                hounsfield_nn::shape::ShapeEvent::Step { step, total, loss, .. } => {
+                hounsfield_nn::shape::ShapeEvent::Step {
+                    step,
+                    total,
+                    loss,
+                    discriminator_loss,
+                    ..
+                } => {
                     bar.set_length(*total as u64);
                     bar.set_position(*step as u64);
-                    bar.set_message(format!("loss {loss:.4}"));
+                    bar.set_message(match discriminator_loss {
+                        Some(d) => format!("loss {loss:.4}, discriminator {d:.3}"),
+                        None => format!("loss {loss:.4}"),
+                    });
                 }
                 hounsfield_nn::shape::ShapeEvent::Validation(v) => {
                     let ious: Vec<String> =

@@ -161,6 +161,24 @@ impl ShapeConfig {
         }
         self.net().validate().map_err(anyhow::Error::msg)?;
         self.train.validate()?;
+        if let Some(a) = &self.train.adversarial {
+            a.validate(self.net().output_size()).map_err(anyhow::Error::msg)?;
+            if a.prior_samples > 0 && !self.model.variational {
+                bail!(
+                    "train.adversarial.prior_samples decodes z ~ N(0, I), which only a \
+                     variational model (model.variational = true) is trained to take; set \
+                     prior_samples = 0 to train on reconstructions alone"
+                );
+            }
+            if a.start_step >= self.train.steps {
+                bail!(
+                    "train.adversarial.start_step {} is not before train.steps {}: the \
+                     discriminator would never train",
+                    a.start_step,
+                    self.train.steps
+                );
+            }
+        }
         if self.train.max_views > RING {
             bail!(
                 "train.max_views {} is more than the ring's {RING} cameras",
@@ -337,6 +355,13 @@ impl std::fmt::Display for TrainSummary {
             self.data_seconds,
             self.report.final_loss
         )?;
+        if let Some(d) = self.report.final_discriminator_loss {
+            writeln!(
+                f,
+                "discriminator hinge loss {d:.3} (near 2: it cannot tell made shapes from \
+                 training shapes; 0: it tells every one apart by its margin)"
+            )?;
+        }
         if let Some(v) = self.report.validation.last() {
             let ious: Vec<String> =
                 v.iou.iter().map(|(n, iou)| format!("{n} view(s) {iou:.3}")).collect();

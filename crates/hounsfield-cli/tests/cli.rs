@@ -1379,7 +1379,21 @@ fn every_shipped_configuration_and_scan_file_parses() {
             .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         seen += 1;
     }
-    assert!(seen >= 9, "found {seen} files");
+    // benches/shape holds shape-network configurations and the X-ray row's `ct learn` files.
+    for entry in std::fs::read_dir(root.join("benches/shape")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = if text.contains("[scan]") {
+            hounsfield_cli::ct::ScanFile::read(&path).map(drop)
+        } else if text.contains("[simulation]") {
+            hounsfield_cli::ct_learn::LearnConfig::read(&path).map(drop)
+        } else {
+            hounsfield_cli::shape_learn::ShapeConfig::read(&path).map(drop)
+        };
+        parsed.unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 20, "found {seen} files");
 }
 
 #[test]

@@ -331,3 +331,72 @@ fn a_variational_model_samples_interpolates_and_scores_its_samples() {
     refused(&["shape", "sample", m, half.to_str().unwrap(), "--count", "2"], "already holds");
     assert!(!half.join("sample_000.nii.gz").exists());
 }
+
+#[test]
+fn an_adversarial_model_trains_resumes_and_samples() {
+    // The tiny model as a 3D-VAE-GAN: a discriminator of two levels on its 8^3 grid.
+    let dir = tempfile::tempdir().unwrap();
+    let vae = TINY.replace("lifted = true", "variational = true");
+    let gan = format!(
+        "{}[train.adversarial]\nchannels = [4, 8]\nprior_samples = 2\n",
+        vae.replace("tiny.safetensors", "gan.safetensors")
+    );
+    let config = dir.path().join("gan.toml");
+    std::fs::write(&config, &gan).unwrap();
+    let c = config.to_str().unwrap();
+    let out = hounsfield(&["--json", "--quiet", "shape", "train", c]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = report["report"]["final_discriminator_loss"].as_f64().unwrap();
+    assert!(d.is_finite() && d >= 0.0, "{report}");
+    // Resumable with its discriminator; its samples are shapes' probabilities.
+    let out = hounsfield(&["--quiet", "shape", "train", c, "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let model = dir.path().join("gan.safetensors");
+    let samples = dir.path().join("samples");
+    let out = hounsfield(&[
+        "--quiet",
+        "shape",
+        "sample",
+        model.to_str().unwrap(),
+        samples.to_str().unwrap(),
+        "--count",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = hounsfield_io::open_volume(samples.join("sample_001.nii.gz")).unwrap();
+    assert!(first.as_slice().iter().all(|p| (0.0..=1.0).contains(p)));
+
+    let refused = |name: &str, text: &str, extra: &[&str], needles: &[&str]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut args = vec!["--quiet", "shape", "train", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = hounsfield(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(needles.iter().all(|n| err.contains(n)), "{name}: {err}");
+    };
+    // Prior samples need a variational model; too many levels halve the grid to nothing.
+    let plain = gan.replace("variational = true", "");
+    refused("plain.toml", &plain, &[], &["plain.toml", "variational"]);
+    let deep = gan.replace("[4, 8]", "[4, 4, 4, 4]");
+    refused("deep.toml", &deep, &[], &["deep.toml", "halve"]);
+    let never = gan.replace("prior_samples = 2", "prior_samples = 2\nstart_step = 4");
+    refused("never.toml", &never, &[], &["never.toml", "start_step 4"]);
+    // Resuming a GAN without its [train.adversarial] would drop the discriminator.
+    let dropped = vae.replace("tiny.safetensors", "gan.safetensors");
+    refused("dropped.toml", &dropped, &["--resume"], &["gan.safetensors", "drop it"]);
+    // A plain VAE's file cannot be resumed as a GAN: the model file is named.
+    let vae_config = dir.path().join("vae.toml");
+    std::fs::write(&vae_config, vae.replace("tiny.safetensors", "vae.safetensors")).unwrap();
+    let out = hounsfield(&["--quiet", "shape", "train", vae_config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let as_gan = gan.replace("gan.safetensors", "vae.safetensors");
+    refused(
+        "vae_as_gan.toml",
+        &as_gan,
+        &["--resume"],
+        &["vae.safetensors", "without a discriminator"],
+    );
+}

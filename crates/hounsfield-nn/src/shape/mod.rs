@@ -25,6 +25,7 @@
 //! ```
 
 mod data;
+mod gan;
 mod net;
 mod train;
 
@@ -32,8 +33,9 @@ pub use data::{
     ALBEDO, AMBIENT, InputKind, ShapeBatch, ShapeExample, ShapeSet, ViewAugment, ViewMap,
     encode_view, make_batch,
 };
+pub use gan::{AdversarialConfig, Discriminator, hinge_discriminator_loss};
 pub use net::{Fusion, ShapeNet, ShapeNetConfig, ShapeOutput, turn_z};
 pub use train::{
     Extras, OccupancyLoss, ShapeEvent, ShapeModel, ShapeModelInfo, ShapeTrainConfig,
-    ShapeTrainReport, ShapeTrainer, ShapeValidation, iou, mean_iou,
+    ShapeTrainReport, ShapeTrainer, ShapeValidation, StepLosses, iou, mean_iou,
 };

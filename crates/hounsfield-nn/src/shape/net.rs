@@ -288,10 +288,19 @@ impl ShapeNet {
     /// samples when `z ~ N(0, I)`, in the frame of a view at turn 0. A lifted network
     /// decodes them with nothing carved away (every voxel "unknown").
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        let features = self.decode_view(z, false)?;
+        self.generate_inner(z, false)
+    }
+
+    /// [`ShapeNet::generate`] in training mode (adversarial training's prior samples).
+    pub fn generate_train(&self, z: &Tensor) -> Result<Tensor> {
+        self.generate_inner(z, true)
+    }
+
+    fn generate_inner(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        let features = self.decode_view(z, train)?;
         let r = self.cfg.output_size();
         let unknown = Tensor::ones((z.dim(0)?, 1, r, r, r), features.dtype(), features.device())?;
-        self.decode_shape(&features, self.cfg.lifted.then_some(&unknown), false)
+        self.decode_shape(&features, self.cfg.lifted.then_some(&unknown), train)
     }
 
     /// Views `(B, V, C, H, W)`, view `v` seen from a camera `turns[v]` quarter turns about z
