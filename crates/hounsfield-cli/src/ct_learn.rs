@@ -402,6 +402,7 @@ pub fn learn(config: &Path, mut on_step: impl FnMut(&StepInfo)) -> Result<LearnR
     if let Some(dir) = cfg.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    hounsfield_core::fs::check_writable(&cfg.output)?;
     let op: Arc<dyn LinearOperator> = Arc::new(Projector::new(sim.grid.clone(), sim.scan.clone())?);
     let model = ReconModel::new(cfg.model.clone(), Arc::clone(&op), cfg.seed)
         .with_context(|| format!("{}: model", config.display()))?;

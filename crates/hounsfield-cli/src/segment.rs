@@ -438,6 +438,7 @@ pub fn train(config: &Path, resume: bool, on_event: impl FnMut(&Event)) -> Resul
     if let Some(dir) = cfg.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    hounsfield_core::fs::check_writable(&cfg.output)?;
     let (train, validation) =
         load_cases(&cfg.data).with_context(|| config.display().to_string())?;
     // Before training, so that a baseline that cannot run fails in seconds, not after it.

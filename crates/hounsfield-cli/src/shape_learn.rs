@@ -392,6 +392,7 @@ pub fn train(path: &Path, resume: bool, progress: impl FnMut(&ShapeEvent)) -> Re
     if let Some(dir) = cfg.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    hounsfield_core::fs::check_writable(&cfg.output)?;
     if resume && !cfg.output.is_file() {
         bail!("--resume: nothing to resume, {} does not exist", cfg.output.display());
     }

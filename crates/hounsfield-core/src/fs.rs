@@ -55,6 +55,22 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_atomic(path, |w| w.write_all(bytes).map_err(|e| Error::io(path, e)))
 }
 
+/// Checks that [`write_atomic`] could write `path` now, by creating and removing a temporary
+/// file beside it: long jobs (training) call it first, so a read-only or missing folder fails
+/// in a second, not after the work.
+pub fn check_writable(path: &Path) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new().prefix(".hounsfield-probe.").tempfile_in(dir).map(drop).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::new(e.kind(), format!("cannot write in {}: {e}", dir.display())),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +108,18 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_bytes_atomic(&path, b"y").unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_writable_folder_passes_the_probe_and_keeps_nothing_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("model.safetensors")).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A missing folder fails, naming the file to be written. (A read-only one fails the
+        // same way, but not for root, who may write anywhere.)
+        let inside = dir.path().join("missing/model.safetensors");
+        let err = check_writable(&inside).unwrap_err().to_string();
+        assert!(err.contains("missing/model.safetensors"), "{err}");
     }
 
     #[test]

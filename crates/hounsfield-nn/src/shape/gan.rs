@@ -28,6 +28,11 @@ pub struct AdversarialConfig {
     pub prior_samples: usize,
     /// The adversarial terms start at this step (the decoder first learns to reconstruct).
     pub start_step: usize,
+    /// Standard deviation of Gaussian noise added to every grid the discriminator sees, real
+    /// or made (instance noise, Sonderby et al. 2017): real grids are 0/1 and made ones are
+    /// probabilities, and the noise hides that difference so the discriminator must judge
+    /// shape.
+    pub instance_noise: f64,
 }
 
 impl Default for AdversarialConfig {
@@ -38,6 +43,7 @@ impl Default for AdversarialConfig {
             learning_rate: 2e-4,
             prior_samples: 8,
             start_step: 0,
+            instance_noise: 0.0,
         }
     }
 }
@@ -73,6 +79,12 @@ impl AdversarialConfig {
             return Err(format!(
                 "adversarial weight {} must be at most 1e6 and learning_rate {} at most 1",
                 self.weight, self.learning_rate
+            ));
+        }
+        if !(self.instance_noise.is_finite() && (0.0..=1.0).contains(&self.instance_noise)) {
+            return Err(format!(
+                "adversarial instance_noise {} must lie in [0, 1]",
+                self.instance_noise
             ));
         }
         if self.prior_samples > 1024 {

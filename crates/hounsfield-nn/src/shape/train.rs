@@ -671,11 +671,22 @@ impl ShapeTrainer {
                 let z = Tensor::from_vec(z, (count, latent), &Device::Cpu)?;
                 fakes.push(candle_nn::ops::sigmoid(&self.model.net.generate_train(&z)?)?);
             }
-            let fake = Tensor::cat(&fakes, 0)?;
+            let mut fake = Tensor::cat(&fakes, 0)?;
+            let mut real = batch.target.clone();
+            let sigma = adversary.cfg.instance_noise;
+            if sigma > 0.0 {
+                // Drawn from the trainer's generator, so a resumed run draws the same noise.
+                let mut noisy = |t: &Tensor| -> Result<Tensor> {
+                    let noise: Vec<f32> =
+                        (0..t.elem_count()).map(|_| (self.rng.normal() * sigma) as f32).collect();
+                    Ok((t + Tensor::from_vec(noise, t.shape(), t.device())?)?)
+                };
+                real = noisy(&real)?;
+                fake = noisy(&fake)?;
+            }
             // The discriminator's rate warms up with the decoder's.
             let d_lr = adversary.cfg.learning_rate * lr / self.cfg.learning_rate;
-            let (d_loss, g_loss) =
-                adversary.step(&batch.target, &fake, d_lr, self.cfg.clip_norm)?;
+            let (d_loss, g_loss) = adversary.step(&real, &fake, d_lr, self.cfg.clip_norm)?;
             discriminator_loss = Some(d_loss);
             if adversary.cfg.weight > 0.0 {
                 loss = (loss + (g_loss * adversary.cfg.weight)?)?;
@@ -771,7 +782,8 @@ impl ShapeTrainer {
         }
         report.steps = self.steps();
         report.seconds = start.elapsed().as_secs_f64();
-        report.final_loss = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+        // A fold from +0: an empty float sum is -0 (a resumed run with nothing left to do).
+        report.final_loss = recent.iter().fold(0.0, |a, b| a + b) / recent.len().max(1) as f64;
         report.final_discriminator_loss = (!recent_disc.is_empty())
             .then(|| recent_disc.iter().fold(0.0, |a, b| a + b) / recent_disc.len() as f64);
         Ok(report)
@@ -973,6 +985,7 @@ mod tests {
             channels: vec![4, 8],
             prior_samples: 4,
             start_step: 20,
+            instance_noise: 0.1,
             ..AdversarialConfig::default()
         };
         let cfg = ShapeTrainConfig {
