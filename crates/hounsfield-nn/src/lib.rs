@@ -18,7 +18,8 @@
 //!   volumes (with the input's geometry) out.
 //! - [`synthetic`]: ellipsoids and tubes with exact labels, for tests and demos.
 //! - [`shape`]: 3D shape from 1-N views (3D-R2N2/Pix2Vox-style encoder-decoder with
-//!   context-aware fusion, optionally variational), trained on rendered views and occupancy.
+//!   context-aware fusion, optionally variational, optionally trained against a spectrally
+//!   normalised 3D discriminator as a 3D-VAE-GAN), trained on rendered views and occupancy.
 //! - [`operator`]: any `LinearOperator` (a CT projector) as a differentiable op, and [`lpd`],
 //!   Learned Primal-Dual built on it; [`recon`]: post-processing (FBPConvNet) and LPD models with
 //!   image, physics-consistency and smoothness losses, trained and saved as one unit.
